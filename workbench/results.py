@@ -1,0 +1,102 @@
+"""Saving and loading analysis results: dataclasses of tidy DataFrames and plain values.
+
+Every analysis result subclasses :class:`Result`: its DataFrame fields are written as
+Parquet files and everything else as one JSON file, each atomically (temp file + rename),
+so a result folder is never half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+T = TypeVar("T", bound="Result")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True).encode())
+
+
+def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclasses.dataclass
+class Result:
+    """Base for analysis results: DataFrame fields + JSON-able fields, saved to a folder."""
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result's main tidy table (the first DataFrame field)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, pd.DataFrame):
+                return value
+        raise TypeError(f"{type(self).__name__} has no table")
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        scalars = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, pd.DataFrame):
+                atomic_write_frame(folder / f"{f.name}.parquet", value)
+            else:
+                scalars[f.name] = value
+        atomic_write_json(folder / "result.json", {"type": type(self).__name__, "fields": scalars})
+        return folder
+
+    @classmethod
+    def load(cls: type[T], folder: str | Path) -> T:
+        folder = Path(folder)
+        meta_path = folder / "result.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{folder}: no result.json; not a saved {cls.__name__}")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("type") != cls.__name__:
+            raise ValueError(f"{folder}: holds a {meta.get('type')}, not a {cls.__name__}")
+        kwargs = dict(meta["fields"])
+        for f in dataclasses.fields(cls):
+            path = folder / f"{f.name}.parquet"
+            if path.exists():
+                kwargs[f.name] = pd.read_parquet(path)
+        return cls(**kwargs)

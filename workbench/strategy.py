@@ -1,0 +1,132 @@
+"""The trainer's strategy hook, the naive joint-training strategy and the strategy registry.
+
+A :class:`Strategy` decides the loss of a batch and may touch gradients between
+``backward()`` and ``optimizer.step()``; balancing and fairness methods plug in here
+without editing the trainer. Hooks, in call order::
+
+    setup(ctx)                     once, after the model and optimizer exist
+    on_epoch_start(ctx, epoch)     e.g. refit a GMM, update coefficients
+    loss(ctx, batch, out)          -> scalar loss tensor for this batch
+    after_backward(ctx, batch, out) e.g. rescale one encoder's gradients
+    on_epoch_end(ctx, epoch, row)  may add columns to the epoch's history row
+
+``graph_safe`` says whether a training step may be captured in a CUDA graph (no host-side
+decisions inside a step); ``detach_unimodal`` says whether the unimodal heads train as
+probes on detached embeddings (True for naive joint training, so the probes measure what
+each encoder learned without shaping it).
+
+Register a new strategy with :func:`register_strategy` and train with
+``train(..., strategy="name", strategy_params={...})``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from workbench.models import ModelOutput, MultimodalModel
+
+
+@dataclass
+class Batch:
+    """One training batch: modality tensors, labels, positions in the training set,
+    an optional presence mask and optional integer-coded group attributes."""
+
+    x: dict[str, torch.Tensor]
+    y: torch.Tensor
+    idx: torch.Tensor
+    mask: dict[str, torch.Tensor] | None = None
+    groups: dict[str, torch.Tensor] | None = None
+
+
+@dataclass
+class TrainContext:
+    """What a strategy may read and update during training."""
+
+    model: MultimodalModel
+    optimizer: torch.optim.Optimizer
+    train_x: dict[str, torch.Tensor]
+    train_y: torch.Tensor
+    train_mask: dict[str, torch.Tensor] | None
+    train_groups: dict[str, torch.Tensor] | None
+    device: torch.device
+    config: Any
+    epoch: int = 0
+    state: dict = field(default_factory=dict)
+
+
+class Strategy:
+    """Naive joint training: fused cross-entropy plus unimodal probe losses.
+
+    Loss: ``CE(z_fused, y) + w_uni * sum_m CE(z_m, y)`` where ``z_m`` comes from modality
+    m's unimodal head on the *detached* embedding (a linear probe trained alongside), so
+    the encoders see only the fused loss.
+    """
+
+    name = "naive"
+    graph_safe = True
+    detach_unimodal = True
+
+    def __init__(self, *, unimodal_weight: float = 1.0):
+        self.unimodal_weight = unimodal_weight
+
+    def params(self) -> dict:
+        """Hyperparameters recorded in the run's config."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def setup(self, ctx: TrainContext) -> None:
+        pass
+
+    def on_epoch_start(self, ctx: TrainContext, epoch: int) -> None:
+        pass
+
+    def fused_loss(self, out: ModelOutput, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+        return F.cross_entropy(out.logits.float(), y, reduction=reduction)
+
+    def unimodal_losses(self, out: ModelOutput, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {m: F.cross_entropy(z.float(), y) for m, z in out.unimodal_logits.items()}
+
+    def loss(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> torch.Tensor:
+        uni = self.unimodal_losses(out, batch.y)
+        return self.fused_loss(out, batch.y) + self.unimodal_weight * sum(uni.values())
+
+    def after_backward(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> None:
+        pass
+
+    def on_epoch_end(self, ctx: TrainContext, epoch: int, row: dict) -> None:
+        pass
+
+
+# -- registry ------------------------------------------------------------------------------
+# name -> "module:Class", imported on first use so optional strategies cost nothing at start-up.
+_REGISTRY: dict[str, str | type[Strategy]] = {"naive": Strategy}
+
+
+def register_strategy(name: str, cls: type[Strategy] | str) -> None:
+    """Make a strategy class (or a ``"module:Class"`` path in this project) trainable by name."""
+    _REGISTRY[name] = cls
+
+
+def available_strategies() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_strategy(name: str | Strategy, **params: Any) -> Strategy:
+    """Instantiate a registered strategy with keyword parameters."""
+    if isinstance(name, Strategy):
+        return name
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown strategy {name!r}; available: {available_strategies()}")
+    target = _REGISTRY[name]
+    if isinstance(target, str):
+        module, cls_name = target.split(":")
+        target = getattr(importlib.import_module(module), cls_name)
+        _REGISTRY[name] = target
+    try:
+        return target(**params)
+    except TypeError as exc:
+        raise ValueError(f"strategy {name!r}: bad parameters {params}: {exc}") from None
