@@ -12,7 +12,14 @@ Example
 from workbench.data import DataError, MultimodalDataset, Splits
 from workbench.models import ModalitySpec, ModelOutput, MultimodalModel, build_model
 from workbench.runs import Run, RunError, RunStore, load_run, train
-from workbench.strategy import Batch, Strategy, TrainContext, available_strategies, make_strategy, register_strategy
+from workbench.strategy import (
+    Batch,
+    Strategy,
+    TrainContext,
+    available_strategies,
+    make_strategy,
+    register_strategy,
+)
 from workbench.trainer import TrainConfig, Trainer, predict_frame, predict_proba
 
 __version__ = "0.1.0"

@@ -27,6 +27,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -55,6 +56,7 @@ def atomic_write_frame(path: Path, frame: pd.DataFrame) -> None:
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -82,7 +84,8 @@ class Result:
                 atomic_write_frame(folder / f"{f.name}.parquet", value)
             else:
                 scalars[f.name] = value
-        atomic_write_json(folder / "result.json", {"type": type(self).__name__, "fields": scalars})
+        meta = {"type": type(self).__name__, "module": type(self).__module__, "fields": scalars}
+        atomic_write_json(folder / "result.json", meta)
         return folder
 
     @classmethod
@@ -100,3 +103,21 @@ class Result:
             if path.exists():
                 kwargs[f.name] = pd.read_parquet(path)
         return cls(**kwargs)
+
+
+def load_result(folder: str | Path) -> Result:
+    """Load any saved result; its class is imported from the ``workbench`` package only."""
+    import importlib
+
+    folder = Path(folder)
+    meta_path = folder / "result.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{folder}: no result.json")
+    meta = json.loads(meta_path.read_text())
+    module = str(meta.get("module", ""))
+    if not module.startswith("workbench."):
+        raise ValueError(f"{folder}: result module {module!r} is outside the workbench package")
+    cls = getattr(importlib.import_module(module), str(meta.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, Result)):
+        raise ValueError(f"{folder}: unknown result type {meta.get('type')!r}")
+    return cls.load(folder)
