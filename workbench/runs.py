@@ -247,6 +247,7 @@ def train(
     save: bool = True,
     resume: bool = True,
     progress: bool = True,
+    callbacks: list | None = None,
     **config: Any,
 ) -> Run:
     """Train a multimodal classifier and (by default) record it in the run store.
@@ -269,6 +270,8 @@ def train(
         Write the run folder (atomically).
     resume : bool
         Continue from the checkpoint of an interrupted run with the same config.
+    callbacks : list, optional
+        Epoch-end callbacks passed to the :class:`Trainer` (e.g. a ``GapTracker``).
     **config
         Other :class:`TrainConfig` fields (``batch_size``, ``lr``, ``patience``, ...).
 
@@ -293,7 +296,7 @@ def train(
     store = RunStore(runs_dir)
     run_id = run_id_for(ds.name, cfg, dataset_params)
     checkpoint = store.incomplete_path(run_id) / "checkpoint.pt" if save else None
-    trainer = Trainer(cfg).fit(ds, splits, checkpoint_path=checkpoint, resume=resume and save)
+    trainer = Trainer(cfg, callbacks=callbacks).fit(ds, splits, checkpoint_path=checkpoint, resume=resume and save)
     model = trainer.model_
     predictions = predict_frame(model, ds, split_labels=splits.labels(ds.n_samples))
     predictions = predictions[predictions["split"] != ""].reset_index(drop=True)

@@ -104,6 +104,10 @@ class Strategy:
 # -- registry ------------------------------------------------------------------------------
 # name -> "module:Class", imported on first use so optional strategies cost nothing at start-up.
 _REGISTRY: dict[str, str | type[Strategy]] = {"naive": Strategy}
+_REGISTRY["gmm_adaptive"] = "workbench.balancing.gmm_adaptive:GMMAdaptive"
+_REGISTRY["ogm_ge"] = "workbench.balancing.ogm_ge:OGMGE"
+_REGISTRY["mlb"] = "workbench.balancing.mlb:MLB"
+_REGISTRY["mcr"] = "workbench.balancing.mcr:MCR"
 
 
 def register_strategy(name: str, cls: type[Strategy] | str) -> None:

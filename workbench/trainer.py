@@ -134,10 +134,16 @@ class Trainer:
     history : DataFrame, one row per epoch
     device_ : torch.device
     strategy_ : Strategy
+    callbacks : list
+        Objects with ``on_epoch_end(ctx, epoch, row)`` (e.g. :class:`workbench.gap.GapTracker`),
+        called after the strategy's hook at the end of every epoch.
     """
 
-    def __init__(self, config: TrainConfig | None = None, *, strategy: Strategy | None = None):
+    def __init__(self, config: TrainConfig | None = None, *, strategy: Strategy | None = None,
+                 callbacks: list | None = None):
         self.config = config or TrainConfig()
+        # objects with ``on_epoch_end(ctx, epoch, row)``, called once per epoch after the strategy's
+        self.callbacks = list(callbacks or [])
         self.strategy_ = strategy or make_strategy(self.config.strategy, **self.config.strategy_params)
         self.history = pd.DataFrame()
         self.model_: MultimodalModel | None = None
@@ -190,6 +196,7 @@ class Trainer:
         self.model_, self.ctx_ = model, ctx
         strategy = self.strategy_
         strategy.setup(ctx)
+        optimizer = ctx.optimizer  # a strategy's setup may replace it (e.g. SGD as in its paper)
         generator = torch.Generator().manual_seed(cfg.seed)
         rows: list[dict] = []
         start = 0
@@ -229,6 +236,8 @@ class Trainer:
                 row.update(self._evaluate(model, mx, my, mmask, autocast))
             row["seconds"] = time.perf_counter() - t0
             strategy.on_epoch_end(ctx, epoch, row)
+            for callback in self.callbacks:
+                callback.on_epoch_end(ctx, epoch, row)
             if not np.isfinite(row["train_loss"]):
                 raise FloatingPointError(f"training loss is not finite at epoch {epoch + 1} ({row['train_loss']})")
             rows.append(row)
