@@ -108,6 +108,7 @@ _REGISTRY["gmm_adaptive"] = "workbench.balancing.gmm_adaptive:GMMAdaptive"
 _REGISTRY["ogm_ge"] = "workbench.balancing.ogm_ge:OGMGE"
 _REGISTRY["mlb"] = "workbench.balancing.mlb:MLB"
 _REGISTRY["mcr"] = "workbench.balancing.mcr:MCR"
+_REGISTRY["joint"] = "workbench.balancing.baselines:Joint"
 
 
 def register_strategy(name: str, cls: type[Strategy] | str) -> None:

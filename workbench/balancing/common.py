@@ -44,10 +44,34 @@ def modulated_tensors(model: MultimodalModel, m: str) -> list[torch.nn.Parameter
 
 
 def maybe_sgd(ctx, optimizer: str | None, lr: float, momentum: float) -> None:
-    """Replace the trainer's Adam by SGD (the optimizer of the OGM-GE paper) when asked."""
+    """Replace the trainer's Adam by SGD (the optimizer of the OGM-GE paper) when asked.
+
+    Adam divides every parameter's step by its own gradient scale, which by itself props up
+    a weak encoder's vanishing gradients; imbalance (and its remedies) show most clearly
+    under plain SGD, the optimizer of the OGM-GE paper."""
     if optimizer is None or optimizer == "adam":
         return
     if optimizer != "sgd":
         raise ValueError(f"optimizer must be None, 'adam' or 'sgd', got {optimizer!r}")
     ctx.optimizer = torch.optim.SGD(ctx.model.parameters(), lr=lr, momentum=momentum,
                                     weight_decay=ctx.config.weight_decay)
+
+
+def per_modality_optimizer(ctx) -> tuple[torch.optim.Optimizer, dict[str, dict]]:
+    """The same optimizer rebuilt with one parameter group per encoder (plus one for the rest),
+    so a strategy can scale one encoder's learning rate; returns it and ``{m: group}``."""
+    old = ctx.optimizer
+    defaults = {k: v for k, v in old.defaults.items() if k in ("lr", "weight_decay", "momentum", "betas", "eps")}
+    model = ctx.model
+    seen: set[int] = set()
+    groups = []
+    for m in model.modalities:
+        params = model.encoder_parameters(m)
+        seen.update(id(p) for p in params)
+        groups.append({"params": params, "modality": m})
+    rest = [p for p in model.parameters() if id(p) not in seen]
+    groups.append({"params": rest, "modality": None})
+    new = type(old)(groups, **defaults)
+    for g in new.param_groups:
+        g["base_lr"] = g["lr"]
+    return new, {g["modality"]: g for g in new.param_groups if g["modality"] is not None}
