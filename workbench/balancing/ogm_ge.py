@@ -90,7 +90,7 @@ def ogm_coefficients(scores: dict[str, float], alpha: float) -> tuple[dict[str, 
     --------
     >>> k, rho = ogm_coefficients({"a": 30.0, "v": 10.0}, alpha=0.1)
     >>> round(k["a"], 4), k["v"], rho["a"]
-    (0.7089, 1.0, 3.0)
+    (0.7087, 1.0, 3.0)
     """
     rho = ogm_ratios(scores)
     return {m: ogm_coefficient(r, alpha) for m, r in rho.items()}, rho
