@@ -61,6 +61,9 @@ class BalanceBenchmarkResult(Result):
     def to_frame(self) -> pd.DataFrame:
         return self.summary
 
+    def _repr_html_(self) -> str:
+        return self.table().to_html()
+
     def table(self) -> pd.DataFrame:
         """Wide ``mean +- sd`` table: one row per (dataset, method), one column per model."""
         s = self.summary.assign(cell=lambda f: f["mean"].map("{:.3f}".format) + " ± " + f["sd"].map("{:.3f}".format))

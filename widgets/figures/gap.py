@@ -1,0 +1,101 @@
+"""Figures of the modality gap: histogram with the GMM fit, GMM parameters over epochs,
+unimodal accuracy over epochs, and the balancing benchmark table.
+
+Pure functions ``result -> go.Figure``; they compute nothing beyond drawing the stored fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+COLORS = {"balanced": "#2a9d8f", "imbalanced": "#e76f51"}
+
+
+def _default(result, pair, epoch):
+    return pair or result.pairs[0], result.last_epoch() if epoch is None else int(epoch)
+
+
+def gap_histogram_figure(result, pair: str | None = None, epoch: int | None = None, *,
+                         label: int | None = None, bins: int = 40) -> go.Figure:
+    """Histogram of the gap (one pair, one epoch, optionally one class) with the two fitted
+    GMM components (scaled densities) and the posterior of the imbalanced component."""
+    pair, epoch = _default(result, pair, epoch)
+    g = result.gaps[(result.gaps["pair"] == pair) & (result.gaps["epoch"] == epoch)]
+    if label is not None and "y" in g:
+        g = g[g["y"] == label]
+    fit = result.gmm[(result.gmm["pair"] == pair) & (result.gmm["epoch"] == epoch)]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Histogram(x=g["gap"], nbinsx=bins, histnorm="probability density", name="gap",
+                               marker_color="#8d99ae", opacity=0.6))
+    lo, hi = (float(g["gap"].min()), float(g["gap"].max())) if len(g) else (-1.0, 1.0)
+    grid = np.linspace(lo - 0.05, hi + 0.05, 300)
+    for r in fit.itertuples():
+        dens = r.weight * np.exp(-0.5 * (grid - r.mean) ** 2 / r.variance) / np.sqrt(2 * np.pi * r.variance)
+        fig.add_trace(go.Scatter(x=grid, y=dens, name=f"{r.component} (π={r.weight:.2f}, μ={r.mean:.2f})",
+                                 line={"color": COLORS[r.component], "width": 2}))
+    order = np.argsort(g["gap"].to_numpy())
+    fig.add_trace(go.Scatter(x=g["gap"].to_numpy()[order], y=g["posterior"].to_numpy()[order],
+                             name="posterior P(imbalanced)", line={"color": "black", "dash": "dot"}),
+                  secondary_y=True)
+    who = "" if label is None else f", class {label}"
+    fig.update_layout(title=f"Modality gap {pair}, epoch {epoch}{who} (n={len(g)})", template="plotly_white",
+                      xaxis_title="gap (p_true difference)", bargap=0.02)
+    fig.update_yaxes(title_text="density", secondary_y=False)
+    fig.update_yaxes(title_text="posterior", range=[0, 1.02], secondary_y=True)
+    return fig
+
+
+def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
+    """Component means (with intervals), weights and the share of imbalanced samples over epochs."""
+    pair = pair or result.pairs[0]
+    fit = result.gmm[result.gmm["pair"] == pair]
+    summ = result.summary[result.summary["pair"] == pair]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("component mean ± 95% interval", "weight / share imbalanced"))
+    for comp, part in fit.groupby("component"):
+        c = COLORS[comp]
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], name=f"μ {comp}", line={"color": c},
+                                 error_y={"type": "data", "array": part["mean_ci_upper"] - part["mean"],
+                                          "arrayminus": part["mean"] - part["mean_ci_lower"]}), row=1, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["weight"], name=f"π {comp}", line={"color": c, "dash": "dash"}),
+                      row=1, col=2)
+    fig.add_trace(go.Scatter(x=summ["epoch"], y=summ["share_imbalanced"], name="share with posterior > 0.5",
+                             line={"color": "black"}), row=1, col=2)
+    fig.update_layout(title=f"GMM fit of the gap {pair} over epochs", template="plotly_white")
+    fig.update_xaxes(title_text="epoch")
+    return fig
+
+
+def unimodal_accuracy_figure(result) -> go.Figure:
+    """Accuracy of each unimodal head over epochs, with Wilson intervals."""
+    fig = go.Figure()
+    for m, part in result.unimodal.groupby("modality", sort=False):
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["accuracy"], name=m, mode="lines+markers",
+                                 error_y={"type": "data", "array": part["accuracy_ci_upper"] - part["accuracy"],
+                                          "arrayminus": part["accuracy"] - part["accuracy_ci_lower"]}))
+    fig.update_layout(title="Unimodal accuracy", template="plotly_white", xaxis_title="epoch",
+                      yaxis_title="accuracy", yaxis_range=[0, 1.02])
+    return fig
+
+
+def benchmark_figure(result, dataset: str | None = None) -> go.Figure:
+    """Mean ± sd over seeds of the fused accuracy and each modality's probe, per method."""
+    dataset = dataset or result.datasets[0]
+    s = result.summary[result.summary["dataset"] == dataset]
+    fig = go.Figure()
+    for (kind, model), part in s.groupby(["kind", "model"], sort=False):
+        name = "fused" if kind == "fused" else f"probe {model}"
+        fig.add_trace(go.Bar(x=part["method"], y=part["mean"], name=name, error_y={"type": "data", "array": part["sd"]}))
+    fig.update_layout(barmode="group", title=f"Balancing benchmark on {dataset} (mean ± sd over seeds)",
+                      template="plotly_white", yaxis_title="test accuracy", yaxis_range=[0, 1.05])
+    return fig
+
+
+def report_figures(result) -> list[go.Figure]:
+    """Figures the HTML report shows for a saved ``gap`` result."""
+    figs = [gap_histogram_figure(result, pair) for pair in result.pairs[:3]]
+    figs.append(gmm_params_figure(result))
+    if len(result.unimodal):
+        figs.append(unimodal_accuracy_figure(result))
+    return figs

@@ -1,0 +1,49 @@
+"""JupyterLab panels for the modality gap: a gap panel and a GMM-fit panel.
+
+They take a :class:`workbench.gap.GapResult`, draw with :mod:`widgets.figures.gap` and
+re-draw on control changes; they compute nothing.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from widgets.figures.gap import gap_histogram_figure, gmm_params_figure, unimodal_accuracy_figure
+
+
+def _swap(widget: go.FigureWidget, fig: go.Figure) -> None:
+    with widget.batch_update():
+        widget.data = []
+        widget.add_traces(fig.data)
+        widget.layout = fig.layout
+
+
+def gap_panel(result) -> W.VBox:
+    """Gap histogram with GMM components and posterior; epoch slider, pair selector, class filter."""
+    epochs = list(result.epochs)
+    pair = W.Dropdown(options=list(result.pairs), description="pair")
+    epoch = W.SelectionSlider(options=epochs, value=epochs[-1], description="epoch")
+    classes = sorted(result.gaps["y"].unique().tolist()) if "y" in result.gaps else []
+    label = W.Dropdown(options=[("all classes", None)] + [(f"class {c}", c) for c in classes], description="class")
+    fig = go.FigureWidget(gap_histogram_figure(result, pair.value, epoch.value))
+
+    def redraw(_=None):
+        _swap(fig, gap_histogram_figure(result, pair.value, epoch.value, label=label.value))
+
+    for w in (pair, epoch, label):
+        w.observe(redraw, names="value")
+    return W.VBox([W.HBox([pair, epoch, label]), fig, gmm_panel(result, pair=pair)])
+
+
+def gmm_panel(result, pair: W.Dropdown | None = None) -> W.VBox:
+    """GMM component parameters over epochs and the share of imbalanced samples
+    (shares the gap panel's pair selector when given one)."""
+    own = pair is None
+    pair = pair or W.Dropdown(options=list(result.pairs), description="pair")
+    fig = go.FigureWidget(gmm_params_figure(result, pair.value))
+    pair.observe(lambda _: _swap(fig, gmm_params_figure(result, pair.value)), names="value")
+    children = [pair, fig] if own else [fig]
+    if len(result.unimodal):
+        children.append(go.FigureWidget(unimodal_accuracy_figure(result)))
+    return W.VBox(children)
