@@ -7,6 +7,8 @@ loaded without letting one bad result folder stop the others.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from pathlib import Path
 
 from workbench.results import Result, load_result
 from workbench.runs import Run
@@ -46,12 +48,19 @@ def epoch_bounds(run: Run) -> tuple[int, int]:
     return (int(min(epochs)), int(max(epochs))) if len(epochs) else (0, 0)
 
 
-def load_run_results(run: Run) -> dict[str, Result | str]:
-    """Each saved result of ``run`` by name, or a one-line error message where it cannot be loaded."""
+def load_run_results(run: Run, accept: Callable[[Path], bool] | None = None) -> dict[str, Result | str]:
+    """Each saved result of ``run`` by name, or a one-line error message where it cannot be loaded.
+
+    ``accept(folder)`` may refuse a result folder (e.g. one that resolves outside the runs folder).
+    """
     out: dict[str, Result | str] = {}
     for name in run.result_names():
+        folder = run.path / "results" / name
+        if accept is not None and not accept(folder):
+            out[name] = f"result {name!r} refused: {folder} resolves outside the runs folder"
+            continue
         try:
-            out[name] = load_result(run.path / "results" / name)
+            out[name] = load_result(folder)
         except (OSError, ValueError, TypeError, KeyError, ImportError) as exc:
             out[name] = f"result {name!r} cannot be loaded: {exc}"
     return out

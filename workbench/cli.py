@@ -20,6 +20,8 @@ import pandas as pd
 
 # name of a module with ``register(subparsers)``; capabilities append theirs
 COMMAND_MODULES: list[str] = []
+COMMAND_MODULES.append("workbench.serve")
+COMMAND_MODULES.append("workbench.report")
 
 
 def _print_table(frame: pd.DataFrame) -> None:
