@@ -27,7 +27,7 @@ import panel as pn
 import plotly.graph_objects as go
 
 from widgets.figures.result import result_figures
-from widgets.figures.run import accuracy_figure, epoch_window, history_figure, runs_accuracy_figure
+from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from workbench.runs import Run, RunStore, default_runs_dir
 
@@ -53,7 +53,7 @@ class ResultTab(pn.Column):
     def __init__(self, name: str, result):
         self.figures = result_figures(name, result)
         titles = list(self.figures)
-        self.selector = pn.widgets.Select(name="figure", options=titles, value=titles[0], width=420)
+        self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
         self.plot = _plot(self.figures[titles[0]])
         self.selector.param.watch(lambda event: setattr(self.plot, "object", self.figures[event.new]), "value")
         super().__init__(self.selector, self.plot, sizing_mode="stretch_width", name=name)
@@ -67,21 +67,23 @@ class Dashboard:
         self.root = self.store.root.resolve()
         self._cache: dict[str, Run] = {}
         ids = self.run_ids()
-        self.run_select = pn.widgets.Select(name="run", options=ids, value=ids[0] if ids else None, width=520)
+        self.run_select = pn.widgets.Select(label="run", options=ids, value=ids[0] if ids else None, width=520)
         self.message = _message("")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.epochs = pn.widgets.IntRangeSlider(name="epochs", start=0, end=1, value=(0, 1), step=1, width=360)
-        self.split = pn.widgets.Select(name="split", options=["test"], width=160)
+        self.epochs = pn.widgets.IntRangeSlider(label="epochs", start=0, end=1, value=(0, 1), step=1, width=360)
+        self.split = pn.widgets.Select(label="split", options=["test"], width=160)
         self.history_plot, self.accuracy_plot = _plot(), _plot()
         self.overview = pn.Column(pn.Row(self.epochs, self.split), self.history_plot, self.accuracy_plot,
                                   sizing_mode="stretch_width", name="overview")
-        self.compare_select = pn.widgets.MultiChoice(name="runs to compare", options=ids, value=ids[:2], width=720)
-        self.compare_split = pn.widgets.Select(name="split", options=["test", "calib", "train"], width=160)
+        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options=ids, value=ids[:2], width=720)
+        self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
         self.compare_message = _message("")
         self.compare_plot = _plot()
         self.compare = pn.Column(pn.Row(self.compare_select, self.compare_split), self.compare_message,
                                  self.compare_plot, sizing_mode="stretch_width", name="compare runs")
-        self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width")
+        # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
+        self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
+        self._compare_drawn = False
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
         self.layout = pn.Column(pn.pane.Markdown(f"## Multimodal Workbench\nruns folder: `{self.store.root}`"),
                                 self.run_select, self.message, self.body, sizing_mode="stretch_width")
@@ -90,8 +92,8 @@ class Dashboard:
         self.split.param.watch(lambda e: self.redraw_accuracy(), "value")
         self.compare_select.param.watch(lambda e: self.redraw_compare(), "value")
         self.compare_split.param.watch(lambda e: self.redraw_compare(), "value")
+        self.tabs.param.watch(lambda e: self._on_tab(), "active")
         self.show_run(self.run_select.value)
-        self.redraw_compare()
 
     # -- file access: only names listed here, only inside the runs folder -------------------------
     def _inside(self, path: Path) -> bool:
@@ -159,11 +161,16 @@ class Dashboard:
         return self.load(self.run_select.value)
 
     def redraw_history(self, epochs: tuple[int, int]) -> None:
-        self.history_plot.object = history_figure(epoch_window(self.current().history, epochs))
+        show_epochs(self.history_plot.object, epochs)
+        self.history_plot.param.trigger("object")
 
     def redraw_accuracy(self) -> None:
         if self.split.value is not None:
             self.accuracy_plot.object = accuracy_figure(self.current().accuracy(), split=self.split.value)
+
+    def _on_tab(self) -> None:
+        if self.tabs[self.tabs.active] is self.compare and not self._compare_drawn:
+            self.redraw_compare()
 
     def redraw_compare(self) -> None:
         """Accuracy per modality of the selected runs; bad runs are named in a message and left out."""
@@ -177,6 +184,7 @@ class Dashboard:
             self.compare_message.object = "Left out: " + "; ".join(errors) if errors else ""
             self.compare_message.visible = bool(errors)
             self.compare_plot.object = comparison_figure_for(runs, self.compare_split.value)
+            self._compare_drawn = True
 
 
 def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:

@@ -27,12 +27,23 @@ def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str |
     return fig
 
 
-def epoch_window(history: pd.DataFrame, epochs: tuple[int, int] | None) -> pd.DataFrame:
-    """Rows of ``history`` whose epoch lies in the closed range ``epochs`` (all rows when ``None``)."""
+def show_epochs(fig: go.Figure, epochs: tuple[int, int] | None) -> go.Figure:
+    """Zoom a :func:`history_figure` onto the closed epoch range ``epochs`` (the full range when ``None``).
+
+    Only the x-axis range changes, so a control re-draws without rebuilding the figure.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> h = pd.DataFrame({"epoch": [1, 2, 3], "train_acc": [0.5, 0.6, 0.7]})
+    >>> show_epochs(history_figure(h), (2, 3)).layout.xaxis.range
+    (1.5, 3.5)
+    """
     if epochs is None:
-        return history
-    lo, hi = epochs
-    return history[(history["epoch"] >= lo) & (history["epoch"] <= hi)]
+        fig.update_xaxes(range=None, autorange=True)
+    else:
+        fig.update_xaxes(range=[epochs[0] - 0.5, epochs[1] + 0.5], autorange=False)
+    return fig
 
 
 def runs_accuracy_figure(accuracies: dict[str, pd.DataFrame], *, split: str = "test",

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from IPython.display import display
 
 from widgets.figures.result import result_figures
-from widgets.figures.run import accuracy_figure, epoch_window, history_figure
+from widgets.figures.run import accuracy_figure, history_figure, show_epochs
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from workbench.runs import Run
 
@@ -75,7 +75,7 @@ class RunPanel(w.VBox):
         super().__init__([w.HTML(run_summary_html(run)), self.tabs])
 
     def _redraw_history(self, change) -> None:
-        redraw(self.history, history_figure(epoch_window(self.run.history, change["new"])))
+        show_epochs(self.history, change["new"])
 
     def _redraw_accuracy(self, change) -> None:
         redraw(self.accuracy, accuracy_figure(self.run.accuracy(), split=change["new"]))
