@@ -161,8 +161,8 @@ class Dashboard:
         return self.load(self.run_select.value)
 
     def redraw_history(self, epochs: tuple[int, int]) -> None:
-        show_epochs(self.history_plot.object, epochs)
-        self.history_plot.param.trigger("object")
+        # a new figure object: the pane does not re-send a figure mutated in place
+        self.history_plot.object = show_epochs(go.Figure(self.history_plot.object), epochs)
 
     def redraw_accuracy(self) -> None:
         if self.split.value is not None:
