@@ -48,24 +48,6 @@ _OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
-# plotly's ``notebook`` renderer adds a MathJax <script src> from a CDN to every figure; MathJax is
-# only needed for LaTeX in figure text, and the report must not reach the network.
-_REMOTE_SCRIPT = re.compile(r"""<script[^>]*\bsrc\s*=\s*["']https?://[^"']*["'][^>]*>\s*</script>""", re.IGNORECASE)
-
-
-def strip_remote_scripts(nb) -> int:
-    """Remove ``<script src="http(s)://...">`` tags from the HTML outputs of ``nb``; returns how many."""
-    removed = 0
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if "text/html" in data:
-                text = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
-                data["text/html"], n = _REMOTE_SCRIPT.subn("", text)
-                removed += n
-    return removed
-
-
 def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool = True) -> Path:
     """Render an executed notebook to one self-contained HTML file that opens offline.
 
@@ -78,7 +60,6 @@ def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool 
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
-    strip_remote_scripts(nb)
     exporter = HTMLExporter(template_name="lab", template_file="workbench_offline.html.j2",
                             extra_loaders=[DictLoader({"workbench_offline.html.j2": _OFFLINE_TEMPLATE})])
     exporter.exclude_input = hide_code
