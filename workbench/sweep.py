@@ -149,9 +149,8 @@ def _as_cells(grid: Mapping[str, Any] | Sequence[Cell | Mapping]) -> list[Cell]:
 def _limit_threads() -> None:
     """One torch thread per Dask worker thread, so two workers do not oversubscribe the cores."""
     try:
-        from distributed import get_worker
-
         import torch
+        from distributed import get_worker
 
         torch.set_num_threads(max(1, get_worker().state.nthreads))
     except (ImportError, ValueError):
