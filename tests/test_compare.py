@@ -94,7 +94,10 @@ def test_comparison_saves_and_draws(runs, tmp_path):
     from widgets.figures.compare import comparison_figure
 
     cmp = compare(runs, baseline="naive")
-    loaded = Comparison.load(cmp.save(tmp_path / "cmp"))
+    from workbench.results import load_result
+
+    loaded = load_result(cmp.save(tmp_path / "cmp"))
+    assert isinstance(loaded, Comparison)
     pd.testing.assert_frame_equal(loaded.summary, cmp.summary)
     fig = comparison_figure(loaded, "acc_fused")
     means, seeds, diffs = fig.data
