@@ -215,6 +215,7 @@ class Trainer:
                     None if mask is None else {m: v[bi] for m, v in mask.items()},
                     None if groups is None else {g: v[bi] for g, v in groups.items()},
                 )
+                batch = strategy.prepare_batch(ctx, batch)
                 with autocast():
                     out = model(batch.x, batch.mask, detach_unimodal=strategy.detach_unimodal)
                 loss = strategy.loss(ctx, batch, out)
