@@ -237,3 +237,34 @@ def test_select_top_q_and_bad_input(noisy_data):
     ds, splits = noisy_data
     with pytest.raises(ValueError, match="value_method"):
         conformal_shapley(ds, splits, value_method="shap", progress=False)
+
+
+def test_figures_and_panel_build(pipeline_result):
+    from widgets.figures import figures_for_result
+    from widgets.figures.shapley import sample_forest_figure
+    from widgets.panels.shapley import shapley_panel
+
+    figs = figures_for_result("shapley", pipeline_result)
+    assert len(figs) == 3 and all(len(f.data) for f in figs)
+    sample = int(pipeline_result.selected["sample"].iloc[0])
+    assert len(sample_forest_figure(pipeline_result.values, sample).data) == 3
+    panel = shapley_panel(pipeline_result)
+    slider = panel.children[1].children[0].children[0].children[0]
+    slider.value = 0.3  # redraws from intervals_for_alpha without error
+    assert slider.description == "alpha"
+
+
+def test_masked_fast_path_equals_forward_with_mask(noisy_data):
+    import torch
+
+    from workbench.shapley import _embeddings, _masked_probs
+    from workbench.trainer import Trainer, predict_proba
+
+    ds, splits = noisy_data
+    model = Trainer(TrainConfig(epochs=1, progress=False, fusion="gated", hidden=16, embed=8)).fit(ds, splits).model_
+    idx = splits.test
+    emb = _embeddings(model, ds, idx)
+    for members in all_coalitions(2)[1:]:
+        mask = {m: torch.full((len(idx),), bool(b)) for m, b in zip(ds.modality_names, members, strict=True)}
+        ref, _ = predict_proba(model, ds, idx, mask=mask)
+        torch.testing.assert_close(_masked_probs(model, emb, members, ds, idx), ref)

@@ -196,8 +196,25 @@ def class_prior(y_train: np.ndarray, n_classes: int) -> np.ndarray:
     return np.clip(counts / counts.sum(), _EPS, None)
 
 
-def _mask_for(members: np.ndarray, modalities: list[str], n: int) -> dict[str, torch.Tensor]:
-    return {m: torch.full((n,), bool(b)) for m, b in zip(modalities, members, strict=True)}
+@torch.no_grad()
+def _embeddings(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray) -> dict[str, torch.Tensor]:
+    """Unmasked per-modality embeddings, computed once and masked per coalition."""
+    model.eval()
+    device = next(model.parameters()).device
+    sl = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    return model.encode({m: ds.modalities[m][sl].to(device) for m in model.modalities})
+
+
+@torch.no_grad()
+def _masked_probs(model: MultimodalModel, emb: dict[str, torch.Tensor], members: np.ndarray,
+                  ds: MultimodalDataset, idx: np.ndarray) -> torch.Tensor:
+    """Exactly ``model(x, mask)`` for the coalition ``members`` (and the dataset's own mask),
+    reusing the encoders' output: masking only zeroes embeddings, so encoders run once."""
+    sl = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    mask = {m: (ds.presence(m)[sl] & bool(b)).to(emb[m].device) for m, b in zip(model.modalities, members, strict=True)}
+    masked = {m: h * mask[m].to(h.dtype).unsqueeze(1) for m, h in emb.items()}
+    uni = {m: model.unimodal_heads[m](h) for m, h in masked.items()}
+    return model.fuse(masked, uni, mask).float().softmax(1).cpu()
 
 
 def _record(probs: torch.Tensor, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -259,14 +276,15 @@ def coalition_values(
     pred = np.zeros((len(idx), len(coalitions)), dtype=int)
     if method == "masked" and model is None:
         model = train_dropout_model(ds, splits, config)
+    emb = None
     for k in _progress(range(len(coalitions)), enabled=progress, desc=f"coalitions ({method})"):
         members = coalitions[k]
         if not members.any():
             logp[:, k], pred[:, k] = np.log(prior[y]), int(prior.argmax())
             continue
         if method == "masked":
-            probs, _ = predict_proba(model, ds, idx, mask=_mask_for(members, names, len(idx)))
-            logp[:, k], pred[:, k] = _record(probs, y)
+            emb = emb if emb is not None else _embeddings(model, ds, idx)
+            logp[:, k], pred[:, k] = _record(_masked_probs(model, emb, members, ds, idx), y)
         else:
             sub = ds.select_modalities([n for n, b in zip(names, members, strict=True) if b])
             fitted = Trainer(dataclasses.replace(config, progress=False)).fit(sub, splits).model_
@@ -288,11 +306,7 @@ def train_dropout_model(ds: MultimodalDataset, splits: Splits, config: TrainConf
 @torch.no_grad()
 def embedding_features(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray) -> np.ndarray:
     """Concatenated per-modality embeddings of the samples ``idx`` (the conditional features' input)."""
-    model.eval()
-    device = next(model.parameters()).device
-    sl = torch.as_tensor(np.asarray(idx), dtype=torch.long)
-    batch = {m: ds.modalities[m][sl].to(device) for m in model.modalities}
-    emb = model.encode(batch)
+    emb = _embeddings(model, ds, idx)
     return torch.cat([emb[m].float() for m in model.modalities], 1).cpu().numpy()
 
 
@@ -342,6 +356,7 @@ class ShapleyResult(Result):
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
         from IPython.display import display
+
         from widgets.panels.shapley import shapley_panel
 
         display(shapley_panel(self))
