@@ -268,3 +268,16 @@ def test_masked_fast_path_equals_forward_with_mask(noisy_data):
         mask = {m: torch.full((len(idx),), bool(b)) for m, b in zip(ds.modality_names, members, strict=True)}
         ref, _ = predict_proba(model, ds, idx, mask=mask)
         torch.testing.assert_close(_masked_probs(model, emb, members, ds, idx), ref)
+
+
+def test_permutation_path_matches_exact(noisy_data):
+    """With M = 2 the two antithetic orders are all orders: permutation sampling is exact."""
+    from workbench.trainer import Trainer
+
+    ds, splits = noisy_data
+    model = Trainer(TrainConfig(epochs=1, progress=False, hidden=16, embed=8)).fit(ds, splits).model_
+    kw = dict(value_method="masked", model=model, progress=False)
+    exact = conformal_shapley(ds, splits, **kw)
+    sampled = conformal_shapley(ds, splits, max_exact=1, n_permutations=2, **kw)
+    assert sampled.estimator == "permutation(2)"
+    np.testing.assert_allclose(sampled.values["phi"], exact.values["phi"], atol=1e-12)

@@ -75,6 +75,21 @@ def exact_coverage(c: int, alpha: float) -> float:
     return (min(hi, c + 1) - max(lo, 0)) / (c + 1)
 
 
+def coverage_sd(alpha: float, n_calib: int, n_test: int) -> float:
+    """Standard deviation of the test-set coverage of a marginal interval over random splits.
+
+    Conditional on the calibration set the coverage is Beta-distributed with variance about
+    ``alpha (1 - alpha) / c``; the ``t`` test points add binomial variance ``alpha (1 - alpha) / t``.
+    Use it to judge an observed coverage (``coverage >= 1 - alpha - 3 * coverage_sd(...)``).
+
+    Examples
+    --------
+    >>> round(coverage_sd(0.1, 400, 400), 4)
+    0.0212
+    """
+    return math.sqrt(alpha * (1 - alpha) * (1 / n_calib + 1 / max(n_test, 1)))
+
+
 def marginal_interval(scores: np.ndarray, alpha: float = 0.1, *, bonferroni: bool = False
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Marginal conformal interval per column of ``scores`` (calibration rows).

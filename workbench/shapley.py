@@ -582,5 +582,11 @@ def _values_table(idx, split_of, y, names, phi, se, mods, cond_lo, cond_hi) -> p
 def demo_analysis(run) -> tuple[str, ShapleyResult]:
     """Masked-value Shapley intervals of the demo run's own model (no retraining; a few seconds)."""
     splits = run.splits
-    return "shapley", conformal_shapley(run.dataset, splits, value_method="masked", model=run.model,
+    if splits is None:  # a run loaded from disk: its splits are recorded in the predictions
+        from workbench.runs import split_indices
+
+        splits = Splits(**split_indices(run))
+    if run.dataset is None:
+        raise ValueError(f"run {run.run_id}: the Shapley demo needs run.dataset (train in this session)")
+    return "shapley", conformal_shapley(run.dataset, splits, value_method="masked", model=run.load_model(),
                                         alpha=0.1, progress=False)
