@@ -217,6 +217,7 @@ def test_pipeline_useless_modality_and_efficiency(pipeline_result):
     acc = res.selection.set_index(["rule", "q"])["accuracy"]
     assert acc[("conformal", 1)] >= 0.7 and acc[("greedy", 1)] >= 0.8
     assert acc[("conformal", 2)] == acc[("all", 2)]
+    assert (sel["n_positive_lower"] <= 2).all() and sel["n_positive_lower"].mean() > 0.5
 
 
 def test_result_roundtrip_and_alpha_recompute(pipeline_result, tmp_path):

@@ -336,7 +336,9 @@ class ShapleyResult(Result):
                 ``value_lower/value_upper``, ``accuracy``, ``log_loss``.
     selection   one row per (rule, q): test ``accuracy`` with ``accuracy_lower/upper``,
                 ``log_loss``, mean ``n_used``.
-    selected    one row per (test sample, q): the subset chosen by the conformal rule.
+    selected    one row per (test sample, q): the subset chosen by the conformal rule, whether
+                its prediction is correct, and ``n_positive_lower`` = how many modalities
+                have ``L_j(x) > 0`` (a significant contribution at this point).
     """
 
     values: pd.DataFrame
@@ -479,7 +481,8 @@ def selection_tables(cp: CoalitionPredictions, split_of: np.ndarray, y: np.ndarr
         correct, _ = _evaluate_subsets(cp, test_rows, rules["conformal"], y[test_rows])
         for i, s in enumerate(rules["conformal"]):
             chosen.append({"sample": test_ids[i], "q": q, "subset": coalition_label(s, cp.modalities),
-                           "n_used": int(s.sum()), "correct": bool(correct[i])})
+                           "n_used": int(s.sum()), "correct": bool(correct[i]),
+                           "n_positive_lower": int((cond_lower[i] > 0).sum())})
     return pd.DataFrame(rows), pd.DataFrame(chosen)
 
 
