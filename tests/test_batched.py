@@ -86,3 +86,18 @@ def test_fast_path_matches_eager_within_seed_noise():
     acc_fast = np.mean([r.metrics["test"]["fused"] for r in fast])
     acc_eager = np.array([r.metrics["test"]["fused"] for r in eager])
     assert abs(acc_fast - acc_eager.mean()) < max(3 * acc_eager.std(), 0.02)
+
+
+def test_shapley_retrain_uses_batched_training_by_default():
+    from workbench.shapley import all_coalitions as coalition_matrix
+    from workbench.shapley import coalition_values
+
+    ds = load_dataset("synthetic-imbalance", n=500, snr=[3.0, 1.0, 0.0], dims=[6, 6, 6], seed=5)
+    splits = ds.split(seed=0)
+    cfg = TrainConfig(epochs=25, progress=False)
+    batched = coalition_values(ds, splits, coalition_matrix(3), method="retrain", config=cfg, progress=False)
+    separate = coalition_values(ds, splits, coalition_matrix(3), method="retrain", config=cfg, progress=False,
+                                batched=False)
+    mean_b, mean_s = batched.values().mean(0), separate.values().mean(0)
+    assert np.abs(mean_b - mean_s).max() < 0.1  # same estimand, independent training noise
+    assert np.corrcoef(mean_b, mean_s)[0, 1] > 0.98

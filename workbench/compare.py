@@ -58,6 +58,7 @@ class Comparison(Result):
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
+
         from widgets.figures.compare import comparison_figure  # UI only when displayed
 
         display(self.summary)

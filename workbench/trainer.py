@@ -206,9 +206,10 @@ class Trainer:
         n = len(y)
 
         def make_batch(bi: torch.Tensor) -> Batch:
-            return Batch({m: t[bi] for m, t in x.items()}, y[bi], bi,
-                         None if mask is None else {m: v[bi] for m, v in mask.items()},
-                         None if groups is None else {g: v[bi] for g, v in groups.items()})
+            batch = Batch({m: t[bi] for m, t in x.items()}, y[bi], bi,
+                          None if mask is None else {m: v[bi] for m, v in mask.items()},
+                          None if groups is None else {g: v[bi] for g, v in groups.items()})
+            return strategy.prepare_batch(ctx, batch)
 
         step = (GraphStep(ctx, strategy, make_batch, autocast, batch_size=cfg.batch_size) if graph
                 else EagerStep(ctx, strategy, make_batch, autocast))
