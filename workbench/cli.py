@@ -22,6 +22,7 @@ import pandas as pd
 COMMAND_MODULES: list[str] = []
 COMMAND_MODULES.append("workbench.serve")
 COMMAND_MODULES.append("workbench.report")
+COMMAND_MODULES.append("workbench.commands.sweep")
 
 
 def _print_table(frame: pd.DataFrame) -> None:

@@ -309,7 +309,7 @@ def train(
         run_id=run_id,
         config={
             "dataset": ds.name, "dataset_params": dataset_params or {}, "train": cfg.to_dict(),
-            "strategy": describe_strategy(trainer.strategy_, trainer.device_),
+            "strategy": describe_strategy(trainer),
             "modalities": ds.modality_names, "shapes": {m: list(s) for m, s in ds.shapes.items()},
             "kinds": ds.kinds, "classes": ds.classes,
             "groups": [] if ds.groups is None else list(ds.groups.columns),
