@@ -102,6 +102,7 @@ def test_dashboard_controls_redraw(runs_root: Path) -> None:
     dash.tabs.active = len(dash.tabs) - 1  # the comparison is drawn when first shown
     names = {t.name for t in dash.compare_plot.object.data}
     assert names == set(good_ids(runs_root))
+    assert dash.seeds_plot.object is not None and not dash.compare_message.visible  # across-seeds view
     dash.compare_select.value = good_ids(runs_root)[:1]
     assert {t.name for t in dash.compare_plot.object.data} == set(good_ids(runs_root)[:1])
 

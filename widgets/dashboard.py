@@ -39,6 +39,14 @@ def comparison_figure_for(runs: dict[str, Run], split: str) -> go.Figure:
     return runs_accuracy_figure({rid: run.accuracy() for rid, run in runs.items()}, split=split)
 
 
+def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
+    """Configurations compared across seeds (``workbench.compare`` + its figure builder)."""
+    from widgets.figures.compare import comparison_figure
+    from workbench.compare import compare
+
+    return comparison_figure(compare(list(runs.values())))
+
+
 def _plot(fig: go.Figure | None = None) -> pn.pane.Plotly:
     return pn.pane.Plotly(fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False})
 
@@ -78,9 +86,9 @@ class Dashboard:
         self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options=ids, value=ids[:2], width=720)
         self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
         self.compare_message = _message("")
-        self.compare_plot = _plot()
+        self.compare_plot, self.seeds_plot = _plot(), _plot()
         self.compare = pn.Column(pn.Row(self.compare_select, self.compare_split), self.compare_message,
-                                 self.compare_plot, sizing_mode="stretch_width", name="compare runs")
+                                 self.compare_plot, self.seeds_plot, sizing_mode="stretch_width", name="compare runs")
         # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
         self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
@@ -180,11 +188,16 @@ class Dashboard:
                 try:
                     runs[rid] = self.load(rid)
                 except Exception as exc:  # UI boundary, as in show_run
-                    errors.append(f"{rid}: {exc}")
-            self.compare_message.object = "Left out: " + "; ".join(errors) if errors else ""
-            self.compare_message.visible = bool(errors)
+                    errors.append(f"left out {rid}: {exc}")
             self.compare_plot.object = comparison_figure_for(runs, self.compare_split.value)
             self._compare_drawn = True
+            try:  # configurations across seeds, with intervals, where the comparison analysis applies
+                self.seeds_plot.object = seeds_comparison_figure(runs) if runs else None
+            except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
+                self.seeds_plot.object = None
+                errors.append(f"across-seeds comparison: {exc}")
+            self.compare_message.object = "; ".join(errors)
+            self.compare_message.visible = bool(errors)
 
 
 def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
