@@ -18,11 +18,8 @@ DEFAULT_DATASET = "mfeat"
 
 # "module:function" taking a Run and returning (name, Result); run in order, after training
 DEMO_ANALYSES: list[str] = []
-<<<<<<< HEAD
 DEMO_ANALYSES.append("workbench.gap:demo_analysis")
-=======
 DEMO_ANALYSES.append("workbench.shapley:demo_analysis")
->>>>>>> main
 
 
 def run_analyses(run: Run, analyses: list[str] | None = None) -> dict[str, object]:

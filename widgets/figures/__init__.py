@@ -11,12 +11,9 @@ import importlib
 
 # result name -> "module:function(result) -> list[go.Figure]"; each analysis adds its entry
 RESULT_FIGURES: dict[str, str] = {}
-<<<<<<< HEAD
 RESULT_FIGURES["gap"] = "widgets.figures.gap:report_figures"
-=======
 RESULT_FIGURES["comparison"] = "widgets.figures.compare:report_figures"
 RESULT_FIGURES["shapley"] = "widgets.figures.shapley:report_figures"
->>>>>>> main
 
 
 def figures_for_result(name: str, result) -> list:
