@@ -104,6 +104,8 @@ class Strategy:
 # -- registry ------------------------------------------------------------------------------
 # name -> "module:Class", imported on first use so optional strategies cost nothing at start-up.
 _REGISTRY: dict[str, str | type[Strategy]] = {"naive": Strategy}
+_REGISTRY["multifair"] = "workbench.multifair:MultiFair"
+_REGISTRY["group_reweight"] = "workbench.multifair:GroupReweight"
 
 
 def register_strategy(name: str, cls: type[Strategy] | str) -> None:
