@@ -311,7 +311,7 @@ class MultiFair(Strategy):
                 s = torch.stack(list(fused_s.values()))
                 l_fair = (s - s.mean()).abs().mean()
                 extra = extra + self.beta * l_fair
-                self._log("mf_L_fair", float(l_fair))
+                self._log("mf_L_fair", float(l_fair.detach()))
             for g in range(self._n_groups):
                 self._log(f"mf_ema_auc_g{g}", float(self._ema_fg[g]))
         else:
@@ -320,7 +320,7 @@ class MultiFair(Strategy):
             l_gm = self.direction_loss(ctx, out, y, fused, b)
             if l_gm is not None:
                 extra = extra + self.lambda_gm * l_gm
-                self._log("mf_L_gm", float(l_gm))
+                self._log("mf_L_gm", float(l_gm.detach()))
         self._scales = {m: self.rho * float(b[i]) * float(f_m[i]) for i, m in enumerate(self._mods)}
         uni = self.unimodal_losses(out, y)
         return fused + extra + self.unimodal_weight * sum(uni.values())
