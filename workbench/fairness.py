@@ -201,7 +201,6 @@ class FairnessResult(Result):
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
         from IPython.display import display
-
         from widgets.panels.fairness import fairness_panel
 
         display(fairness_panel(self))
