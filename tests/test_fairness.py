@@ -209,3 +209,20 @@ def test_actg175_loader_has_groups_and_no_leakage():
     assert ds.groups["gender"].value_counts()["female"] == 368
     assert float(ds.y.float().mean()) == pytest.approx(0.2436, abs=1e-3)
     assert load_dataset("actg175", drop_group_features=True).shapes["demographics"] == (5,)
+
+
+def test_figures_and_panel_draw_the_result(result):
+    from widgets.figures import figures_for_result
+    from widgets.figures.fairness import group_metric_figure
+    from widgets.panels.fairness import fairness_panel
+
+    figs = figures_for_result("fairness", result)
+    assert len(figs) == 2 * len(result.attributes) + 1
+    bar = group_metric_figure(result, "auc", "sex")
+    expected = result.metric_by_group("auc", "sex")
+    assert list(bar.data[0].y) == pytest.approx(list(expected["value"]))
+    assert list(bar.data[0].error_y.array) == pytest.approx(list(expected["hi"] - expected["value"]))
+    panel = fairness_panel(result)
+    attr, metric, _ = panel.children[0].children
+    attr.value, metric.value = "race", "auc"
+    assert "auc by race" in panel.children[1].layout.title.text

@@ -11,6 +11,7 @@ import importlib
 
 # result name -> "module:function(result) -> list[go.Figure]"; each analysis adds its entry
 RESULT_FIGURES: dict[str, str] = {}
+RESULT_FIGURES["fairness"] = "widgets.figures.fairness:report_figures"
 
 
 def figures_for_result(name: str, result) -> list:
