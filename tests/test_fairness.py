@@ -226,3 +226,14 @@ def test_figures_and_panel_draw_the_result(result):
     attr, metric, _ = panel.children[0].children
     attr.value, metric.value = "race", "auc"
     assert "auc by race" in panel.children[1].layout.title.text
+
+
+def test_demo_analysis_needs_groups():
+    from types import SimpleNamespace
+
+    from workbench.fairness import demo_analysis
+
+    with pytest.raises(ValueError, match="no group"):
+        demo_analysis(SimpleNamespace(run_id="r", predictions=pd.DataFrame({"y": [0], "pred": [0]})))
+    name, res = demo_analysis(SimpleNamespace(run_id="r", predictions=_predictions(n=200)))
+    assert name == "fairness" and "sex" in res.attributes

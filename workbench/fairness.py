@@ -201,6 +201,7 @@ class FairnessResult(Result):
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
         from IPython.display import display
+
         from widgets.panels.fairness import fairness_panel
 
         display(fairness_panel(self))
@@ -513,3 +514,14 @@ def assess_run(run, groups: str | Sequence[str] | None = None, **kwargs) -> Fair
     >>> res = assess_run(run, "group", n_boot=100)  # doctest: +SKIP
     """
     return assess_fairness(run.predictions, groups, **kwargs)
+
+
+def demo_analysis(run) -> tuple[str, FairnessResult]:
+    """``("fairness", result)`` for a run whose dataset has group attributes.
+
+    Not listed in ``workbench.demo.DEMO_ANALYSES``: the demo trains on mfeat, which has no
+    groups, so there is nothing to assess; call it on any run with groups instead.
+    """
+    if not any(c.startswith("group_") for c in run.predictions.columns):
+        raise ValueError(f"run {run.run_id}: its dataset has no group attributes; fairness needs groups")
+    return "fairness", assess_run(run, n_boot=100)
