@@ -11,11 +11,13 @@ Example
 
 from __future__ import annotations
 
+import re
 import tempfile
 from importlib import resources
 from pathlib import Path
 
 RUN_REPORT_TEMPLATE = "run_report.ipynb"
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
 
 
 def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict | None = None, *,
@@ -42,6 +44,7 @@ def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool 
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb)
+    body = _REMOTE_SCRIPT.sub("", body)  # mathjax/require.js from a CDN: the report must open offline
     html = Path(html)
     html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(body, encoding="utf-8")

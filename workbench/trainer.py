@@ -10,7 +10,7 @@
 - Checkpoints (model, optimizer, history, RNG state) every epoch when ``checkpoint_path``
   is given; ``resume=True`` continues from it, loaded with ``torch.load(weights_only=True)``.
 - Per-epoch history as a DataFrame: training loss/accuracy, held-out loss/accuracy and
-  held-out accuracy of every unimodal head.
+  held-out accuracy of every unimodal head (every ``eval_every`` epochs; 0 turns it off).
 
 Example
 -------
@@ -62,6 +62,7 @@ class TrainConfig:
     strategy_params: dict = dataclasses.field(default_factory=dict)
     patience: int | None = None
     val_fraction: float = 0.1
+    eval_every: int = 1
     device: str = "auto"
     amp: bool = True
     use_groups_as_input: bool = False
@@ -225,7 +226,7 @@ class Trainer:
                 loss_sum += loss.detach() * len(bi)
                 correct += (out.logits.detach().argmax(1) == batch.y).sum()
             row = {"epoch": epoch + 1, "train_loss": float(loss_sum) / n, "train_acc": float(correct) / n}
-            if mx is not None:
+            if mx is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update(self._evaluate(model, mx, my, mmask, autocast))
             row["seconds"] = time.perf_counter() - t0
             strategy.on_epoch_end(ctx, epoch, row)
