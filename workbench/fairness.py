@@ -22,8 +22,9 @@ What it computes (for every group attribute and, by default, every intersection 
 Bookkeeping is fairlearn's :class:`~fairlearn.metrics.MetricFrame`. Bootstrap: the samples
 are resampled *within each group* (so every group keeps its size) ``n_boot`` times; all
 replicates go through one MetricFrame with the replicate id as a ``control_feature``, which
-gives per-group and overall estimates per replicate in one pass. ``*_lo``/``*_hi`` are the
-percentile interval (default 95%). A group with fewer than ``min_group_size`` samples (30) or
+gives per-group and overall estimates per replicate in one pass. ``lo``/``hi`` are the
+percentile interval (default 95%); for biased statistics such as ECE (resampling inflates it)
+the interval can sit above the point estimate. A group with fewer than ``min_group_size`` samples (30) or
 with only one class is *flagged* (column ``flag``) and left out of the disparities (listed in
 ``excluded``), never silently averaged in.
 
