@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -386,7 +387,8 @@ def _interval(samples: np.ndarray | None, ci: float) -> tuple:
     if samples is None:
         return np.nan, np.nan
     q = [(1 - ci) / 2 * 100, (1 + ci) / 2 * 100]
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # all-NaN columns (e.g. AUC of a one-class group) stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         finite = np.isfinite(samples)
         lo, hi = np.nanpercentile(np.where(finite, samples, np.nan), q, axis=0) if finite.any() else (np.nan, np.nan)
     return lo, hi
