@@ -8,6 +8,12 @@ Model: the workbench default on UCI mfeat (6 views, MLP encoders d -> 128 -> 64,
   pass per epoch (the reference, ratio 1.0)
 - ``trainer``: ``workbench.Trainer`` (eager) doing the same work, with its history and hooks
 - ``plain_no_eval`` / ``trainer_no_eval``: both without the per-epoch evaluation (``eval_every=0``)
+- ``trainer_fast`` (CUDA): the Trainer's CUDA-graph fast path; ``hand_graph`` (CUDA): the same step
+  captured by hand in one ``torch.cuda.CUDAGraph`` (the ceiling the fast path is held to)
+- ``coalitions_1by1`` / ``coalitions_batched``: the 63 coalition models of the 6 views, trained one
+  by one with the Trainer (timed on the first ``--coalition-sample`` coalitions) or all at once as
+  one stacked model (``workbench.batched``); samples/s counts model-samples
+- ``--shapley``: wall time of exact retraining Shapley on mfeat (63 coalition models, default epochs)
 
 Usage::
 
@@ -107,14 +113,70 @@ def dataloader_loop(ds, idx, device, batch, epochs) -> float:
     return len(y) * epochs / (time.perf_counter() - t0)
 
 
-def trainer_loop(ds, splits, device, batch, epochs, *, eval_every: int = 1) -> float:
+def trainer_loop(ds, splits, device, batch, epochs, *, eval_every: int = 1, fast_path: bool | str = "auto") -> float:
     cfg = TrainConfig(epochs=epochs, batch_size=batch, device=str(device), progress=False, amp=False,
-                      eval_every=eval_every)
+                      eval_every=eval_every, fast_path=fast_path)
     t0 = time.perf_counter()
     Trainer(cfg).fit(ds, splits)
     _sync(device)
     # the Trainer's time includes building the model and moving data once, as a user pays it
     return len(splits.train) * epochs / (time.perf_counter() - t0)
+
+
+def hand_graph_loop(ds, splits, device, batch, epochs) -> float:
+    """The whole step captured by hand: static index buffer, forward, backward, capturable Adam."""
+    idx = splits.train
+    x = {m: t[idx].to(device) for m, t in ds.modalities.items()}
+    y = ds.y[idx].to(device)
+    model = _model(ds, device, x)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4, capturable=True)
+    static_idx = torch.arange(batch, device=device)
+    n = len(y)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            _step(model, opt, {m: t[static_idx] for m, t in x.items()}, y[static_idx])
+    torch.cuda.current_stream().wait_stream(side)
+    opt.zero_grad(set_to_none=True)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        _step(model, opt, {m: t[static_idx] for m, t in x.items()}, y[static_idx])
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n, device=device)
+        for s in range(0, n - batch + 1, batch):
+            static_idx.copy_(perm[s : s + batch])
+            graph.replay()
+    _sync(device)
+    return (n // batch) * batch * epochs / (time.perf_counter() - t0)
+
+
+def coalition_loops(ds, splits, device, batch, epochs, sample: int) -> dict[str, float]:
+    from workbench.batched import all_coalitions, coalition_dataset_mask, train_coalitions
+
+    coalitions = all_coalitions(ds.modality_names)
+    n = len(splits.train)
+    t0 = time.perf_counter()
+    for c in coalitions[:: max(1, len(coalitions) // sample)][:sample]:
+        cfg = TrainConfig(epochs=epochs, batch_size=batch, device=str(device), progress=False, eval_every=0)
+        Trainer(cfg).fit(coalition_dataset_mask(ds, c), splits)
+    _sync(device)
+    one_by_one = sample * n * epochs / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    train_coalitions(ds, splits, coalitions, epochs=epochs, batch_size=batch, device=str(device), progress=False)
+    _sync(device)
+    batched = len(coalitions) * n * epochs / (time.perf_counter() - t0)
+    return {"coalitions_1by1": one_by_one, "coalitions_batched": batched}
+
+
+def shapley_wall_time(ds, splits) -> float:
+    from workbench.shapley import all_coalitions, coalition_values
+
+    t0 = time.perf_counter()
+    coalition_values(ds, splits, all_coalitions(len(ds.modality_names)), method="retrain", progress=False)
+    return time.perf_counter() - t0
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -133,6 +195,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings per row")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--npz", default=None)
+    parser.add_argument("--coalition-sample", type=int, default=6)
+    parser.add_argument("--no-coalitions", action="store_true")
+    parser.add_argument("--shapley", action="store_true", help="also time exact retraining Shapley on mfeat")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,7 +213,13 @@ def main() -> None:
             "plain_no_eval": lambda: plain_loop(ds, splits, device, batch, args.epochs, evaluate=False),  # noqa: B023
             "trainer_no_eval": lambda: trainer_loop(ds, splits, device, batch, args.epochs, eval_every=0),  # noqa: B023
         }
+        if device.type == "cuda":
+            loops["trainer_fast"] = lambda: trainer_loop(ds, splits, device, batch, args.epochs)  # noqa: B023
+            loops["trainer"] = lambda: trainer_loop(ds, splits, device, batch, args.epochs, fast_path=False)  # noqa: B023
+            loops["hand_graph"] = lambda: hand_graph_loop(ds, splits, device, batch, args.epochs)  # noqa: B023
         rates = {name: max(fn() for _ in range(args.repeats)) for name, fn in loops.items()}
+        if not args.no_coalitions:
+            rates.update(coalition_loops(ds, splits, device, batch, max(2, args.epochs // 2), args.coalition_sample))
         for name, rate in rates.items():
             rows.append({"device": str(device), "batch": batch, "loop": name, "samples/s": round(rate),
                          "ratio_to_plain": round(rate / rates["plain"], 3), "peak_mem_MB": round(peak_memory_mb(device))})
@@ -158,6 +229,15 @@ def main() -> None:
         rate = part.set_index("loop")["samples/s"]
         print(f"batch {batch}: Trainer overhead vs plain loop {1 - rate['trainer'] / rate['plain']:+.1%} "
               f"(without evaluation {1 - rate['trainer_no_eval'] / rate['plain_no_eval']:+.1%})")
+        if "coalitions_batched" in rate:
+            print(f"batch {batch}: 63 coalitions batched vs one by one: "
+                  f"{rate['coalitions_batched'] / rate['coalitions_1by1']:.1f}x")
+        if "trainer_fast" in rate:
+            print(f"batch {batch}: fast path vs DataLoader {rate['trainer_fast'] / rate['dataloader']:.1f}x, "
+                  f"vs hand-captured graph {rate['trainer_fast'] / rate['hand_graph']:.2f}")
+    if args.shapley:
+        print(f"exact retraining Shapley on mfeat (63 coalition models, default epochs): "
+              f"{shapley_wall_time(ds, splits):.1f} s")
 
 
 if __name__ == "__main__":

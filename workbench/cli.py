@@ -20,6 +20,9 @@ import pandas as pd
 
 # name of a module with ``register(subparsers)``; capabilities append theirs
 COMMAND_MODULES: list[str] = []
+COMMAND_MODULES.append("workbench.serve")
+COMMAND_MODULES.append("workbench.report")
+COMMAND_MODULES.append("workbench.commands.sweep")
 
 
 def _print_table(frame: pd.DataFrame) -> None:

@@ -18,6 +18,7 @@ DEFAULT_DATASET = "mfeat"
 
 # "module:function" taking a Run and returning (name, Result); run in order, after training
 DEMO_ANALYSES: list[str] = []
+DEMO_ANALYSES.append("workbench.shapley:demo_analysis")
 
 
 def run_analyses(run: Run, analyses: list[str] | None = None) -> dict[str, object]:

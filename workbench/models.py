@@ -155,7 +155,7 @@ class MultimodalModel(nn.Module):
         elif fusion in ("sum", "gated"):
             self.fusion_head = nn.Linear(embed, n_classes)
         if fusion == "gated":
-            self.gate = nn.Linear(embed, 1)
+            self.gate = nn.Linear(embed, 1, bias=False)  # a shared bias cancels in the softmax
         for m, s in specs.items():
             self.register_buffer(f"mean_{m}", torch.zeros(s.shape))
             self.register_buffer(f"std_{m}", torch.ones(s.shape))

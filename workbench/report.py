@@ -33,13 +33,35 @@ def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict 
     return Path(output)
 
 
+# The lab template, without the CDN scripts (require.js, MathJax, mermaid, widget manager) so the
+# page opens offline; code cells are folded in <details> when code is shown.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{% block input_group -%}
+<details class="workbench-code"><summary>code</summary>
+{{ super() }}
+</details>
+{%- endblock input_group %}
+"""
+
+
 def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool = True) -> Path:
-    """Render an executed notebook to one self-contained HTML file (code cells hidden or folded)."""
+    """Render an executed notebook to one self-contained HTML file that opens offline.
+
+    Plotly figures shown with the ``notebook`` renderer carry plotly.js inline; no script is
+    fetched from the network. ``hide_code=False`` keeps each code cell folded in a ``<details>``
+    element (click "code" to unfold); ``hide_code=True`` leaves the code out.
+    """
     import nbformat
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(template_name="lab", template_file="workbench_offline.html.j2",
+                            extra_loaders=[DictLoader({"workbench_offline.html.j2": _OFFLINE_TEMPLATE})])
     exporter.exclude_input = hide_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -66,3 +88,35 @@ def render_run_report(run_path: str | Path, html: str | Path | None = None) -> P
     template = resources.files("workbench") / "templates" / RUN_REPORT_TEMPLATE
     with resources.as_file(template) as path:
         return render_notebook(path, html or run_path / "report.html", {"run_path": str(run_path)})
+
+
+def _parameter_value(text: str):
+    """A ``-p`` value: JSON where it parses (numbers, booleans, lists), else the plain string; never evaluated."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_report(args) -> int:
+    notebook = Path(args.notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"notebook {notebook} not found")
+    parameters = {name: _parameter_value(value) for name, value in args.parameters or []}
+    html = Path(args.output) if args.output else notebook.with_suffix(".html")
+    render_notebook(notebook, html, parameters, hide_code=not args.show_code)
+    print(f"report: {html}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """``workbench report NOTEBOOK -p NAME VALUE ... [--output report.html] [--show-code]``."""
+    p = subparsers.add_parser("report", help="execute a notebook with papermill and write self-contained HTML")
+    p.add_argument("notebook", help="the .ipynb to execute (needs a cell tagged 'parameters' for -p)")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="papermill parameter (repeatable); VALUE is read as JSON when it parses, else a string")
+    p.add_argument("-o", "--output", help="HTML file to write (default: NOTEBOOK with .html)")
+    p.add_argument("--show-code", action="store_true", help="keep code cells, folded (click to unfold)")
+    p.set_defaults(func=cmd_report)

@@ -104,6 +104,14 @@ class Run:
         folder = (self.path or Path("/nonexistent")) / "results"
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
+    def _ipython_display_(self) -> None:
+        """Show the run as an interactive panel when it is the last expression of a notebook cell."""
+        from IPython.display import display
+
+        from widgets.panels.base import RunPanel  # the core never imports UI code at module level
+
+        display(RunPanel(self))
+
     def __repr__(self) -> str:
         acc = self.metrics.get("test", {}).get("fused")
         return f"Run({self.run_id!r}, test_acc={acc}, path={str(self.path) if self.path else None!r})"
@@ -301,7 +309,7 @@ def train(
         run_id=run_id,
         config={
             "dataset": ds.name, "dataset_params": dataset_params or {}, "train": cfg.to_dict(),
-            "strategy": describe_strategy(trainer.strategy_, trainer.device_),
+            "strategy": describe_strategy(trainer),
             "modalities": ds.modality_names, "shapes": {m: list(s) for m, s in ds.shapes.items()},
             "kinds": ds.kinds, "classes": ds.classes,
             "groups": [] if ds.groups is None else list(ds.groups.columns),

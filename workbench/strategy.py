@@ -84,6 +84,10 @@ class Strategy:
     def on_epoch_start(self, ctx: TrainContext, epoch: int) -> None:
         pass
 
+    def prepare_batch(self, ctx: TrainContext, batch: Batch) -> Batch:
+        """The batch the forward pass sees (e.g. with a sampled presence mask); unchanged by default."""
+        return batch
+
     def fused_loss(self, out: ModelOutput, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         return F.cross_entropy(out.logits.float(), y, reduction=reduction)
 
@@ -106,6 +110,7 @@ class Strategy:
 _REGISTRY: dict[str, str | type[Strategy]] = {"naive": Strategy}
 _REGISTRY["multifair"] = "workbench.multifair:MultiFair"
 _REGISTRY["group_reweight"] = "workbench.multifair:GroupReweight"
+_REGISTRY["modality_dropout"] = "workbench.modality_dropout:ModalityDropout"
 
 
 def register_strategy(name: str, cls: type[Strategy] | str) -> None:

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data import MultimodalDataset, Splits
+from workbench.fast_path import EagerStep, GraphStep, choose_step_mode
 from workbench.models import FUSIONS, MultimodalModel, build_model
 from workbench.strategy import Batch, Strategy, TrainContext, make_strategy
 
@@ -64,6 +65,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     eval_every: int = 1
     device: str = "auto"
+    fast_path: bool | str = "auto"
     amp: bool = True
     use_groups_as_input: bool = False
     progress: bool = True
@@ -79,7 +81,7 @@ class TrainConfig:
 
     def hash(self, extra: dict | None = None) -> str:
         """Stable hash of the settings that change results (not progress/device)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in ("progress", "device")}
+        d = {k: v for k, v in self.to_dict().items() if k not in ("progress", "device", "fast_path", "eval_every")}
         d.update(extra or {})
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
@@ -186,10 +188,12 @@ class Trainer:
                             embed=cfg.embed, dropout=cfg.dropout)
         model.set_standardization({m: t.cpu() for m, t in x.items()})
         model.to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        strategy = self.strategy_
+        self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
+        graph = self.step_mode_ == "graph"
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=graph)
         ctx = TrainContext(model, optimizer, x, y, mask, groups, device, cfg)
         self.model_, self.ctx_ = model, ctx
-        strategy = self.strategy_
         strategy.setup(ctx)
         generator = torch.Generator().manual_seed(cfg.seed)
         rows: list[dict] = []
@@ -200,6 +204,15 @@ class Trainer:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
         best = (float("inf"), None, 0)
         n = len(y)
+
+        def make_batch(bi: torch.Tensor) -> Batch:
+            batch = Batch({m: t[bi] for m, t in x.items()}, y[bi], bi,
+                          None if mask is None else {m: v[bi] for m, v in mask.items()},
+                          None if groups is None else {g: v[bi] for g, v in groups.items()})
+            return strategy.prepare_batch(ctx, batch)
+
+        step = (GraphStep(ctx, strategy, make_batch, autocast, batch_size=cfg.batch_size) if graph
+                else EagerStep(ctx, strategy, make_batch, autocast))
         epochs = _progress(range(start, cfg.epochs), enabled=cfg.progress, desc=f"train {ds.name}")
         for epoch in epochs:
             t0 = time.perf_counter()
@@ -211,20 +224,9 @@ class Trainer:
             correct = torch.zeros((), device=y.device)
             for s in range(0, n, cfg.batch_size):
                 bi = perm[s : s + cfg.batch_size]
-                batch = Batch(
-                    {m: t[bi] for m, t in x.items()}, y[bi], bi,
-                    None if mask is None else {m: v[bi] for m, v in mask.items()},
-                    None if groups is None else {g: v[bi] for g, v in groups.items()},
-                )
-                with autocast():
-                    out = model(batch.x, batch.mask, detach_unimodal=strategy.detach_unimodal)
-                loss = strategy.loss(ctx, batch, out)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                strategy.after_backward(ctx, batch, out)
-                optimizer.step()
-                loss_sum += loss.detach() * len(bi)
-                correct += (out.logits.detach().argmax(1) == batch.y).sum()
+                loss, logits = step(bi)
+                loss_sum += loss * len(bi)
+                correct += (logits.argmax(1) == y[bi]).sum()
             row = {"epoch": epoch + 1, "train_loss": float(loss_sum) / n, "train_acc": float(correct) / n}
             if mx is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update(self._evaluate(model, mx, my, mmask, autocast))
@@ -362,7 +364,9 @@ def accuracy_table(predictions: pd.DataFrame, modalities: list[str]) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def describe_strategy(strategy: Strategy, device: torch.device) -> dict[str, Any]:
-    """What the run's config records about the strategy and how the step ran."""
+def describe_strategy(trainer: Trainer) -> dict[str, Any]:
+    """What the run's config records about the strategy and how the step ran (eager or graph, and why)."""
+    strategy = trainer.strategy_
     return {"name": strategy.name, "params": strategy.params(), "graph_safe": strategy.graph_safe,
-            "step_mode": "eager", "device": str(device)}
+            "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_,
+            "device": str(trainer.device_)}

@@ -1,0 +1,103 @@
+"""Batched (stacked, vmapped) training equals separate training; the step-mode decision is recorded."""
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import Strategy, load_dataset, train
+from workbench.batched import all_coalitions, coalition_dataset_mask, train_coalitions, train_seeds
+from workbench.trainer import TrainConfig, Trainer
+
+
+def _max_param_diff(a, b) -> float:
+    return max(float((p - q).abs().max()) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("n_modalities, fusion", [(2, "concat"), (4, "gated")])
+def test_batched_coalitions_equal_separate_training(n_modalities, fusion):
+    snr = [2.0, 1.0, 0.6, 0.3][:n_modalities]
+    ds = load_dataset("synthetic-imbalance", n=240, snr=snr, dims=[5, 4, 3, 6][:n_modalities], seed=3)
+    splits = ds.split(seed=0)
+    coalitions = all_coalitions(ds.modality_names)
+    assert len(coalitions) == 2**n_modalities - 1
+    fit = train_coalitions(ds, splits, coalitions, epochs=3, seed=1, fusion=fusion, dropout=0.0,
+                           batch_size=32, progress=False)
+    for k in {0, len(coalitions) // 2, len(coalitions) - 1}:
+        cfg = TrainConfig(epochs=3, seed=1, fusion=fusion, dropout=0.0, batch_size=32, progress=False, eval_every=0)
+        ref = Trainer(cfg).fit(coalition_dataset_mask(ds, coalitions[k]), splits)
+        assert _max_param_diff(ref.model_, fit.models[k]) < 1e-5, coalitions[k]
+
+
+def test_chunking_does_not_change_results():
+    ds = load_dataset("synthetic-xor", n=200, seed=1)
+    splits = ds.split(seed=0)
+    whole = train_coalitions(ds, splits, epochs=2, dropout=0.0, progress=False)
+    chunked = train_coalitions(ds, splits, epochs=2, dropout=0.0, progress=False, chunk_size=3)
+    assert all(_max_param_diff(a, b) < 1e-6 for a, b in zip(whole.models, chunked.models, strict=True))
+    assert np.allclose(whole.losses, chunked.losses, atol=1e-6)
+
+
+def test_coalition_models_only_use_their_modalities():
+    ds = load_dataset("synthetic-imbalance", n=600, snr=[3.0, 0.0], seed=2)  # "weak" carries no signal
+    splits = ds.split(seed=0)
+    fit = train_coalitions(ds, splits, [("weak",), ("strong", "weak")], epochs=10, progress=False)
+    x = {m: t[splits.test] for m, t in ds.modalities.items()}
+    y = ds.y[splits.test]
+    acc = []
+    for model, present in zip(fit.models, fit.masks, strict=True):
+        mask = {m: present[j].expand(len(y)) for j, m in enumerate(ds.modality_names)}
+        with torch.no_grad():
+            acc.append(float((model(x, mask).logits.argmax(1) == y).float().mean()))
+    assert acc[0] < 0.4 and acc[1] > 0.85  # 4 classes: the signal-free modality alone is near chance
+
+
+def test_batched_seeds_equal_separate_runs():
+    ds = load_dataset("synthetic-imbalance", n=200, seed=4)
+    fit, splits = train_seeds(ds, [0, 1, 2], epochs=2, dropout=0.0, progress=False)
+    for model, seed in zip(fit.models, [0, 1, 2], strict=True):
+        ref = train(ds, epochs=2, seed=seed, dropout=0.0, save=False, progress=False)
+        assert _max_param_diff(ref.model, model) < 1e-5
+
+
+class HostSide(Strategy):
+    name = "host_side"
+    graph_safe = False
+
+
+def test_step_mode_is_recorded_with_its_reason():
+    ds = load_dataset("synthetic-xor", n=120)
+    run = train(ds, epochs=1, save=False, progress=False)
+    assert run.config["strategy"]["step_mode"] == "eager"
+    if not torch.cuda.is_available():
+        assert "no CUDA graph on cpu" in run.config["strategy"]["step_mode_reason"]
+    tr = Trainer(TrainConfig(epochs=1, progress=False, device="cuda" if torch.cuda.is_available() else "cpu"),
+                 strategy=HostSide()).fit(ds, ds.split(seed=0))
+    assert tr.step_mode_ == "eager"
+    if torch.cuda.is_available():
+        assert "not graph-safe" in tr.step_mode_reason_
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA-graph fast path needs a GPU")
+def test_fast_path_matches_eager_within_seed_noise():
+    ds = load_dataset("synthetic-imbalance", n=2000, seed=0)
+    fast = [train(ds, epochs=10, seed=s, device="cuda", save=False, progress=False) for s in range(3)]
+    eager = [train(ds, epochs=10, seed=s, device="cuda", fast_path=False, save=False, progress=False) for s in range(3)]
+    assert all(r.config["strategy"]["step_mode"] == "graph" for r in fast)
+    acc_fast = np.mean([r.metrics["test"]["fused"] for r in fast])
+    acc_eager = np.array([r.metrics["test"]["fused"] for r in eager])
+    assert abs(acc_fast - acc_eager.mean()) < max(3 * acc_eager.std(), 0.02)
+
+
+def test_shapley_retrain_uses_batched_training_by_default():
+    from workbench.shapley import all_coalitions as coalition_matrix
+    from workbench.shapley import coalition_values
+
+    ds = load_dataset("synthetic-imbalance", n=500, snr=[3.0, 1.0, 0.0], dims=[6, 6, 6], seed=5)
+    splits = ds.split(seed=0)
+    cfg = TrainConfig(epochs=25, progress=False)
+    batched = coalition_values(ds, splits, coalition_matrix(3), method="retrain", config=cfg, progress=False)
+    separate = coalition_values(ds, splits, coalition_matrix(3), method="retrain", config=cfg, progress=False,
+                                batched=False)
+    mean_b, mean_s = batched.values().mean(0), separate.values().mean(0)
+    assert np.abs(mean_b - mean_s).max() < 0.1  # same estimand, independent training noise
+    assert np.corrcoef(mean_b, mean_s)[0, 1] > 0.98

@@ -1,0 +1,223 @@
+"""The served Panel dashboard over a run folder (``workbench serve``).
+
+One page per browser session: a run picker; the run overview (summary, learning curves with an
+epoch-range slider, accuracy per modality with a split selector); one tab per saved analysis with
+its registered figures (``widgets.figures.RESULT_FIGURES``; a table when none is registered); and a
+comparison tab with the accuracy per modality of several runs side by side.
+
+Safety: the dashboard only reads run ids and result names it listed itself from the configured
+runs folder, and refuses any that resolve (e.g. through a symlink) outside it. It reads JSON and
+Parquet only -- no pickles (the model weights are never loaded) -- and evaluates no user text.
+A bad run folder (missing files, failed, wrong format version) shows its error in the page;
+other runs and other sessions keep working. Callbacks run on a small thread pool
+(``num_threads``), so one session's slow load never blocks another's.
+
+Example
+-------
+>>> from widgets.dashboard import serve        # doctest: +SKIP
+>>> serve("runs", port=5006)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import panel as pn
+import plotly.graph_objects as go
+
+from widgets.figures.result import result_figures
+from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
+from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
+from workbench.runs import Run, RunStore, default_runs_dir
+
+PLOT_HEIGHT = 380
+
+
+def comparison_figure_for(runs: dict[str, Run], split: str) -> go.Figure:
+    """Side-by-side accuracy per modality of ``runs`` on ``split``."""
+    return runs_accuracy_figure({rid: run.accuracy() for rid, run in runs.items()}, split=split)
+
+
+def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
+    """Configurations compared across seeds (``workbench.compare`` + its figure builder)."""
+    from widgets.figures.compare import comparison_figure
+    from workbench.compare import compare
+
+    return comparison_figure(compare(list(runs.values())))
+
+
+def _plot(fig: go.Figure | None = None) -> pn.pane.Plotly:
+    return pn.pane.Plotly(fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False})
+
+
+def _message(text: str) -> pn.pane.Alert:
+    return pn.pane.Alert(text, alert_type="danger", sizing_mode="stretch_width")
+
+
+class ResultTab(pn.Column):
+    """One analysis: a selector over its figures and the selected figure."""
+
+    def __init__(self, name: str, result):
+        self.figures = result_figures(name, result)
+        titles = list(self.figures)
+        self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
+        self.plot = _plot(self.figures[titles[0]])
+        self.selector.param.watch(lambda event: setattr(self.plot, "object", self.figures[event.new]), "value")
+        super().__init__(self.selector, self.plot, sizing_mode="stretch_width", name=name)
+
+
+class Dashboard:
+    """The widgets and callbacks of one dashboard session over ``runs_dir``."""
+
+    def __init__(self, runs_dir: str | Path | None = None):
+        self.store = RunStore(runs_dir if runs_dir is not None else default_runs_dir())
+        self.root = self.store.root.resolve()
+        self._cache: dict[str, Run] = {}
+        ids = self.run_ids()
+        self.run_select = pn.widgets.Select(label="run", options=ids, value=ids[0] if ids else None, width=520)
+        self.message = _message("")
+        self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.epochs = pn.widgets.IntRangeSlider(label="epochs", start=0, end=1, value=(0, 1), step=1, width=360)
+        self.split = pn.widgets.Select(label="split", options=["test"], width=160)
+        self.history_plot, self.accuracy_plot = _plot(), _plot()
+        self.overview = pn.Column(pn.Row(self.epochs, self.split), self.history_plot, self.accuracy_plot,
+                                  sizing_mode="stretch_width", name="overview")
+        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options=ids, value=ids[:2], width=720)
+        self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
+        self.compare_message = _message("")
+        self.compare_plot, self.seeds_plot = _plot(), _plot()
+        self.compare = pn.Column(pn.Row(self.compare_select, self.compare_split), self.compare_message,
+                                 self.compare_plot, self.seeds_plot, sizing_mode="stretch_width", name="compare runs")
+        # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
+        self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
+        self._compare_drawn = False
+        self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
+        self.layout = pn.Column(pn.pane.Markdown(f"## Multimodal Workbench\nruns folder: `{self.store.root}`"),
+                                self.run_select, self.message, self.body, sizing_mode="stretch_width")
+        self.run_select.param.watch(lambda e: self.show_run(e.new), "value")
+        self.epochs.param.watch(lambda e: self.redraw_history(e.new), "value_throttled")
+        self.split.param.watch(lambda e: self.redraw_accuracy(), "value")
+        self.compare_select.param.watch(lambda e: self.redraw_compare(), "value")
+        self.compare_split.param.watch(lambda e: self.redraw_compare(), "value")
+        self.tabs.param.watch(lambda e: self._on_tab(), "active")
+        self.show_run(self.run_select.value)
+
+    # -- file access: only names listed here, only inside the runs folder -------------------------
+    def _inside(self, path: Path) -> bool:
+        return path.resolve().is_relative_to(self.root)
+
+    def run_ids(self) -> list[str]:
+        """Run folders listed in the runs folder that resolve inside it."""
+        return [rid for rid in self.store.run_ids() if self._inside(self.store.root / rid)]
+
+    def load(self, run_id: str) -> Run:
+        """Load a listed run (cached per session); raises with a clear message for a bad folder."""
+        if run_id not in self.run_ids():
+            raise ValueError(f"{run_id!r} is not a run in {self.store.root}")
+        if run_id not in self._cache:
+            self._cache[run_id] = self.store.load(run_id)
+        return self._cache[run_id]
+
+    # -- callbacks ----------------------------------------------------------------------------------
+    @contextmanager
+    def _busy(self, target):
+        target.loading = True
+        try:
+            yield
+        finally:
+            target.loading = False
+
+    def show_run(self, run_id: str | None) -> None:
+        """Switch the overview and the analysis tabs to ``run_id``; a bad run shows its error."""
+        if run_id is None:
+            self._fail(f"No runs in {self.store.root}. Make some with `workbench demo` or `workbench train`.")
+            return
+        with self._busy(self.body):
+            try:
+                run = self.load(run_id)
+                self._populate(run)
+            except Exception as exc:  # UI boundary: any bad folder becomes a message, never a traceback
+                self._fail(f"Run {run_id!r} cannot be shown: {type(exc).__name__}: {exc}")
+                return
+        self.message.visible, self.body.visible = False, True
+
+    def _fail(self, text: str) -> None:
+        self.message.object, self.message.visible, self.body.visible = text, True, False
+
+    def _populate(self, run: Run) -> None:
+        lo, hi = epoch_bounds(run)
+        self.epochs.param.update(start=lo, end=max(hi, lo + 1), value=(lo, hi))
+        splits = run_splits(run)
+        self.split.param.update(options=splits, value=splits[0] if splits else None)
+        self.summary.object = run_summary_html(run)
+        self.history_plot.object = history_figure(run.history)
+        self.accuracy_plot.object = accuracy_figure(run.accuracy(), split=self.split.value)
+        tabs = [self._result_tab(name, result) for name, result in load_run_results(run, self._inside).items()]
+        self.tabs[:] = [self.overview, *tabs, self.compare]
+        self.tabs.active = 0
+
+    def _result_tab(self, name: str, result) -> pn.viewable.Viewable:
+        if isinstance(result, str):
+            return pn.Column(_message(str(result)), name=name)
+        try:
+            return ResultTab(name, result)
+        except Exception as exc:  # a broken figure builder must not hide the other analyses
+            return pn.Column(_message(f"figures of {name!r} failed: {type(exc).__name__}: {exc}"), name=name)
+
+    def current(self) -> Run:
+        return self.load(self.run_select.value)
+
+    def redraw_history(self, epochs: tuple[int, int]) -> None:
+        # a new figure object: the pane does not re-send a figure mutated in place
+        self.history_plot.object = show_epochs(go.Figure(self.history_plot.object), epochs)
+
+    def redraw_accuracy(self) -> None:
+        if self.split.value is not None:
+            self.accuracy_plot.object = accuracy_figure(self.current().accuracy(), split=self.split.value)
+
+    def _on_tab(self) -> None:
+        if self.tabs[self.tabs.active] is self.compare and not self._compare_drawn:
+            self.redraw_compare()
+
+    def redraw_compare(self) -> None:
+        """Accuracy per modality of the selected runs; bad runs are named in a message and left out."""
+        with self._busy(self.compare):
+            runs, errors = {}, []
+            for rid in self.compare_select.value:
+                try:
+                    runs[rid] = self.load(rid)
+                except Exception as exc:  # UI boundary, as in show_run
+                    errors.append(f"left out {rid}: {exc}")
+            self.compare_plot.object = comparison_figure_for(runs, self.compare_split.value)
+            self._compare_drawn = True
+            try:  # configurations across seeds, with intervals, where the comparison analysis applies
+                self.seeds_plot.object = seeds_comparison_figure(runs) if runs else None
+            except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
+                self.seeds_plot.object = None
+                errors.append(f"across-seeds comparison: {exc}")
+            self.compare_message.object = "; ".join(errors)
+            self.compare_message.visible = bool(errors)
+
+
+def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
+    """A fresh dashboard page (one per browser session)."""
+    pn.extension("plotly")
+    return Dashboard(runs_dir).layout
+
+
+def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 5006, show: bool = False,
+          threaded: bool = False, num_threads: int = 4):
+    """Serve the dashboard on ``http://host:port/`` (blocks unless ``threaded``; then returns the server thread).
+
+    Parameters
+    ----------
+    runs_dir : path, optional
+        The runs folder (default ``./runs`` or ``$WORKBENCH_RUNS``, where ``workbench demo`` writes).
+    host, port : str, int
+        Address to listen on; loopback by default.
+    """
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    return pn.serve(lambda: create_app(root), address=host, port=port, show=show, threaded=threaded,
+                    websocket_origin=[f"{host}:{port}", f"localhost:{port}"], title="Multimodal Workbench",
+                    num_threads=num_threads, start=True, verbose=False)

@@ -1,0 +1,58 @@
+"""Figures of any saved result: its registered figures by title, or its table when none is registered."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from widgets.figures import figures_for_result
+
+MAX_TABLE_ROWS = 200
+
+
+def table_figure(frame: pd.DataFrame, *, title: str = "Table", max_rows: int = MAX_TABLE_ROWS) -> go.Figure:
+    """A plotly table of the first ``max_rows`` rows of ``frame`` (floats to 4 significant digits).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table_figure(pd.DataFrame({"a": [1.0, 2.0]})).data[0].type
+    'table'
+    """
+    part = frame.head(max_rows)
+    cells = [part[c].map(lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)) for c in part.columns]
+    fig = go.Figure(go.Table(header={"values": [str(c) for c in part.columns]}, cells={"values": cells}))
+    shown = f" (first {max_rows} of {len(frame)} rows)" if len(frame) > max_rows else ""
+    fig.update_layout(title=title + shown, template="plotly_white")
+    return fig
+
+
+def figure_title(fig: go.Figure, default: str) -> str:
+    text = fig.layout.title.text
+    return str(text) if text else default
+
+
+def result_figures(name: str, result) -> dict[str, go.Figure]:
+    """Title -> figure for a saved result: its registered builders, else a table of ``to_frame()``.
+
+    Titles are made unique so a selector can offer them all.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from dataclasses import dataclass
+    >>> from workbench.results import Result
+    >>> @dataclass
+    ... class R(Result):
+    ...     table: pd.DataFrame
+    >>> list(result_figures("unregistered", R(pd.DataFrame({"x": [1]}))))
+    ['unregistered: table']
+    """
+    figures = figures_for_result(name, result)
+    if not figures:
+        return {f"{name}: table": table_figure(result.to_frame(), title=f"{name}: table")}
+    out: dict[str, go.Figure] = {}
+    for i, fig in enumerate(figures, start=1):
+        title = figure_title(fig, f"{name}: figure {i}")
+        out[title if title not in out else f"{title} ({i})"] = fig
+    return out

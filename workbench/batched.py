@@ -1,0 +1,204 @@
+"""Train many small models of one architecture at once, as one stacked model (``torch.func``).
+
+Small multimodal models are launch-bound: a 6-view MLP model spends its time in Python and
+kernel launches, not arithmetic. Stacking K models' parameters (``stack_module_state``) and
+running one vectorised forward/backward (``vmap`` over ``functional_call``) turns K small
+steps into one step of K-times-larger kernels.
+
+Two uses:
+
+- **Coalitions** (:func:`train_coalitions`): all ``2^M - 1`` coalition models of a dataset for
+  Shapley values by retraining. Coalition ``S`` is a model trained with every modality outside
+  ``S`` masked (embedding zeroed, left out of late averaging, zero gate -- the masking of
+  :class:`~workbench.models.MultimodalModel`), so its absent encoders never receive gradient
+  and it equals a model trained on ``S`` alone.
+- **Seeds** (:func:`train_seeds`): one configuration with several seeds (each with its own
+  split, initialisation and batch order), as ``workbench.train(seed=s)`` would train them.
+
+Equivalence: each stacked model starts from the same initial weights the :class:`Trainer`
+would build (``torch.manual_seed(seed)`` then ``build_model``), sees the same batches in the
+same order (a ``torch.Generator`` seeded with its seed) and is updated by Adam, which is
+elementwise, so one Adam over stacked tensors is K independent Adams. With dropout 0 the
+parameters match separate training within float tolerance (tested to 1e-5). With dropout > 0,
+masks are drawn independently per model (``randomness="different"``), so runs match in
+distribution, not bit for bit.
+
+Only the naive joint-training loss (fused CE + unimodal probe CEs) is batched; strategies
+that act between backward and step per model train one by one with the :class:`Trainer`.
+
+Example
+-------
+>>> from workbench import load_dataset
+>>> from workbench.batched import all_coalitions, train_coalitions
+>>> ds = load_dataset("synthetic-xor", n=300)
+>>> fit = train_coalitions(ds, ds.split(seed=0), all_coalitions(ds.modality_names), epochs=2, progress=False)
+>>> len(fit.models)
+7
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+
+from workbench.data import MultimodalDataset, Splits
+from workbench.models import MultimodalModel, build_model
+from workbench.trainer import TrainConfig, _progress, resolve_device
+
+
+def all_coalitions(modalities: list[str], *, include_empty: bool = False) -> list[tuple[str, ...]]:
+    """Every subset of ``modalities`` in size order (the empty one only if asked)."""
+    out = [c for k in range(0 if include_empty else 1, len(modalities) + 1)
+           for c in itertools.combinations(modalities, k)]
+    return out
+
+
+@dataclass
+class BatchedFit:
+    """Trained models (one per coalition or seed) and their training losses per epoch."""
+
+    models: list[MultimodalModel]
+    masks: torch.Tensor  # (K, M) bool presence of each modality for each model
+    modalities: list[str]
+    losses: np.ndarray  # (epochs, K) mean training loss per epoch
+    labels: list  # coalition tuples or seeds
+
+
+def _init_model(ds: MultimodalDataset, cfg: TrainConfig, seed: int, train_idx: np.ndarray) -> MultimodalModel:
+    torch.manual_seed(seed)  # the Trainer seeds before building, so initial weights match
+    model = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=cfg.fusion, hidden=cfg.hidden,
+                        embed=cfg.embed, dropout=cfg.dropout)
+    idx = torch.as_tensor(train_idx, dtype=torch.long)
+    model.set_standardization({m: t[idx] for m, t in ds.modalities.items()})
+    return model
+
+
+def _loss_of(base: MultimodalModel, modalities: list[str]):
+    def loss(params, buffers, x, y, present):
+        mask = {m: present[j].expand(y.shape[0]) for j, m in enumerate(modalities)}
+        out = functional_call(base, (params, buffers), (x, mask), {"detach_unimodal": True})
+        fused = F.cross_entropy(out.logits, y)
+        return fused + sum(F.cross_entropy(z, y) for z in out.unimodal_logits.values())
+
+    return loss
+
+
+def train_stacked(
+    ds: MultimodalDataset, train_sets: list[np.ndarray], masks: torch.Tensor, seeds: list[int], *,
+    config: TrainConfig, progress: bool = True, chunk_size: int | None = None,
+) -> tuple[list[MultimodalModel], np.ndarray]:
+    """Train K models at once: model k uses ``train_sets[k]``, presence ``masks[k]`` and ``seeds[k]``.
+
+    ``chunk_size`` trains the K models in chunks of that many (to bound memory); results do
+    not depend on it.
+    """
+    k_total = len(seeds)
+    chunk = chunk_size or k_total
+    models, losses = [], []
+    for start in range(0, k_total, chunk):
+        sl = slice(start, min(start + chunk, k_total))
+        m_chunk, l_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress)
+        models += m_chunk
+        losses.append(l_chunk)
+    return models, np.concatenate(losses, axis=1)
+
+
+def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool):
+    device = resolve_device(cfg.device)
+    modalities = ds.modality_names
+    models = [_init_model(ds, cfg, s, idx) for s, idx in zip(seeds, train_sets, strict=True)]
+    params, buffers = stack_module_state(models)
+    params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
+    buffers = {k: v.to(device) for k, v in buffers.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    base.train()
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = vmap(_loss_of(base, modalities), in_dims=(0, 0, 0, 0, 0), randomness="different")
+    x_all = {m: t.to(device) for m, t in ds.modalities.items()}
+    y_all = ds.y.to(device)
+    idx_sets = torch.as_tensor(np.stack(train_sets), dtype=torch.long, device=device)  # (K, n)
+    present = masks.to(device)
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    n = idx_sets.shape[1]
+    history = []
+    for _ in _progress(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
+        # one permutation per model from its own generator: the batch order of separate training
+        perms = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
+        order = torch.gather(idx_sets, 1, perms)
+        total = torch.zeros(len(seeds), device=device)
+        for s in range(0, n, cfg.batch_size):
+            bi = order[:, s : s + cfg.batch_size]  # (K, b) sample ids
+            xb = {m: t[bi] for m, t in x_all.items()}
+            losses = step(params, buffers, xb, y_all[bi], present)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()  # models are independent: d(sum)/d(theta_k) = d(loss_k)/d(theta_k)
+            opt.step()
+            total += losses.detach() * bi.shape[1]
+        history.append((total / n).cpu().numpy())
+    trained = []
+    for k, model in enumerate(models):
+        model.load_state_dict({name: p[k].detach().cpu() for name, p in {**params, **buffers}.items()})
+        trained.append(model.eval())
+    return trained, np.stack(history)
+
+
+def coalition_masks(coalitions: list[tuple[str, ...]], modalities: list[str]) -> torch.Tensor:
+    """(K, M) boolean presence matrix of coalitions over ``modalities``."""
+    unknown = {m for c in coalitions for m in c} - set(modalities)
+    if unknown:
+        raise ValueError(f"coalitions name unknown modalities {sorted(unknown)}; the dataset has {modalities}")
+    return torch.tensor([[m in c for m in modalities] for c in coalitions], dtype=torch.bool)
+
+
+def train_coalitions(
+    ds: MultimodalDataset, splits: Splits, coalitions: list[tuple[str, ...]] | None = None, *,
+    epochs: int = 30, seed: int = 0, progress: bool = True, chunk_size: int | None = None, **config,
+) -> BatchedFit:
+    """Train one model per coalition, all at once; see the module docstring.
+
+    Every coalition model shares the seed (same initialisation, same batch order), so they
+    differ only in which modalities they see.
+    """
+    coalitions = coalitions or all_coalitions(ds.modality_names)
+    cfg = TrainConfig(epochs=epochs, seed=seed, progress=progress, **config)
+    masks = coalition_masks(coalitions, ds.modality_names)
+    k = len(coalitions)
+    models, losses = train_stacked(ds, [splits.train] * k, masks, [seed] * k, config=cfg, progress=progress,
+                                   chunk_size=chunk_size)
+    return BatchedFit(models, masks, ds.modality_names, losses, list(coalitions))
+
+
+def train_seeds(
+    ds: MultimodalDataset, seeds: list[int], *, epochs: int = 30, split: dict | None = None,
+    progress: bool = True, **config,
+) -> tuple[BatchedFit, list[Splits]]:
+    """Train the same configuration under several seeds at once (split, init and batch order per seed)."""
+    splits = [ds.split(seed=s, **(split or {})) for s in seeds]
+    sizes = {len(sp.train) for sp in splits}
+    if len(sizes) != 1:
+        raise ValueError(f"seeds give training sets of different sizes {sorted(sizes)}; train them one by one")
+    cfg = TrainConfig(epochs=epochs, progress=progress, **config)
+    masks = torch.ones(len(seeds), len(ds.modality_names), dtype=torch.bool)
+    models, losses = train_stacked(ds, [sp.train for sp in splits], masks, list(seeds), config=cfg, progress=progress)
+    return BatchedFit(models, masks, ds.modality_names, losses, list(seeds)), splits
+
+
+def coalition_dataset_mask(ds: MultimodalDataset, coalition: tuple[str, ...]) -> MultimodalDataset:
+    """``ds`` with every modality outside ``coalition`` marked absent for every sample.
+
+    Training this with the :class:`Trainer` is the one-by-one reference for a coalition model.
+    """
+    mask = {m: torch.full((ds.n_samples,), m in coalition, dtype=torch.bool) for m in ds.modality_names}
+    return MultimodalDataset(dict(ds.modalities), ds.y, groups=ds.groups, mask=mask, classes=ds.classes,
+                             kinds=ds.kinds, name=ds.name)
+
+
+def n_coalitions(m: int) -> int:
+    return int(math.pow(2, m)) - 1

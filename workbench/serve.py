@@ -1,0 +1,30 @@
+"""``workbench serve``: the Panel dashboard over a run folder (a thin wrapper over ``pn.serve``).
+
+    workbench serve [--runs-dir DIR] [--host 127.0.0.1] [--port 5006]
+
+The dashboard lives in :mod:`widgets.dashboard`; it is imported only when the command runs,
+so the core never imports UI code.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from widgets.dashboard import serve
+
+    print(f"workbench dashboard on http://{args.host}:{args.port}/ (runs folder: {args.runs_dir or 'default'}); "
+          "Ctrl-C stops it", flush=True)
+    serve(args.runs_dir, host=args.host, port=args.port, show=args.show)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="serve the interactive dashboard over a run folder")
+    # SUPPRESS: do not overwrite a --runs-dir given before the subcommand
+    p.add_argument("--runs-dir", default=argparse.SUPPRESS, help="run store root (default ./runs)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+    p.add_argument("--port", type=int, default=5006)
+    p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.set_defaults(func=cmd_serve)
