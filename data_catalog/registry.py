@@ -67,6 +67,41 @@ def load_mfeat(card: DatasetCard, **_: object) -> MultimodalDataset:
     return MultimodalDataset(mods, y, classes=card.label.classes, name=card.name)
 
 
+ACTG175_MODALITIES = {
+    "demographics": ["age", "wtkg", "hemo", "homo", "drugs", "race", "gender"],
+    "history": ["karnof", "oprior", "z30", "zprior", "preanti", "str2", "strat", "symptom"],
+    "immunology": ["cd40", "cd80", "arms"],
+}
+ACTG175_LEAKAGE = ["days", "cd420", "cd496", "r", "cd820", "offtrt"]
+
+
+def load_actg175(card: DatasetCard, **params: object) -> MultimodalDataset:
+    """AIDS Clinical Trials Group 175 from the CSV lifelines ships; feature groups as modalities.
+
+    Drops the follow-up columns that leak the outcome (days, cd420, cd496, r, cd820, offtrt).
+    Treatment arm (one-hot) joins the baseline immunology block. race and gender are group
+    attributes and also stay demographic features (the trial's baseline covariates); pass
+    ``drop_group_features=True`` to remove them from the inputs.
+    """
+    import importlib.resources
+
+    path = importlib.resources.files("lifelines.datasets") / "ACTG175.csv"
+    frame = pd.read_csv(str(path))
+    frame = frame.drop(columns=[c for c in ACTG175_LEAKAGE + ["Unnamed: 0", "pidnum", "treat"] if c in frame])
+    drop_groups = bool(params.get("drop_group_features", card.params.get("drop_group_features", False)))
+    mods = {}
+    for m, cols in ACTG175_MODALITIES.items():
+        cols = [c for c in cols if not (drop_groups and c in card.groups)]
+        block = frame[cols]
+        if "arms" in cols:
+            block = pd.get_dummies(block, columns=["arms"], prefix="arm").astype(float)
+        mods[m] = block.to_numpy(dtype=np.float32)
+    groups = pd.DataFrame({"race": frame["race"].map({0: "white", 1: "non-white"}),
+                           "gender": frame["gender"].map({0: "female", 1: "male"})})
+    return MultimodalDataset(mods, frame["cens"].to_numpy(dtype=np.int64), groups=groups,
+                             classes=card.label.classes, name=card.name)
+
+
 def _generator(fn: Callable[..., MultimodalDataset]) -> Callable[..., MultimodalDataset]:
     def load(card: DatasetCard, **params: object) -> MultimodalDataset:
         ds = fn(**{**card.params, **params})
@@ -88,6 +123,7 @@ LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "synthetic_group_noise": _generator(synthetic.group_noise),
     "synthetic_missing": _generator(synthetic.missing),
     "folder": load_folder_card,
+    "actg175": load_actg175,
 }
 
 

@@ -113,6 +113,8 @@ _REGISTRY["ogm_ge"] = "workbench.balancing.ogm_ge:OGMGE"
 _REGISTRY["mlb"] = "workbench.balancing.mlb:MLB"
 _REGISTRY["mcr"] = "workbench.balancing.mcr:MCR"
 _REGISTRY["joint"] = "workbench.balancing.baselines:Joint"
+_REGISTRY["multifair"] = "workbench.multifair:MultiFair"
+_REGISTRY["group_reweight"] = "workbench.multifair:GroupReweight"
 _REGISTRY["modality_dropout"] = "workbench.modality_dropout:ModalityDropout"
 
 

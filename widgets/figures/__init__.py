@@ -12,6 +12,7 @@ import importlib
 # result name -> "module:function(result) -> list[go.Figure]"; each analysis adds its entry
 RESULT_FIGURES: dict[str, str] = {}
 RESULT_FIGURES["gap"] = "widgets.figures.gap:report_figures"
+RESULT_FIGURES["fairness"] = "widgets.figures.fairness:report_figures"
 RESULT_FIGURES["comparison"] = "widgets.figures.compare:report_figures"
 RESULT_FIGURES["shapley"] = "widgets.figures.shapley:report_figures"
 

@@ -1,0 +1,70 @@
+"""Figures of a :class:`workbench.fairness.FairnessResult`: per-group bars with bootstrap error
+bars, the disparity summary and the modality-by-group view. Pure functions: result -> figure.
+
+Example
+-------
+>>> fig = group_metric_figure(result, "accuracy", "sex")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+FLAG_COLOR, OK_COLOR = "#bbbbbb", "#3b6fb6"
+
+
+def _errors(part: pd.DataFrame) -> dict:
+    return dict(type="data", symmetric=False, array=(part["hi"] - part["value"]).clip(lower=0),
+                arrayminus=(part["value"] - part["lo"]).clip(lower=0), visible=bool(part["lo"].notna().any()))
+
+
+def group_metric_figure(result, metric: str = "accuracy", attribute: str | None = None) -> go.Figure:
+    """One bar per group with its bootstrap interval; flagged groups grey, overall as a line."""
+    part = result.metric_by_group(metric, attribute).reset_index()
+    colors = [FLAG_COLOR if f else OK_COLOR for f in part["flag"]]
+    labels = [f"{g} (n={n}{', ' + f if f else ''})" for g, n, f in zip(part["group"], part["n"], part["flag"], strict=True)]
+    fig = go.Figure(go.Bar(x=labels, y=part["value"], error_y=_errors(part), marker_color=colors,
+                           hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra></extra>"))
+    overall = result.overall.set_index("metric")
+    if metric in overall.index and metric != "n":
+        fig.add_hline(y=float(overall.loc[metric, "value"]), line_dash="dash", annotation_text="overall")
+    attr = attribute or result.attributes[0]
+    fig.update_layout(title=f"{metric} by {attr} ({int(result.params['ci'] * 100)}% bootstrap CI)",
+                      yaxis_title=metric, template="plotly_white")
+    return fig
+
+
+def disparity_figure(result, attribute: str | None = None) -> go.Figure:
+    """Disparity metrics of one attribute as a dot-and-interval chart."""
+    attr = attribute or result.attributes[0]
+    part = result.disparities[result.disparities["attribute"] == attr]
+    fig = go.Figure(go.Scatter(x=part["value"], y=part["metric"], mode="markers",
+                               error_x=_errors(part), marker=dict(size=10, color=OK_COLOR)))
+    excluded = part["excluded"].iloc[0] if len(part) else ""
+    note = f" (excluded: {excluded})" if excluded else ""
+    fig.update_layout(title=f"Disparities over {attr}{note}", xaxis_title="value", template="plotly_white")
+    return fig
+
+
+def modality_by_group_figure(result, metric: str = "accuracy", attribute: str | None = None) -> go.Figure:
+    """Grouped bars: each modality's unimodal metric (accuracy, p_true, gap, shapley) per group."""
+    attr = attribute or result.attributes[0]
+    mbg = result.modality_by_group
+    part = mbg[(mbg["attribute"] == attr) & (mbg["metric"] == metric)]
+    fig = go.Figure()
+    for m, sub in part.groupby("modality", sort=False):
+        fig.add_bar(name=m, x=sub["group"], y=sub["value"], error_y=_errors(sub))
+    fig.update_layout(barmode="group", title=f"Unimodal {metric} by {attr}", yaxis_title=metric,
+                      template="plotly_white", legend_title_text="modality")
+    return fig
+
+
+def report_figures(result) -> list[go.Figure]:
+    """Figures the HTML report shows for a saved ``fairness`` result."""
+    figs = []
+    for attr in result.attributes:
+        figs += [group_metric_figure(result, "accuracy", attr), disparity_figure(result, attr)]
+    if not result.modality_by_group.empty:
+        figs.append(modality_by_group_figure(result, "accuracy", result.attributes[0]))
+    return figs

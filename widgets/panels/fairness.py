@@ -1,0 +1,45 @@
+"""JupyterLab panel for a :class:`workbench.fairness.FairnessResult`.
+
+A group-attribute selector and a metric selector re-draw the per-group bars (with bootstrap
+error bars), the disparity summary and the modality-by-group view from the result; the panel
+computes nothing.
+
+Example
+-------
+>>> fairness_panel(result)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import plotly.graph_objects as go
+
+from widgets.figures.fairness import disparity_figure, group_metric_figure, modality_by_group_figure
+
+
+def _replace(target: go.FigureWidget, fig: go.Figure) -> None:
+    with target.batch_update():
+        target.data = []
+        target.add_traces(fig.data)
+        target.layout = fig.layout
+
+
+def fairness_panel(result) -> w.VBox:
+    """Selectors (attribute, metric, modality metric) over three linked figures."""
+    metrics = [m for m in result.metrics if m != "n"]
+    attr = w.Dropdown(options=result.attributes, description="group")
+    metric = w.Dropdown(options=metrics, value="accuracy" if "accuracy" in metrics else metrics[0], description="metric")
+    mod_metrics = list(dict.fromkeys(result.modality_by_group["metric"])) or ["accuracy"]
+    mod_metric = w.Dropdown(options=mod_metrics, description="modality")
+    bars = go.FigureWidget(group_metric_figure(result, metric.value, attr.value))
+    disp = go.FigureWidget(disparity_figure(result, attr.value))
+    mods = go.FigureWidget(modality_by_group_figure(result, mod_metric.value, attr.value))
+
+    def redraw(_=None) -> None:
+        _replace(bars, group_metric_figure(result, metric.value, attr.value))
+        _replace(disp, disparity_figure(result, attr.value))
+        _replace(mods, modality_by_group_figure(result, mod_metric.value, attr.value))
+
+    for control in (attr, metric, mod_metric):
+        control.observe(redraw, names="value")
+    return w.VBox([w.HBox([attr, metric, mod_metric]), bars, disp, mods])
