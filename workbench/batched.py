@@ -90,6 +90,70 @@ def _loss_of(base: MultimodalModel, modalities: list[str]):
     return loss
 
 
+def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: torch.Tensor):
+    """Stacked loss for models sharing each batch, running encoder m only for models that have m.
+
+    A coalition model never uses an absent modality (its embedding is zeroed), so computing
+    that encoder is wasted work -- half of all encoder work over the 2^M - 1 coalitions. The
+    embeddings of absent modalities are exact zeros here, as in the masked forward pass, so
+    the losses and gradients are those of :func:`_loss_of`.
+    """
+    rows = {m: torch.nonzero(masks[:, j]).flatten() for j, m in enumerate(modalities)}
+    k_total = masks.shape[0]
+
+    def encode(m, enc_params, x):
+        return functional_call(base.encoders[m], enc_params, (x,))
+
+    encoders = {m: vmap(lambda p, x, m=m: encode(m, p, x), in_dims=(0, None), randomness="different")
+                for m in modalities}
+
+    def heads(params, buffers, emb, y, present):
+        mask = {m: present[j].expand(y.shape[0]) for j, m in enumerate(modalities)}
+        uni = {m: functional_call(base.unimodal_heads[m], _sub(params, f"unimodal_heads.{m}."), (emb[m].detach(),))
+               for m in modalities}
+        fused = _fuse(base, params, emb, uni, mask)
+        return F.cross_entropy(fused, y) + sum(F.cross_entropy(z, y) for z in uni.values())
+
+    stacked_heads = vmap(heads, in_dims=(0, 0, 0, None, 0), randomness="different")
+
+    def loss(params, buffers, x, y, present):
+        emb = {}
+        for m in modalities:
+            xm = (x[m] - buffers[f"mean_{m}"][0]) / buffers[f"std_{m}"][0]  # shared data: same statistics
+            h = encoders[m](_sub(params, f"encoders.{m}.", rows[m]), xm)  # (K_m, b, E)
+            full = h.new_zeros((k_total, *h.shape[1:]))
+            emb[m] = full.index_put((rows[m],), h)
+        return stacked_heads(params, buffers, emb, y, present)
+
+    return loss
+
+
+def _sub(params: dict, prefix: str, rows: torch.Tensor | None = None) -> dict:
+    out = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    return out if rows is None else {k: v[rows] for k, v in out.items()}
+
+
+def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict) -> torch.Tensor:
+    """``base.fuse`` with the fusion head's (and gate's) parameters taken from ``params``."""
+    head = _sub(params, "fusion_head.")
+    gate = _sub(params, "gate.")
+
+    class _Bound:  # the fusion code reads self.fusion_head / self.gate / self.modalities
+        fusion = base.fusion
+        modalities = base.modalities
+        _presence = base._presence
+
+        @staticmethod
+        def fusion_head(h):
+            return F.linear(h, head["weight"], head["bias"])
+
+        @staticmethod
+        def gate(h):
+            return F.linear(h, gate["weight"])
+
+    return type(base).fuse(_Bound, emb, uni, mask)
+
+
 def train_stacked(
     ds: MultimodalDataset, train_sets: list[np.ndarray], masks: torch.Tensor, seeds: list[int], *,
     config: TrainConfig, progress: bool = True, chunk_size: int | None = None,
@@ -119,28 +183,36 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool)
     buffers = {k: v.to(device) for k, v in buffers.items()}
     base = copy.deepcopy(models[0]).to("meta")
     base.train()
-    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step = vmap(_loss_of(base, modalities), in_dims=(0, 0, 0, 0, 0), randomness="different")
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    # coalitions share data and batch order: gather each batch once and broadcast it to every model
+    shared = len(set(seeds)) == 1 and all(np.array_equal(train_sets[0], t) for t in train_sets)
+    data_dim = None if shared else 0
+    if shared:
+        step = _sparse_coalition_loss(base, modalities, masks.to(device))
+    else:
+        step = vmap(_loss_of(base, modalities), in_dims=(0, 0, data_dim, data_dim, 0), randomness="different")
     x_all = {m: t.to(device) for m, t in ds.modalities.items()}
     y_all = ds.y.to(device)
-    idx_sets = torch.as_tensor(np.stack(train_sets), dtype=torch.long, device=device)  # (K, n)
+    idx_sets = torch.as_tensor(np.stack(train_sets[:1] if shared else train_sets), dtype=torch.long, device=device)
     present = masks.to(device)
-    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    generators = [torch.Generator().manual_seed(s) for s in (seeds[:1] if shared else seeds)]
     n = idx_sets.shape[1]
     history = []
     for _ in _progress(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
         # one permutation per model from its own generator: the batch order of separate training
         perms = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         order = torch.gather(idx_sets, 1, perms)
+        if shared:
+            order = order[0]
         total = torch.zeros(len(seeds), device=device)
         for s in range(0, n, cfg.batch_size):
-            bi = order[:, s : s + cfg.batch_size]  # (K, b) sample ids
+            bi = order[..., s : s + cfg.batch_size]  # (b,) shared or (K, b) per model
             xb = {m: t[bi] for m, t in x_all.items()}
             losses = step(params, buffers, xb, y_all[bi], present)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()  # models are independent: d(sum)/d(theta_k) = d(loss_k)/d(theta_k)
             opt.step()
-            total += losses.detach() * bi.shape[1]
+            total += losses.detach() * bi.shape[-1]
         history.append((total / n).cpu().numpy())
     trained = []
     for k, model in enumerate(models):
