@@ -206,6 +206,15 @@ def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
     return Dashboard(runs_dir).layout
 
 
+def _warm_up(root: Path) -> None:
+    """Build one page before listening, so the first visitor does not pay the imports
+    (plotly express, pyarrow, the figure modules) and first-figure costs."""
+    try:
+        create_app(root)
+    except Exception:  # noqa: BLE001 - a broken runs folder is reported in the page, not at start-up
+        pass
+
+
 def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 5006, show: bool = False,
           threaded: bool = False, num_threads: int = 4):
     """Serve the dashboard on ``http://host:port/`` (blocks unless ``threaded``; then returns the server thread).
@@ -218,6 +227,7 @@ def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: 
         Address to listen on; loopback by default.
     """
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    _warm_up(root)
     return pn.serve(lambda: create_app(root), address=host, port=port, show=show, threaded=threaded,
                     websocket_origin=[f"{host}:{port}", f"localhost:{port}"], title="Multimodal Workbench",
                     num_threads=num_threads, start=True, verbose=False)
