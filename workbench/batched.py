@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +49,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from workbench.data import MultimodalDataset, Splits
 from workbench.models import MultimodalModel, build_model
-from workbench.trainer import TrainConfig, _progress, resolve_device
+from workbench.progress import progress_bar
+from workbench.trainer import TrainConfig, resolve_device
 
 
 def all_coalitions(modalities: list[str], *, include_empty: bool = False) -> list[tuple[str, ...]]:
@@ -107,14 +107,14 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
     encoders = {m: vmap(lambda p, x, m=m: encode(m, p, x), in_dims=(0, None), randomness="different")
                 for m in modalities}
 
-    def heads(params, buffers, emb, y, present):
+    def heads(params, emb, y, present):
         mask = {m: present[j].expand(y.shape[0]) for j, m in enumerate(modalities)}
         uni = {m: functional_call(base.unimodal_heads[m], _sub(params, f"unimodal_heads.{m}."), (emb[m].detach(),))
                for m in modalities}
         fused = _fuse(base, params, emb, uni, mask)
         return F.cross_entropy(fused, y) + sum(F.cross_entropy(z, y) for z in uni.values())
 
-    stacked_heads = vmap(heads, in_dims=(0, 0, 0, None, 0), randomness="different")
+    stacked_heads = vmap(heads, in_dims=(0, 0, None, 0), randomness="different")
 
     def loss(params, buffers, x, y, present):
         emb = {}
@@ -123,7 +123,7 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
             h = encoders[m](_sub(params, f"encoders.{m}.", rows[m]), xm)  # (K_m, b, E)
             full = h.new_zeros((k_total, *h.shape[1:]))
             emb[m] = full.index_put((rows[m],), h)
-        return stacked_heads(params, buffers, emb, y, present)
+        return stacked_heads(params, emb, y, present)
 
     return loss
 
@@ -198,7 +198,7 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool)
     generators = [torch.Generator().manual_seed(s) for s in (seeds[:1] if shared else seeds)]
     n = idx_sets.shape[1]
     history = []
-    for _ in _progress(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
+    for _ in progress_bar(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
         # one permutation per model from its own generator: the batch order of separate training
         perms = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         order = torch.gather(idx_sets, 1, perms)
@@ -270,7 +270,3 @@ def coalition_dataset_mask(ds: MultimodalDataset, coalition: tuple[str, ...]) ->
     mask = {m: torch.full((ds.n_samples,), m in coalition, dtype=torch.bool) for m in ds.modality_names}
     return MultimodalDataset(dict(ds.modalities), ds.y, groups=ds.groups, mask=mask, classes=ds.classes,
                              kinds=ds.kinds, name=ds.name)
-
-
-def n_coalitions(m: int) -> int:
-    return int(math.pow(2, m)) - 1

@@ -199,12 +199,12 @@ class MultimodalDataset:
         idx = np.arange(self.n_samples)
         y = self.y.numpy()
         rest_frac = calib + test
-        tr, rest = _stratified(idx, y, test_size=rest_frac, seed=seed)
+        tr, rest = stratified_split(idx, y, test_size=rest_frac, seed=seed)
         if test == 0:
             return Splits(np.sort(tr), np.sort(rest), np.array([], dtype=int), seed)
         if calib == 0:
             return Splits(np.sort(tr), np.array([], dtype=int), np.sort(rest), seed)
-        ca, te = _stratified(rest, y[rest], test_size=test / rest_frac, seed=seed + 1)
+        ca, te = stratified_split(rest, y[rest], test_size=test / rest_frac, seed=seed + 1)
         return Splits(np.sort(tr), np.sort(ca), np.sort(te), seed)
 
     def __repr__(self) -> str:
@@ -216,7 +216,8 @@ class MultimodalDataset:
         )
 
 
-def _stratified(idx: np.ndarray, y: np.ndarray, *, test_size: float, seed: int):
+def stratified_split(idx: np.ndarray, y: np.ndarray, *, test_size: float, seed: int):
+    """Split ``idx`` stratified by ``y``; a plain shuffle when a class is too small to stratify."""
     try:
         return train_test_split(idx, test_size=test_size, random_state=seed, stratify=y)
     except ValueError:  # a class too small to stratify

@@ -68,6 +68,7 @@ import torch
 from workbench.conformal import conditional_interval, marginal_interval, mean_interval
 from workbench.data import MultimodalDataset, Splits
 from workbench.models import MultimodalModel
+from workbench.progress import progress_bar
 from workbench.results import Result
 from workbench.trainer import TrainConfig, Trainer, predict_proba
 
@@ -222,14 +223,6 @@ def _record(probs: torch.Tensor, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.log(np.clip(p[np.arange(len(y)), y], _EPS, None)), p.argmax(1)
 
 
-def _progress(iterable, *, enabled: bool, desc: str, total: int | None = None):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False)
-
-
 def coalition_values(
     ds: MultimodalDataset, splits: Splits, coalitions: np.ndarray, *, method: str = "masked",
     model: MultimodalModel | None = None, config: TrainConfig | None = None,
@@ -283,7 +276,7 @@ def coalition_values(
     emb = None
     if method == "retrain" and batched:
         return _retrain_batched(ds, splits, coalitions, idx, y, prior, config, progress)
-    for k in _progress(range(len(coalitions)), enabled=progress, desc=f"coalitions ({method})"):
+    for k in progress_bar(range(len(coalitions)), enabled=progress, desc=f"coalitions ({method})"):
         members = coalitions[k]
         if not members.any():
             logp[:, k], pred[:, k] = np.log(prior[y]), int(prior.argmax())

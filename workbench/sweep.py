@@ -54,6 +54,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.progress import progress_bar
 from workbench.results import Result
 from workbench.runs import RunStore, run_id_for
 from workbench.trainer import TrainConfig
@@ -247,12 +248,6 @@ def _skipped_row(cell: Cell, store: RunStore) -> dict:
     return cell.row(status="skipped", **metric_columns(metrics))
 
 
-def _progress(iterable, total: int, enabled: bool):
-    from tqdm.auto import tqdm  # widget bar in JupyterLab, text bar in a terminal
-
-    return tqdm(iterable, total=total, desc="sweep cells", disable=not enabled)
-
-
 def _run_with_dask(client, todo: list[Cell], root: str, retries: int, progress: bool) -> list[dict]:
     from distributed import as_completed
 
@@ -261,7 +256,7 @@ def _run_with_dask(client, todo: list[Cell], root: str, retries: int, progress: 
     futures = {client.submit(run_cell, cell, root, key=f"cell-{cell.run_id}", pure=False, retries=retries): cell
                for cell in todo}
     rows = []
-    for fut in _progress(as_completed(futures), len(futures), progress):
+    for fut in progress_bar(as_completed(futures), total=len(futures), enabled=progress, desc="sweep cells", leave=True):
         cell = futures[fut]
         try:
             rows.append(fut.result())
@@ -333,7 +328,7 @@ def sweep(
     if todo:
         with open_client(client, scheduler, workers, dashboard=dashboard, connect_timeout=connect_timeout) as cl:
             if cl is None:
-                rows += [run_cell(c, root) for c in _progress(todo, len(todo), progress)]
+                rows += [run_cell(c, root) for c in progress_bar(todo, total=len(todo), enabled=progress, desc="sweep cells", leave=True)]
             else:
                 rows += _run_with_dask(cl, todo, root, retries, progress)
     order = {c.run_id: i for i, c in enumerate(cells)}

@@ -40,9 +40,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from workbench.data import MultimodalDataset, Splits
+from workbench.data import MultimodalDataset, Splits, stratified_split
 from workbench.fast_path import EagerStep, GraphStep, choose_step_mode
 from workbench.models import FUSIONS, MultimodalModel, build_model
+from workbench.progress import progress_bar
 from workbench.strategy import Batch, Strategy, TrainContext, make_strategy
 
 
@@ -114,14 +115,6 @@ def group_codes(groups: pd.DataFrame | None) -> dict[str, torch.Tensor] | None:
     return {c: torch.as_tensor(pd.Categorical(groups[c].astype(str)).codes.astype(np.int64)) for c in groups.columns}
 
 
-def _progress(iterable, *, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm  # widget bar in JupyterLab, text bar in a terminal
-
-    return tqdm(iterable, desc=desc, leave=False)
-
-
 class Trainer:
     """Train a multimodal model with a pluggable strategy.
 
@@ -166,14 +159,8 @@ class Trainer:
     def _split_validation(self, ds: MultimodalDataset, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.config.patience is None or self.config.val_fraction <= 0:
             return train_idx, np.array([], dtype=int)
-        from sklearn.model_selection import train_test_split
-
-        y = ds.y.numpy()[train_idx]
-        try:
-            tr, va = train_test_split(train_idx, test_size=self.config.val_fraction,
-                                      random_state=self.config.seed + 7, stratify=y)
-        except ValueError:
-            tr, va = train_test_split(train_idx, test_size=self.config.val_fraction, random_state=self.config.seed + 7)
+        tr, va = stratified_split(train_idx, ds.y.numpy()[train_idx], test_size=self.config.val_fraction,
+                                  seed=self.config.seed + 7)
         return np.sort(tr), np.sort(va)
 
     # -- training ---------------------------------------------------------------------
@@ -220,7 +207,7 @@ class Trainer:
 
         step = (GraphStep(ctx, strategy, make_batch, autocast, batch_size=cfg.batch_size) if graph
                 else EagerStep(ctx, strategy, make_batch, autocast))
-        epochs = _progress(range(start, cfg.epochs), enabled=cfg.progress, desc=f"train {ds.name}")
+        epochs = progress_bar(range(start, cfg.epochs), enabled=cfg.progress, desc=f"train {ds.name}")
         for epoch in epochs:
             t0 = time.perf_counter()
             ctx.epoch = epoch
