@@ -6,14 +6,22 @@ import torch
 
 from workbench import Strategy, load_dataset, train
 from workbench.batched import all_coalitions, coalition_dataset_mask, train_coalitions, train_seeds
+from workbench.models import build_model
 from workbench.trainer import TrainConfig, Trainer
 
 
-def _max_param_diff(a, b) -> float:
-    return max(float((p - q).abs().max()) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+def _max_param_diff(a, b, *, used_by: tuple[str, ...] | None = None) -> float:
+    """Largest parameter difference; with ``used_by``, over what a model of that coalition uses."""
+    def used(name: str) -> bool:
+        parts = name.split(".")
+        return used_by is None or parts[0] != "encoders" or parts[1] in used_by
+
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k] - sb[k]).abs().max()) for k in sa if used(k))
 
 
-@pytest.mark.parametrize("n_modalities, fusion", [(2, "concat"), (4, "gated")])
+@pytest.mark.parametrize("n_modalities, fusion", [(2, "concat"), (4, "gated"), (3, "late"), (3, "sum")])
 def test_batched_coalitions_equal_separate_training(n_modalities, fusion):
     snr = [2.0, 1.0, 0.6, 0.3][:n_modalities]
     ds = load_dataset("synthetic-imbalance", n=240, snr=snr, dims=[5, 4, 3, 6][:n_modalities], seed=3)
@@ -25,7 +33,13 @@ def test_batched_coalitions_equal_separate_training(n_modalities, fusion):
     for k in {0, len(coalitions) // 2, len(coalitions) - 1}:
         cfg = TrainConfig(epochs=3, seed=1, fusion=fusion, dropout=0.0, batch_size=32, progress=False, eval_every=0)
         ref = Trainer(cfg).fit(coalition_dataset_mask(ds, coalitions[k]), splits)
-        assert _max_param_diff(ref.model_, fit.models[k]) < 1e-5, coalitions[k]
+        assert _max_param_diff(ref.model_, fit.models[k], used_by=coalitions[k]) < 1e-5, coalitions[k]
+        absent = [m for m in ds.modality_names if m not in coalitions[k]]
+        if absent:  # encoders a coalition never uses are left untrained, not decayed
+            torch.manual_seed(1)
+            init = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=fusion, dropout=0.0)
+            assert all(torch.equal(p, q) for p, q in zip(fit.models[k].encoders[absent[0]].parameters(),
+                                                         init.encoders[absent[0]].parameters(), strict=True))
 
 
 def test_chunking_does_not_change_results():

@@ -21,7 +21,10 @@ same order (a ``torch.Generator`` seeded with its seed) and is updated by Adam, 
 elementwise, so one Adam over stacked tensors is K independent Adams. With dropout 0 the
 parameters match separate training within float tolerance (tested to 1e-5). With dropout > 0,
 masks are drawn independently per model (``randomness="different"``), so runs match in
-distribution, not bit for bit.
+distribution, not bit for bit. One deliberate difference: a coalition model's encoders for
+modalities outside the coalition are never computed, differentiated or updated, so they keep
+their initial weights (a model trained alone runs them on zeroed-out embeddings and only
+shrinks them by weight decay); they never touch its outputs.
 
 Only the naive joint-training loss (fused CE + unimodal probe CEs) is batched; strategies
 that act between backward and step per model train one by one with the :class:`Trainer`.
@@ -71,13 +74,21 @@ class BatchedFit:
     labels: list  # coalition tuples or seeds
 
 
-def _init_model(ds: MultimodalDataset, cfg: TrainConfig, seed: int, train_idx: np.ndarray) -> MultimodalModel:
-    torch.manual_seed(seed)  # the Trainer seeds before building, so initial weights match
-    model = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=cfg.fusion, hidden=cfg.hidden,
-                        embed=cfg.embed, dropout=cfg.dropout)
-    idx = torch.as_tensor(train_idx, dtype=torch.long)
-    model.set_standardization({m: t[idx] for m, t in ds.modalities.items()})
-    return model
+def _init_models(ds: MultimodalDataset, cfg: TrainConfig, seeds: list[int], train_sets: list[np.ndarray]):
+    """The models the Trainer would build for each seed, standardised on their training sets."""
+    models, stats = [], {}
+    for seed, train_idx in zip(seeds, train_sets, strict=True):
+        torch.manual_seed(seed)  # the Trainer seeds before building, so initial weights match
+        model = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=cfg.fusion, hidden=cfg.hidden,
+                            embed=cfg.embed, dropout=cfg.dropout)
+        key = np.asarray(train_idx).tobytes()
+        if key not in stats:  # coalitions share one training set: standardise once
+            idx = torch.as_tensor(train_idx, dtype=torch.long)
+            model.set_standardization({m: t[idx] for m, t in ds.modalities.items()})
+            stats[key] = {k: v.clone() for k, v in model.named_buffers()}
+        model.load_state_dict(stats[key], strict=False)
+        models.append(model)
+    return models
 
 
 def _loss_of(base: MultimodalModel, modalities: list[str]):
@@ -90,16 +101,37 @@ def _loss_of(base: MultimodalModel, modalities: list[str]):
     return loss
 
 
-def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: torch.Tensor):
-    """Stacked loss for models sharing each batch, running encoder m only for models that have m.
+def _encoder_modality(name: str) -> str | None:
+    """The modality whose encoder owns parameter ``name`` (None for heads and gate)."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == "encoders" else None
 
-    A coalition model never uses an absent modality (its embedding is zeroed), so computing
-    that encoder is wasted work -- half of all encoder work over the 2^M - 1 coalitions. The
-    embeddings of absent modalities are exact zeros here, as in the masked forward pass, so
-    the losses and gradients are those of :func:`_loss_of`.
+
+def _keep_present_encoder_rows(params: dict, rows: dict) -> dict:
+    """Stacked parameters with encoder ``m`` kept only for the models that have ``m``.
+
+    A coalition model never uses an absent modality (its embedding is zeroed), so its encoder
+    is dead weight: computing, differentiating and updating it is wasted work -- half of all
+    encoder work over the 2^M - 1 coalitions. Dropping those rows up front (rather than
+    gathering present rows every step) also keeps the backward pass free of scatter-adds.
     """
-    rows = {m: torch.nonzero(masks[:, j]).flatten() for j, m in enumerate(modalities)}
+    out = {}
+    for name, value in params.items():
+        m = _encoder_modality(name)
+        out[name] = value if m is None else value[rows[m]]
+    return out
+
+
+def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: torch.Tensor):
+    """Stacked loss for models sharing each batch, with encoder m run only for models that have m.
+
+    ``params`` holds encoder ``m``'s parameters for the ``rows[m]`` models only (see
+    :func:`_keep_present_encoder_rows`). The embeddings of absent modalities are exact zeros,
+    as in the masked forward pass, so losses and gradients are those of :func:`_loss_of`.
+    """
+    rows = _presence_rows(masks, modalities)
     k_total = masks.shape[0]
+    detach = base.fusion != "late"  # as MultimodalModel.forward(detach_unimodal=True)
 
     def encode(m, enc_params, x):
         return functional_call(base.encoders[m], enc_params, (x,))
@@ -109,23 +141,30 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
 
     def heads(params, emb, y, present):
         mask = {m: present[j].expand(y.shape[0]) for j, m in enumerate(modalities)}
-        uni = {m: functional_call(base.unimodal_heads[m], _sub(params, f"unimodal_heads.{m}."), (emb[m].detach(),))
+        uni = {m: functional_call(base.unimodal_heads[m], _sub(params, f"unimodal_heads.{m}."),
+                                  (emb[m].detach() if detach else emb[m],))
                for m in modalities}
         fused = _fuse(base, params, emb, uni, mask)
         return F.cross_entropy(fused, y) + sum(F.cross_entropy(z, y) for z in uni.values())
 
-    stacked_heads = vmap(heads, in_dims=(0, 0, None, 0), randomness="different")
+    head_names = None
 
     def loss(params, buffers, x, y, present):
+        nonlocal head_names
+        head_names = head_names or [k for k in params if _encoder_modality(k) is None]
         emb = {}
         for m in modalities:
             xm = (x[m] - buffers[f"mean_{m}"][0]) / buffers[f"std_{m}"][0]  # shared data: same statistics
-            h = encoders[m](_sub(params, f"encoders.{m}.", rows[m]), xm)  # (K_m, b, E)
-            full = h.new_zeros((k_total, *h.shape[1:]))
-            emb[m] = full.index_put((rows[m],), h)
-        return stacked_heads(params, emb, y, present)
+            h = encoders[m](_sub(params, f"encoders.{m}."), xm)  # (K_m, b, E)
+            emb[m] = h.new_zeros((k_total, *h.shape[1:])).index_put((rows[m],), h)
+        return vmap(heads, in_dims=(0, 0, None, 0), randomness="different")(
+            {k: params[k] for k in head_names}, emb, y, present)
 
     return loss
+
+
+def _presence_rows(masks: torch.Tensor, modalities: list[str]) -> dict[str, torch.Tensor]:
+    return {m: torch.nonzero(masks[:, j]).flatten() for j, m in enumerate(modalities)}
 
 
 def _sub(params: dict, prefix: str, rows: torch.Tensor | None = None) -> dict:
@@ -177,20 +216,22 @@ def train_stacked(
 def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool):
     device = resolve_device(cfg.device)
     modalities = ds.modality_names
-    models = [_init_model(ds, cfg, s, idx) for s, idx in zip(seeds, train_sets, strict=True)]
+    models = _init_models(ds, cfg, seeds, train_sets)
     params, buffers = stack_module_state(models)
+    # coalitions share data and batch order: gather each batch once and broadcast it to every model
+    shared = len(set(seeds)) == 1 and all(np.array_equal(train_sets[0], t) for t in train_sets)
+    rows = _presence_rows(masks, modalities)
+    if shared:
+        params = _keep_present_encoder_rows(params, rows)
     params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
     buffers = {k: v.to(device) for k, v in buffers.items()}
     base = copy.deepcopy(models[0]).to("meta")
     base.train()
-    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    # coalitions share data and batch order: gather each batch once and broadcast it to every model
-    shared = len(set(seeds)) == 1 and all(np.array_equal(train_sets[0], t) for t in train_sets)
-    data_dim = None if shared else 0
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, **_fastest_adam(device))
     if shared:
         step = _sparse_coalition_loss(base, modalities, masks.to(device))
     else:
-        step = vmap(_loss_of(base, modalities), in_dims=(0, 0, data_dim, data_dim, 0), randomness="different")
+        step = vmap(_loss_of(base, modalities), in_dims=(0, 0, 0, 0, 0), randomness="different")
     x_all = {m: t.to(device) for m, t in ds.modalities.items()}
     y_all = ds.y.to(device)
     idx_sets = torch.as_tensor(np.stack(train_sets[:1] if shared else train_sets), dtype=torch.long, device=device)
@@ -214,11 +255,37 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool)
             opt.step()
             total += losses.detach() * bi.shape[-1]
         history.append((total / n).cpu().numpy())
-    trained = []
+    return _unstack(models, params, buffers, rows if shared else None), np.stack(history)
+
+
+def _fastest_adam(device: torch.device) -> dict:
+    """Adam's fused kernel where this build has one for ``device`` (same update, fewer passes)."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError):
+        return {"foreach": True}
+    return {"fused": True}
+
+
+def _unstack(models: list[MultimodalModel], params: dict, buffers: dict, rows: dict | None) -> list[MultimodalModel]:
+    """Load each model's slice of the stacked tensors back into it (in eval mode).
+
+    With ``rows`` (coalitions), encoder ``m`` was trained only for the models that have ``m``;
+    the others keep its initial weights, which they never use. (A model trained alone would
+    have decayed them by weight decay, without any effect on its outputs.)
+    """
+    position = {m: {int(k): i for i, k in enumerate(r)} for m, r in (rows or {}).items()}
     for k, model in enumerate(models):
-        model.load_state_dict({name: p[k].detach().cpu() for name, p in {**params, **buffers}.items()})
-        trained.append(model.eval())
-    return trained, np.stack(history)
+        state = {}
+        for name, value in {**params, **buffers}.items():
+            m = _encoder_modality(name) if rows is not None else None
+            if m is None:
+                state[name] = value[k]
+            elif k in position[m]:
+                state[name] = value[position[m][k]]
+        model.load_state_dict({n: v.detach().cpu() for n, v in state.items()}, strict=False)
+        model.eval()
+    return models
 
 
 def coalition_masks(coalitions: list[tuple[str, ...]], modalities: list[str]) -> torch.Tensor:
