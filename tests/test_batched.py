@@ -115,3 +115,35 @@ def test_shapley_retrain_uses_batched_training_by_default():
     mean_b, mean_s = batched.values().mean(0), separate.values().mean(0)
     assert np.abs(mean_b - mean_s).max() < 0.1  # same estimand, independent training noise
     assert np.corrcoef(mean_b, mean_s)[0, 1] > 0.98
+
+
+def test_batched_sgd_equals_the_joint_strategy_with_sgd():
+    from workbench.balancing.baselines import Joint
+
+    ds = load_dataset("synthetic-imbalance", n=240, seed=5)
+    splits = ds.split(seed=0)
+    fit = train_coalitions(ds, splits, [("weak",), ("strong", "weak")], epochs=3, seed=2, dropout=0.0,
+                           optimizer="sgd", lr=0.05, sgd_momentum=0.9, batch_size=32, progress=False)
+    for coalition, model in zip(fit.labels, fit.models, strict=True):
+        cfg = TrainConfig(epochs=3, seed=2, dropout=0.0, batch_size=32, progress=False, eval_every=0)
+        ref = Trainer(cfg, strategy=Joint(optimizer="sgd", sgd_lr=0.05)).fit(coalition_dataset_mask(ds, coalition), splits)
+        assert _max_param_diff(ref.model_, model, used_by=coalition) < 1e-5, coalition
+
+
+def test_unimodal_baselines_batched_match_one_by_one_in_accuracy():
+    from workbench.balancing.baselines import train_unimodal_models
+
+    ds = load_dataset("synthetic-imbalance", n=600, seed=1)
+    sgd = {"optimizer": "sgd", "sgd_lr": 0.02}
+    acc = {"batched": [], "alone": []}
+    for seed in (0, 1, 2):
+        batched = train_unimodal_models(ds, epochs=8, seed=seed, strategy_params=sgd, batched=True)
+        alone = train_unimodal_models(ds, epochs=8, seed=seed, strategy_params=sgd, batched=False)
+        test = batched.splits.test
+        assert np.array_equal(test, alone.splits.test)
+        acc["batched"].append([batched.accuracy(m, test) for m in ds.modality_names])
+        acc["alone"].append([alone.accuracy(m, test) for m in ds.modality_names])
+        assert batched.ensemble_accuracy(test) >= max(acc["batched"][-1]) - 0.03
+    # different initial draws of the same model: mean accuracies agree within seed noise
+    assert np.abs(np.mean(acc["batched"], 0) - np.mean(acc["alone"], 0)).max() < 0.08
+    assert np.mean(acc["batched"], 0)[0] > 0.85  # the strong modality alone

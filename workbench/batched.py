@@ -195,25 +195,31 @@ def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict)
 
 def train_stacked(
     ds: MultimodalDataset, train_sets: list[np.ndarray], masks: torch.Tensor, seeds: list[int], *,
-    config: TrainConfig, progress: bool = True, chunk_size: int | None = None,
+    config: TrainConfig, progress: bool = True, chunk_size: int | None = None, optimizer: str = "adam",
+    sgd_momentum: float = 0.9,
 ) -> tuple[list[MultimodalModel], np.ndarray]:
     """Train K models at once: model k uses ``train_sets[k]``, presence ``masks[k]`` and ``seeds[k]``.
 
     ``chunk_size`` trains the K models in chunks of that many (to bound memory); results do
-    not depend on it.
+    not depend on it. ``optimizer`` is ``"adam"`` (the Trainer's) or ``"sgd"`` (with
+    ``sgd_momentum``, as the ``joint`` strategy's ``optimizer="sgd"``), both at ``config.lr``;
+    both update every element on its own, so one optimizer over stacked tensors is K optimizers.
     """
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     k_total = len(seeds)
     chunk = chunk_size or k_total
     models, losses = [], []
     for start in range(0, k_total, chunk):
         sl = slice(start, min(start + chunk, k_total))
-        m_chunk, l_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress)
+        m_chunk, l_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress,
+                                        (optimizer, sgd_momentum))
         models += m_chunk
         losses.append(l_chunk)
     return models, np.concatenate(losses, axis=1)
 
 
-def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool):
+def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool, optimizer: tuple[str, float]):
     device = resolve_device(cfg.device)
     modalities = ds.modality_names
     models = _init_models(ds, cfg, seeds, train_sets)
@@ -227,7 +233,7 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool)
     buffers = {k: v.to(device) for k, v in buffers.items()}
     base = copy.deepcopy(models[0]).to("meta")
     base.train()
-    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, **_fastest_adam(device))
+    opt = _stacked_optimizer(list(params.values()), cfg, device, *optimizer)
     if shared:
         step = _sparse_coalition_loss(base, modalities, masks.to(device))
     else:
@@ -258,13 +264,14 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool)
     return _unstack(models, params, buffers, rows if shared else None), np.stack(history)
 
 
-def _fastest_adam(device: torch.device) -> dict:
-    """Adam's fused kernel where this build has one for ``device`` (same update, fewer passes)."""
+def _stacked_optimizer(params: list[torch.Tensor], cfg: TrainConfig, device: torch.device, kind: str,
+                       momentum: float) -> torch.optim.Optimizer:
+    """Adam or SGD over the stacked tensors, with the fused kernel where this build has one."""
+    cls, kwargs = ((torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {}))
     try:
-        torch.optim.Adam([torch.zeros(1, device=device, requires_grad=True)], fused=True)
-    except (RuntimeError, ValueError):
-        return {"foreach": True}
-    return {"fused": True}
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True, **kwargs)
+    except (RuntimeError, ValueError):  # no fused kernel for this device
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True, **kwargs)
 
 
 def _unstack(models: list[MultimodalModel], params: dict, buffers: dict, rows: dict | None) -> list[MultimodalModel]:
@@ -298,19 +305,21 @@ def coalition_masks(coalitions: list[tuple[str, ...]], modalities: list[str]) ->
 
 def train_coalitions(
     ds: MultimodalDataset, splits: Splits, coalitions: list[tuple[str, ...]] | None = None, *,
-    epochs: int = 30, seed: int = 0, progress: bool = True, chunk_size: int | None = None, **config,
+    epochs: int = 30, seed: int = 0, progress: bool = True, chunk_size: int | None = None, optimizer: str = "adam",
+    sgd_momentum: float = 0.9, **config,
 ) -> BatchedFit:
     """Train one model per coalition, all at once; see the module docstring.
 
     Every coalition model shares the seed (same initialisation, same batch order), so they
-    differ only in which modalities they see.
+    differ only in which modalities they see. ``optimizer`` and ``sgd_momentum`` as in
+    :func:`train_stacked`; ``config`` are :class:`~workbench.trainer.TrainConfig` fields.
     """
     coalitions = coalitions or all_coalitions(ds.modality_names)
     cfg = TrainConfig(epochs=epochs, seed=seed, progress=progress, **config)
     masks = coalition_masks(coalitions, ds.modality_names)
     k = len(coalitions)
     models, losses = train_stacked(ds, [splits.train] * k, masks, [seed] * k, config=cfg, progress=progress,
-                                   chunk_size=chunk_size)
+                                   chunk_size=chunk_size, optimizer=optimizer, sgd_momentum=sgd_momentum)
     return BatchedFit(models, masks, ds.modality_names, losses, list(coalitions))
 
 

@@ -1,7 +1,10 @@
 """The balancing benchmark: every strategy x dataset x seed, with probes and gap statistics.
 
 For each (dataset, seed) it trains naive joint training, each balancing strategy, one
-model per modality and their ensemble, all with the same optimizer (SGD with momentum by
+model per modality (on CUDA all M at once, as stacked single-modality coalition models from
+:mod:`workbench.batched`; the balancing strategies act per model between backward and step,
+and the joint runs feed a per-epoch gap tracker, so those train one by one) and the ensemble
+of the unimodal models, all with the same optimizer (SGD with momentum by
 default: Adam's per-parameter step normalisation props up a weak encoder by itself and
 masks the imbalance these methods address, see :func:`workbench.balancing.common.maybe_sgd`).
 
@@ -28,7 +31,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from workbench.balancing.baselines import ensemble_accuracy, train_unimodal_models
+from workbench.balancing.baselines import train_unimodal_models
 from workbench.gap import GapResult, GapTracker
 from workbench.results import Result
 from workbench.runs import Run, train
@@ -113,19 +116,19 @@ def _joint_rows(run: Run, dataset: str, method: str, seed: int) -> list[dict]:
 
 
 def _unimodal_rows(ds, dataset: str, seed: int, epochs: int, opt: dict, methods: Sequence[str]) -> list[dict]:
-    runs = train_unimodal_models(ds, epochs=epochs, seed=seed, strategy_params=opt)
-    rows = []
-    splits = next(iter(runs.values())).splits
+    fit = train_unimodal_models(ds, epochs=epochs, seed=seed, strategy_params=opt)
+    test, rows = fit.splits.test, []
     if "unimodal" in methods:
-        for m, r in runs.items():
-            acc = probe_accuracy(r.model, ds.select_modalities([m]), splits.train, splits.test)[m]
+        for m, model in fit.models.items():
+            probe_ds = ds if fit.batched else ds.select_modalities([m])
+            acc = probe_accuracy(model, probe_ds, fit.splits.train, test)[m]
             rows += [{"dataset": dataset, "method": f"unimodal {m}", "seed": seed, "model": "fused", "kind": "fused",
-                      "accuracy": r.metrics["test"]["fused"]},
+                      "accuracy": fit.accuracy(m, test)},
                      {"dataset": dataset, "method": f"unimodal {m}", "seed": seed, "model": m, "kind": "probe",
                       "accuracy": acc}]
     if "ensemble" in methods:
         rows.append({"dataset": dataset, "method": "ensemble", "seed": seed, "model": "fused", "kind": "fused",
-                     "accuracy": ensemble_accuracy(runs, ds, splits.test)})
+                     "accuracy": fit.ensemble_accuracy(test)})
     return rows
 
 
