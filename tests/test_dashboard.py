@@ -192,3 +192,43 @@ def test_report_hides_or_folds_code(tmp_path: Path) -> None:
 def test_report_command_errors_clearly(tmp_path: Path, capsys) -> None:
     assert main(["report", str(tmp_path / "missing.ipynb")]) == 2
     assert "missing.ipynb not found" in capsys.readouterr().err
+
+
+def test_served_plotly_bundle_is_the_vendored_cartesian_build_and_can_switch_back():
+    from panel.models.plotly import PlotlyPlot
+
+    from widgets.plotly_bundle import STATIC_ROUTE, cartesian_file, served_bundle, use_bundle
+
+    assert cartesian_file().is_file() and cartesian_file().stat().st_size < 2_000_000
+    assert "plotly.js (cartesian - minified) v3.1.0" in cartesian_file().read_text()[:200]
+    try:
+        assert use_bundle("cartesian") == {STATIC_ROUTE: str(cartesian_file().parent)}
+        assert PlotlyPlot.__javascript__ == [f"{STATIC_ROUTE}/{cartesian_file().name}"]
+        assert served_bundle() == "cartesian"
+    finally:
+        assert use_bundle("full") == {}
+    assert served_bundle() == "full" and PlotlyPlot.__javascript__[0].endswith("plotlyplot/plotly-3.1.0.min.js")
+    with pytest.raises(ValueError, match="unknown plotly bundle 'webgl'"):
+        use_bundle("webgl")
+
+
+def test_figure_view_draws_what_the_served_bundle_can_and_says_what_it_cannot():
+    import panel as pn
+    import plotly.graph_objects as go
+
+    from widgets.dashboard import figure_view
+    from widgets.figures.result import table_figure
+    from widgets.plotly_bundle import use_bundle
+
+    cube = go.Figure(go.Scatter3d(x=[1], y=[2], z=[3]))
+    table = table_figure(pd.DataFrame({"modality": ["a", "b"], "score": [0.25, 0.5]}))
+    try:
+        use_bundle("cartesian")
+        assert isinstance(figure_view(go.Figure(go.Histogram(x=[1, 2]))), pn.pane.Plotly)
+        message = figure_view(cube)
+        assert isinstance(message, pn.pane.Alert) and "['scatter3d']" in message.object and "--plotly full" in message.object
+        shown = figure_view(table)
+        assert isinstance(shown, pn.pane.DataFrame) and shown.object["score"].tolist() == ["0.25", "0.5"]
+    finally:
+        use_bundle("full")
+    assert isinstance(figure_view(cube), pn.pane.Plotly)

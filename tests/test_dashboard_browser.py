@@ -90,12 +90,13 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
     run0, run1 = sorted(p.name for p in runs_root.iterdir() if p.name.startswith("synthetic"))
     scores = pd.DataFrame({"modality": ["strong", "weak"], "score": [0.8, 0.3]})
     ToyResult(scores, note="test").save(runs_root / run0 / "results" / "toy")
+    ToyResult(scores.assign(score=[0.123, 0.456])).save(runs_root / run0 / "results" / "scores")  # no figures
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     with browser.dashboard_thread(runs_root) as url:
         browser.open_dashboard(page, url)
         page.screenshot(path=str(ARTIFACTS / "dashboard_overview.png"))
-        assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "toy", "compare runs"]
+        assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "scores", "toy", "compare runs"]
 
         # the epoch slider zooms the learning curves
         before = browser.wait_until(lambda: browser.history_plot(page))
@@ -115,6 +116,10 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
         page.locator("select").nth(1).select_option("toy complement")
         browser.wait_until(lambda: [p for p in browser.visible_plots(page) if p["title"] == "toy complement"])
         page.screenshot(path=str(ARTIFACTS / "dashboard_analysis.png"))
+
+        # a result without registered figures shows its table (HTML: the light plotly.js has no tables)
+        tab(page, "scores").click()
+        page.locator("table", has_text="0.456").first.wait_for(state="visible")
 
         # the comparison tab puts both runs side by side
         tab(page, "compare runs").click()
@@ -142,3 +147,5 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
         browser.wait_until(lambda: len(browser.visible_plots(page)) >= 2)
     remote = [r for r in requests if r.startswith(("http:", "https:", "ws:", "wss:")) and not r.startswith(url)]
     assert requests and not remote, remote  # everything (plotly.js included) is served by the dashboard
+    plotly_js = [r for r in requests if "plotly" in r and r.endswith(".js")]
+    assert len(plotly_js) == 1 and "plotly-cartesian-3.1.0.min.js" in plotly_js[0], plotly_js

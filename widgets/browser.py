@@ -85,6 +85,7 @@ def dashboard_server(runs_dir: str | Path, port: int | None = None) -> Iterator[
 def dashboard_thread(runs_dir: str | Path, port: int | None = None) -> Iterator[str]:
     """Serve the dashboard over ``runs_dir`` from a thread of this process (sees its registries); yields its URL."""
     from widgets.dashboard import serve
+    from widgets.plotly_bundle import use_bundle
 
     port = port or free_port()
     server = serve(runs_dir, port=port, threaded=True)
@@ -94,6 +95,7 @@ def dashboard_thread(runs_dir: str | Path, port: int | None = None) -> Iterator[
         yield url
     finally:
         server.stop()
+        use_bundle("full")  # serve() switched this process's Panel to the light plotly.js: switch back
 
 
 def require_chromium() -> str:

@@ -26,8 +26,9 @@ from pathlib import Path
 import panel as pn
 import plotly.graph_objects as go
 
-from widgets.figures.result import result_figures
+from widgets.figures.result import result_figures, table_frame
 from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
+from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from workbench.runs import Run, RunStore, default_runs_dir
 
@@ -51,6 +52,18 @@ def _plot(fig: go.Figure | None = None) -> pn.pane.Plotly:
     return pn.pane.Plotly(fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False})
 
 
+def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
+    """``fig`` as a plotly pane; a table figure as an HTML table; a message for trace types
+    the served plotly.js build cannot draw (see :mod:`widgets.plotly_bundle`)."""
+    missing = unsupported_traces(fig, served_bundle())
+    if missing == ["table"] and all(t.type == "table" for t in fig.data):
+        return pn.pane.DataFrame(table_frame(fig), index=False, sizing_mode="stretch_width", max_height=PLOT_HEIGHT)
+    if missing:
+        return _message(f"This figure uses plotly trace types {missing}, which the dashboard's light plotly.js "
+                        "build leaves out; restart it with `workbench serve --plotly full` to draw it.")
+    return _plot(fig)
+
+
 def _message(text: str) -> pn.pane.Alert:
     return pn.pane.Alert(text, alert_type="danger", sizing_mode="stretch_width")
 
@@ -62,9 +75,17 @@ class ResultTab(pn.Column):
         self.figures = result_figures(name, result)
         titles = list(self.figures)
         self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
-        self.plot = _plot(self.figures[titles[0]])
-        self.selector.param.watch(lambda event: setattr(self.plot, "object", self.figures[event.new]), "value")
-        super().__init__(self.selector, self.plot, sizing_mode="stretch_width", name=name)
+        self.view = pn.Column(figure_view(self.figures[titles[0]]), sizing_mode="stretch_width")
+        self.selector.param.watch(self._show, "value")
+        super().__init__(self.selector, self.view, sizing_mode="stretch_width", name=name)
+
+    def _show(self, event) -> None:
+        fig = self.figures[event.new]
+        view = figure_view(fig)
+        if isinstance(self.view[0], pn.pane.Plotly) and isinstance(view, pn.pane.Plotly):
+            self.view[0].object = fig  # update in place: no new plot model in the browser
+        else:
+            self.view[:] = [view]
 
 
 class Dashboard:
@@ -216,7 +237,7 @@ def _warm_up(root: Path) -> None:
 
 
 def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 5006, show: bool = False,
-          threaded: bool = False, num_threads: int = 4):
+          threaded: bool = False, num_threads: int = 4, plotly: str = "cartesian"):
     """Serve the dashboard on ``http://host:port/`` (blocks unless ``threaded``; then returns the server thread).
 
     Parameters
@@ -225,9 +246,13 @@ def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: 
         The runs folder (default ``./runs`` or ``$WORKBENCH_RUNS``, where ``workbench demo`` writes).
     host, port : str, int
         Address to listen on; loopback by default.
+    plotly : {"cartesian", "full"}
+        The plotly.js build pages load (:mod:`widgets.plotly_bundle`): the light cartesian one
+        (first page about a second sooner) or Panel's full one, for figures of other trace types.
     """
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    static_dirs = use_bundle(plotly)
     _warm_up(root)
     return pn.serve(lambda: create_app(root), address=host, port=port, show=show, threaded=threaded,
                     websocket_origin=[f"{host}:{port}", f"localhost:{port}"], title="Multimodal Workbench",
-                    num_threads=num_threads, start=True, verbose=False)
+                    num_threads=num_threads, start=True, verbose=False, static_dirs=static_dirs)

@@ -1,6 +1,6 @@
 """``workbench serve``: the Panel dashboard over a run folder (a thin wrapper over ``pn.serve``).
 
-    workbench serve [--runs-dir DIR] [--host 127.0.0.1] [--port 5006]
+    workbench serve [--runs-dir DIR] [--host 127.0.0.1] [--port 5006] [--plotly cartesian|full]
 
 The dashboard lives in :mod:`widgets.dashboard`; it is imported only when the command runs,
 so the core never imports UI code.
@@ -16,7 +16,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"workbench dashboard on http://{args.host}:{args.port}/ (runs folder: {args.runs_dir or 'default'}); "
           "Ctrl-C stops it", flush=True)
-    serve(args.runs_dir, host=args.host, port=args.port, show=args.show)
+    serve(args.runs_dir, host=args.host, port=args.port, show=args.show, plotly=args.plotly)
     return 0
 
 
@@ -27,4 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=5006)
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--plotly", choices=["cartesian", "full"], default="cartesian",
+                   help="plotly.js build the pages load: the light cartesian one (default, faster first page) "
+                        "or the full one, for figures with other trace types (3-D, maps, tables)")
     p.set_defaults(func=cmd_serve)

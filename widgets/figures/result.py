@@ -27,6 +27,19 @@ def table_figure(frame: pd.DataFrame, *, title: str = "Table", max_rows: int = M
     return fig
 
 
+def table_frame(fig: go.Figure) -> pd.DataFrame:
+    """The cells of a :func:`table_figure` back as a DataFrame of strings (for an HTML table).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table_frame(table_figure(pd.DataFrame({"a": [1.0, 2.0]}))).to_dict("list")
+    {'a': ['1', '2']}
+    """
+    table = fig.data[0]
+    return pd.DataFrame({str(h): list(col) for h, col in zip(table.header.values, table.cells.values, strict=True)})
+
+
 def figure_title(fig: go.Figure, default: str) -> str:
     text = fig.layout.title.text
     return str(text) if text else default
