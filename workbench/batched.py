@@ -53,7 +53,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from workbench.data import MultimodalDataset, Splits
 from workbench.models import MultimodalModel, build_model
 from workbench.progress import progress_bar
-from workbench.trainer import TrainConfig, resolve_device
+from workbench.trainer import TrainConfig, make_optimizer, resolve_device
 
 
 def all_coalitions(modalities: list[str], *, include_empty: bool = False) -> list[tuple[str, ...]]:
@@ -233,7 +233,8 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool,
     buffers = {k: v.to(device) for k, v in buffers.items()}
     base = copy.deepcopy(models[0]).to("meta")
     base.train()
-    opt = _stacked_optimizer(list(params.values()), cfg, device, *optimizer)
+    kind, momentum = optimizer
+    opt = make_optimizer(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=kind, momentum=momentum)
     if shared:
         step = _sparse_coalition_loss(base, modalities, masks.to(device))
     else:
@@ -262,16 +263,6 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool,
             total += losses.detach() * bi.shape[-1]
         history.append((total / n).cpu().numpy())
     return _unstack(models, params, buffers, rows if shared else None), np.stack(history)
-
-
-def _stacked_optimizer(params: list[torch.Tensor], cfg: TrainConfig, device: torch.device, kind: str,
-                       momentum: float) -> torch.optim.Optimizer:
-    """Adam or SGD over the stacked tensors, with the fused kernel where this build has one."""
-    cls, kwargs = ((torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {}))
-    try:
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True, **kwargs)
-    except (RuntimeError, ValueError):  # no fused kernel for this device
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True, **kwargs)
 
 
 def _unstack(models: list[MultimodalModel], params: dict, buffers: dict, rows: dict | None) -> list[MultimodalModel]:

@@ -115,6 +115,25 @@ def group_codes(groups: pd.DataFrame | None) -> dict[str, torch.Tensor] | None:
     return {c: torch.as_tensor(pd.Categorical(groups[c].astype(str)).codes.astype(np.int64)) for c in groups.columns}
 
 
+def make_optimizer(params, *, lr: float, weight_decay: float, kind: str = "adam", momentum: float = 0.9,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam (or SGD with momentum) using the fused kernel where this build has one for the
+    parameters' device: the same update rule in one pass over all tensors instead of a Python
+    loop of small ops per tensor (on the CPU the per-tensor loop was a third of a training step).
+    ``capturable=True`` (CUDA-graph capture) keeps the capturable implementation.
+    """
+    params = list(params)
+    cls, extra = (torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {})
+    if kind not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
+    if capturable:
+        return cls(params, lr=lr, weight_decay=weight_decay, capturable=True, **extra)
+    try:
+        return cls(params, lr=lr, weight_decay=weight_decay, fused=True, **extra)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return cls(params, lr=lr, weight_decay=weight_decay, foreach=True, **extra)
+
+
 class Trainer:
     """Train a multimodal model with a pluggable strategy.
 
@@ -184,7 +203,7 @@ class Trainer:
         strategy = self.strategy_
         self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
         graph = self.step_mode_ == "graph"
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=graph)
+        optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=graph)
         ctx = TrainContext(model, optimizer, x, y, mask, groups, device, cfg)
         self.model_, self.ctx_ = model, ctx
         strategy.setup(ctx)

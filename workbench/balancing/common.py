@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.models import ModelOutput, MultimodalModel
+from workbench.trainer import make_optimizer
 
 
 def true_class_score(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -53,15 +54,16 @@ def maybe_sgd(ctx, optimizer: str | None, lr: float, momentum: float) -> None:
         return
     if optimizer != "sgd":
         raise ValueError(f"optimizer must be None, 'adam' or 'sgd', got {optimizer!r}")
-    ctx.optimizer = torch.optim.SGD(ctx.model.parameters(), lr=lr, momentum=momentum,
-                                    weight_decay=ctx.config.weight_decay)
+    ctx.optimizer = make_optimizer(ctx.model.parameters(), kind="sgd", lr=lr, momentum=momentum,
+                                   weight_decay=ctx.config.weight_decay)
 
 
 def per_modality_optimizer(ctx) -> tuple[torch.optim.Optimizer, dict[str, dict]]:
     """The same optimizer rebuilt with one parameter group per encoder (plus one for the rest),
     so a strategy can scale one encoder's learning rate; returns it and ``{m: group}``."""
     old = ctx.optimizer
-    defaults = {k: v for k, v in old.defaults.items() if k in ("lr", "weight_decay", "momentum", "betas", "eps")}
+    keep = ("lr", "weight_decay", "momentum", "betas", "eps", "fused", "foreach")
+    defaults = {k: v for k, v in old.defaults.items() if k in keep}
     model = ctx.model
     seen: set[int] = set()
     groups = []
