@@ -145,7 +145,7 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
                                   (emb[m].detach() if detach else emb[m],))
                for m in modalities}
         fused = _fuse(base, params, emb, uni, mask)
-        return F.cross_entropy(fused, y) + sum(F.cross_entropy(z, y) for z in uni.values())
+        return torch.stack([fused, *uni.values()])  # (1 + M, b, C): every head's logits
 
     head_names = None
 
@@ -157,10 +157,23 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
             xm = (x[m] - buffers[f"mean_{m}"][0]) / buffers[f"std_{m}"][0]  # shared data: same statistics
             h = encoders[m](_sub(params, f"encoders.{m}."), xm)  # (K_m, b, E)
             emb[m] = h.new_zeros((k_total, *h.shape[1:])).index_put((rows[m],), h)
-        return vmap(heads, in_dims=(0, 0, None, 0), randomness="different")(
-            {k: params[k] for k in head_names}, emb, y, present)
+        logits = vmap(heads, in_dims=(0, 0, None, 0), randomness="different")(
+            {k: params[k] for k in head_names}, emb, y, present)  # (K, 1 + M, b, C)
+        # one cross-entropy over all heads of all models (mean over the batch per head)
+        k, heads_n, b, c = logits.shape
+        ce = _cross_entropy_rows(logits.reshape(-1, c), y.repeat(k * heads_n))
+        return ce.view(k, heads_n, b).mean(2).sum(1)
 
     return loss
+
+
+def _cross_entropy_rows(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-row cross-entropy, ``F.cross_entropy(..., reduction="none")`` computed by logsumexp:
+    with few classes the CPU log-softmax kernel is slow (fwd+bwd 4.4 ms against 1.5 ms here
+    for 28k rows of 10 classes)."""
+    top = logits.detach().amax(1, keepdim=True)
+    log_norm = (logits - top).exp().sum(1).log() + top[:, 0]
+    return log_norm - logits.gather(1, y[:, None])[:, 0]
 
 
 def _presence_rows(masks: torch.Tensor, modalities: list[str]) -> dict[str, torch.Tensor]:
