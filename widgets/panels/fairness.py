@@ -15,13 +15,7 @@ import ipywidgets as w
 import plotly.graph_objects as go
 
 from widgets.figures.fairness import disparity_figure, group_metric_figure, modality_by_group_figure
-
-
-def _replace(target: go.FigureWidget, fig: go.Figure) -> None:
-    with target.batch_update():
-        target.data = []
-        target.add_traces(fig.data)
-        target.layout = fig.layout
+from widgets.panels.base import redraw
 
 
 def fairness_panel(result) -> w.VBox:
@@ -35,11 +29,11 @@ def fairness_panel(result) -> w.VBox:
     disp = go.FigureWidget(disparity_figure(result, attr.value))
     mods = go.FigureWidget(modality_by_group_figure(result, mod_metric.value, attr.value))
 
-    def redraw(_=None) -> None:
-        _replace(bars, group_metric_figure(result, metric.value, attr.value))
-        _replace(disp, disparity_figure(result, attr.value))
-        _replace(mods, modality_by_group_figure(result, mod_metric.value, attr.value))
+    def refresh(_=None) -> None:
+        redraw(bars, group_metric_figure(result, metric.value, attr.value))
+        redraw(disp, disparity_figure(result, attr.value))
+        redraw(mods, modality_by_group_figure(result, mod_metric.value, attr.value))
 
     for control in (attr, metric, mod_metric):
-        control.observe(redraw, names="value")
+        control.observe(refresh, names="value")
     return w.VBox([w.HBox([attr, metric, mod_metric]), bars, disp, mods])

@@ -10,13 +10,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 
 from widgets.figures.gap import gap_histogram_figure, gmm_params_figure, unimodal_accuracy_figure
-
-
-def _swap(widget: go.FigureWidget, fig: go.Figure) -> None:
-    with widget.batch_update():
-        widget.data = []
-        widget.add_traces(fig.data)
-        widget.layout = fig.layout
+from widgets.panels.base import redraw
 
 
 def gap_panel(result) -> W.VBox:
@@ -28,11 +22,11 @@ def gap_panel(result) -> W.VBox:
     label = W.Dropdown(options=[("all classes", None)] + [(f"class {c}", c) for c in classes], description="class")
     fig = go.FigureWidget(gap_histogram_figure(result, pair.value, epoch.value))
 
-    def redraw(_=None):
-        _swap(fig, gap_histogram_figure(result, pair.value, epoch.value, label=label.value))
+    def refresh(_=None):
+        redraw(fig, gap_histogram_figure(result, pair.value, epoch.value, label=label.value))
 
     for w in (pair, epoch, label):
-        w.observe(redraw, names="value")
+        w.observe(refresh, names="value")
     return W.VBox([W.HBox([pair, epoch, label]), fig, gmm_panel(result, pair=pair)])
 
 
@@ -42,7 +36,7 @@ def gmm_panel(result, pair: W.Dropdown | None = None) -> W.VBox:
     own = pair is None
     pair = pair or W.Dropdown(options=list(result.pairs), description="pair")
     fig = go.FigureWidget(gmm_params_figure(result, pair.value))
-    pair.observe(lambda _: _swap(fig, gmm_params_figure(result, pair.value)), names="value")
+    pair.observe(lambda _: redraw(fig, gmm_params_figure(result, pair.value)), names="value")
     children = [pair, fig] if own else [fig]
     if len(result.unimodal):
         children.append(go.FigureWidget(unimodal_accuracy_figure(result)))
