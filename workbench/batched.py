@@ -147,18 +147,14 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
         fused = _fuse(base, params, emb, uni, mask)
         return torch.stack([fused, *uni.values()])  # (1 + M, b, C): every head's logits
 
-    head_names = None
-
     def loss(params, buffers, x, y, present):
-        nonlocal head_names
-        head_names = head_names or [k for k in params if _encoder_modality(k) is None]
         emb = {}
         for m in modalities:
             xm = (x[m] - buffers[f"mean_{m}"][0]) / buffers[f"std_{m}"][0]  # shared data: same statistics
             h = encoders[m](_sub(params, f"encoders.{m}."), xm)  # (K_m, b, E)
             emb[m] = h.new_zeros((k_total, *h.shape[1:])).index_put((rows[m],), h)
         logits = vmap(heads, in_dims=(0, 0, None, 0), randomness="different")(
-            {k: params[k] for k in head_names}, emb, y, present)  # (K, 1 + M, b, C)
+            {k: v for k, v in params.items() if _encoder_modality(k) is None}, emb, y, present)  # (K, 1 + M, b, C)
         # one cross-entropy over all heads of all models (mean over the batch per head)
         k, heads_n, b, c = logits.shape
         ce = _cross_entropy_rows(logits.reshape(-1, c), y.repeat(k * heads_n))
@@ -180,9 +176,8 @@ def _presence_rows(masks: torch.Tensor, modalities: list[str]) -> dict[str, torc
     return {m: torch.nonzero(masks[:, j]).flatten() for j, m in enumerate(modalities)}
 
 
-def _sub(params: dict, prefix: str, rows: torch.Tensor | None = None) -> dict:
-    out = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-    return out if rows is None else {k: v[rows] for k, v in out.items()}
+def _sub(params: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict) -> torch.Tensor:
@@ -218,8 +213,6 @@ def train_stacked(
     ``sgd_momentum``, as the ``joint`` strategy's ``optimizer="sgd"``), both at ``config.lr``;
     both update every element on its own, so one optimizer over stacked tensors is K optimizers.
     """
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     k_total = len(seeds)
     chunk = chunk_size or k_total
     models, losses = [], []

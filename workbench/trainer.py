@@ -122,10 +122,10 @@ def make_optimizer(params, *, lr: float, weight_decay: float, kind: str = "adam"
     loop of small ops per tensor (on the CPU the per-tensor loop was a third of a training step).
     ``capturable=True`` (CUDA-graph capture) keeps the capturable implementation.
     """
-    params = list(params)
-    cls, extra = (torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {})
     if kind not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
+    params = list(params)
+    cls, extra = (torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {})
     if capturable:
         return cls(params, lr=lr, weight_decay=weight_decay, capturable=True, **extra)
     try:
