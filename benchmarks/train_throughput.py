@@ -209,7 +209,8 @@ def main() -> None:
     ds = load_data(args.npz)
     splits = ds.split(seed=0)
     rows = []
-    for batch in [int(b) for b in args.batches.split(",")]:
+    batches = [int(b) for b in args.batches.split(",")]
+    for batch in batches:
         loops = {
             "dataloader": lambda: dataloader_loop(ds, splits.train, device, batch, args.epochs),  # noqa: B023
             "plain": lambda: plain_loop(ds, splits, device, batch, args.epochs),  # noqa: B023
@@ -241,7 +242,7 @@ def main() -> None:
         if "trainer_fast" in rate:
             print(f"batch {batch}: fast path vs DataLoader {rate['trainer_fast'] / rate['dataloader']:.1f}x, "
                   f"vs hand-captured graph {rate['trainer_fast'] / rate['hand_graph']:.2f}")
-    for batch in [int(b) for b in args.batches.split(",")] if args.pairs else []:
+    for batch in batches if args.pairs else []:
         pairs = [(plain_loop(ds, splits, device, batch, args.epochs), trainer_loop(ds, splits, device, batch, args.epochs))
                  for _ in range(args.pairs)]
         plain, trainer = np.median(pairs, axis=0)
