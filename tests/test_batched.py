@@ -147,3 +147,37 @@ def test_unimodal_baselines_batched_match_one_by_one_in_accuracy():
     # different initial draws of the same model: mean accuracies agree within seed noise
     assert np.abs(np.mean(acc["batched"], 0) - np.mean(acc["alone"], 0)).max() < 0.08
     assert np.mean(acc["batched"], 0)[0] > 0.85  # the strong modality alone
+
+
+@pytest.mark.parametrize("fusion, patience", [("concat", None), ("gated", None), ("late", 2)])
+def test_batched_coalitions_respect_the_dataset_mask(fusion, patience):
+    """Issue 14.12: the dataset's presence mask AND the coalition; batched == one by one (1e-5)."""
+    ds = load_dataset("synthetic-missing", n=240, dim=5, seed=2)
+    assert ds.mask is not None and not all(bool(v.all()) for v in ds.mask.values())
+    splits = ds.split(seed=0)
+    coalitions = all_coalitions(ds.modality_names)
+    kw = dict(fusion=fusion, dropout=0.0, batch_size=32, patience=patience)
+    fit = train_coalitions(ds, splits, coalitions, epochs=6, seed=1, progress=False, **kw)
+    for k in (0, 3, len(coalitions) - 1):
+        ref_ds = coalition_dataset_mask(ds, coalitions[k])
+        for m in ds.modality_names:  # the reference keeps the dataset's own missingness
+            assert torch.equal(ref_ds.mask[m], ds.mask[m] & (m in coalitions[k]))
+        ref = Trainer(TrainConfig(epochs=6, seed=1, progress=False, **kw)).fit(ref_ds, splits)
+        assert _max_param_diff(ref.model_, fit.models[k], used_by=coalitions[k]) < 1e-5, coalitions[k]
+        if patience is not None:
+            assert fit.epochs_run[k] == ref.stopped_epoch_
+
+
+def test_batched_early_stopping_matches_the_trainer_and_stops():
+    """Issue 14.5: per-model early stopping with best weights, rule for rule the Trainer's."""
+    ds = load_dataset("synthetic-imbalance", n=300, snr=[2.0, 0.0], dims=[4, 4], seed=6)
+    splits = ds.split(seed=0)
+    coalitions = all_coalitions(ds.modality_names)
+    kw = dict(dropout=0.0, batch_size=32, patience=1, lr=0.01)
+    fit = train_coalitions(ds, splits, coalitions, epochs=40, seed=0, progress=False, **kw)
+    assert fit.epochs_run.min() < 40  # the models stopped before the epoch limit
+    for k, coalition in enumerate(coalitions):
+        ref = Trainer(TrainConfig(epochs=40, seed=0, progress=False, **kw)).fit(coalition_dataset_mask(ds, coalition),
+                                                                               splits)
+        assert fit.epochs_run[k] == ref.stopped_epoch_, coalition
+        assert _max_param_diff(ref.model_, fit.models[k], used_by=coalition) < 1e-5, coalition

@@ -42,6 +42,7 @@ Example
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from workbench.data import MultimodalDataset, Splits
 from workbench.models import MultimodalModel, build_model
 from workbench.progress import progress_bar
-from workbench.trainer import TrainConfig, make_optimizer, resolve_device
+from workbench.trainer import TrainConfig, Trainer, make_optimizer, resolve_device
 
 
 def all_coalitions(modalities: list[str], *, include_empty: bool = False) -> list[tuple[str, ...]]:
@@ -70,8 +71,9 @@ class BatchedFit:
     models: list[MultimodalModel]
     masks: torch.Tensor  # (K, M) bool presence of each modality for each model
     modalities: list[str]
-    losses: np.ndarray  # (epochs, K) mean training loss per epoch
+    losses: np.ndarray  # (epochs, K) mean training loss per epoch (NaN after every model stopped)
     labels: list  # coalition tuples or seeds
+    epochs_run: np.ndarray | None = None  # (K,) epochs each model trained (early stopping)
 
 
 def _init_models(ds: MultimodalDataset, cfg: TrainConfig, seeds: list[int], train_sets: list[np.ndarray]):
@@ -91,11 +93,16 @@ def _init_models(ds: MultimodalDataset, cfg: TrainConfig, seeds: list[int], trai
     return models
 
 
-def _loss_of(base: MultimodalModel, modalities: list[str]):
-    def loss(params, buffers, x, y, present):
-        mask = {m: present[j].expand(y.shape[0]) for j, m in enumerate(modalities)}
+def _loss_of(base: MultimodalModel, modalities: list[str], *, fused_only: bool = False):
+    """Per-model loss; ``data_mask`` (``modality -> bool[b]`` or ``None``) is the dataset's own
+    presence mask, combined (AND) with the model's coalition as the Trainer combines them."""
+    def loss(params, buffers, x, y, present, data_mask):
+        mask = {m: present[j].expand(y.shape[0]) & (True if data_mask is None else data_mask[m])
+                for j, m in enumerate(modalities)}
         out = functional_call(base, (params, buffers), (x, mask), {"detach_unimodal": True})
         fused = F.cross_entropy(out.logits, y)
+        if fused_only:
+            return fused
         return fused + sum(F.cross_entropy(z, y) for z in out.unimodal_logits.values())
 
     return loss
@@ -122,7 +129,8 @@ def _keep_present_encoder_rows(params: dict, rows: dict) -> dict:
     return out
 
 
-def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: torch.Tensor):
+def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: torch.Tensor, *,
+                           fused_only: bool = False):
     """Stacked loss for models sharing each batch, with encoder m run only for models that have m.
 
     ``params`` holds encoder ``m``'s parameters for the ``rows[m]`` models only (see
@@ -139,26 +147,29 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
     encoders = {m: vmap(lambda p, x, m=m: encode(m, p, x), in_dims=(0, None), randomness="different")
                 for m in modalities}
 
-    def heads(params, emb, y, present):
-        mask = {m: present[j].expand(y.shape[0]) for j, m in enumerate(modalities)}
+    def heads(params, emb, y, present, data_mask):
+        mask = {m: present[j].expand(y.shape[0]) & (True if data_mask is None else data_mask[m])
+                for j, m in enumerate(modalities)}
         uni = {m: functional_call(base.unimodal_heads[m], _sub(params, f"unimodal_heads.{m}."),
                                   (emb[m].detach() if detach else emb[m],))
                for m in modalities}
         fused = _fuse(base, params, emb, uni, mask)
         return torch.stack([fused, *uni.values()])  # (1 + M, b, C): every head's logits
 
-    def loss(params, buffers, x, y, present):
+    def loss(params, buffers, x, y, present, data_mask=None):
         emb = {}
         for m in modalities:
             xm = (x[m] - buffers[f"mean_{m}"][0]) / buffers[f"std_{m}"][0]  # shared data: same statistics
             h = encoders[m](_sub(params, f"encoders.{m}."), xm)  # (K_m, b, E)
+            if data_mask is not None:  # samples where the dataset lacks m: zero embedding, as encode() does
+                h = h * data_mask[m].to(h.dtype)[None, :, None]
             emb[m] = h.new_zeros((k_total, *h.shape[1:])).index_put((rows[m],), h)
-        logits = vmap(heads, in_dims=(0, 0, None, 0), randomness="different")(
-            {k: v for k, v in params.items() if _encoder_modality(k) is None}, emb, y, present)  # (K, 1 + M, b, C)
-        # one cross-entropy over all heads of all models (mean over the batch per head)
+        logits = vmap(heads, in_dims=(0, 0, None, 0, None), randomness="different")(
+            {k: v for k, v in params.items() if _encoder_modality(k) is None}, emb, y, present, data_mask)
+        # one cross-entropy over all heads of all models (mean over the batch per head): (K, 1 + M, b, C)
         k, heads_n, b, c = logits.shape
-        ce = _cross_entropy_rows(logits.reshape(-1, c), y.repeat(k * heads_n))
-        return ce.view(k, heads_n, b).mean(2).sum(1)
+        ce = _cross_entropy_rows(logits.reshape(-1, c), y.repeat(k * heads_n)).view(k, heads_n, b).mean(2)
+        return ce[:, 0] if fused_only else ce.sum(1)
 
     return loss
 
@@ -204,7 +215,7 @@ def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict)
 def train_stacked(
     ds: MultimodalDataset, train_sets: list[np.ndarray], masks: torch.Tensor, seeds: list[int], *,
     config: TrainConfig, progress: bool = True, chunk_size: int | None = None, optimizer: str = "adam",
-    sgd_momentum: float = 0.9,
+    sgd_momentum: float = 0.9, return_epochs: bool = False,
 ) -> tuple[list[MultimodalModel], np.ndarray]:
     """Train K models at once: model k uses ``train_sets[k]``, presence ``masks[k]`` and ``seeds[k]``.
 
@@ -212,22 +223,40 @@ def train_stacked(
     not depend on it. ``optimizer`` is ``"adam"`` (the Trainer's) or ``"sgd"`` (with
     ``sgd_momentum``, as the ``joint`` strategy's ``optimizer="sgd"``), both at ``config.lr``;
     both update every element on its own, so one optimizer over stacked tensors is K optimizers.
+
+    With ``config.patience`` set, each model stops early as the :class:`Trainer` would (same
+    validation slice of its training set, same rule; see :class:`_EarlyStopping`) and keeps its
+    best weights; ``losses`` rows after every model has stopped are NaN. ``return_epochs=True``
+    also returns the number of epochs each model trained.
     """
     k_total = len(seeds)
     chunk = chunk_size or k_total
-    models, losses = [], []
+    models, losses, epochs_run = [], [], []
     for start in range(0, k_total, chunk):
         sl = slice(start, min(start + chunk, k_total))
-        m_chunk, l_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress,
-                                        (optimizer, sgd_momentum))
+        m_chunk, l_chunk, e_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress,
+                                                 (optimizer, sgd_momentum))
         models += m_chunk
         losses.append(l_chunk)
+        epochs_run.append(e_chunk)
+    if return_epochs:
+        return models, np.concatenate(losses, axis=1), np.concatenate(epochs_run)
     return models, np.concatenate(losses, axis=1)
+
+
+def _validation_split(ds: MultimodalDataset, train_idx: np.ndarray, cfg: TrainConfig, seed: int):
+    """The Trainer's early-stopping split of one training set (the same slice it would carve)."""
+    return Trainer(dataclasses.replace(cfg, seed=seed))._split_validation(ds, np.asarray(train_idx))
 
 
 def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool, optimizer: tuple[str, float]):
     device = resolve_device(cfg.device)
     modalities = ds.modality_names
+    early = cfg.patience is not None and cfg.val_fraction > 0
+    val_sets = None
+    if early:  # as the Trainer: a validation slice of each training set decides when to stop
+        pairs = [_validation_split(ds, t, cfg, s) for t, s in zip(train_sets, seeds, strict=True)]
+        train_sets, val_sets = [p[0] for p in pairs], [p[1] for p in pairs]
     models = _init_models(ds, cfg, seeds, train_sets)
     params, buffers = stack_module_state(models)
     # coalitions share data and batch order: gather each batch once and broadcast it to every model
@@ -241,18 +270,29 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool,
     base.train()
     kind, momentum = optimizer
     opt = make_optimizer(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=kind, momentum=momentum)
+    # the dataset's own presence mask (missing modalities) is combined with each model's coalition
+    data_mask = None if ds.mask is None else {m: ds.presence(m).to(device) for m in modalities}
     if shared:
         step = _sparse_coalition_loss(base, modalities, masks.to(device))
+        heldout = _sparse_coalition_loss(base, modalities, masks.to(device), fused_only=True)
     else:
-        step = vmap(_loss_of(base, modalities), in_dims=(0, 0, 0, 0, 0), randomness="different")
+        dims = (0, 0, 0, 0, 0, None if data_mask is None else 0)
+        step = vmap(_loss_of(base, modalities), in_dims=dims, randomness="different")
+        heldout = vmap(_loss_of(base, modalities, fused_only=True), in_dims=dims, randomness="different")
     x_all = {m: t.to(device) for m, t in ds.modalities.items()}
     y_all = ds.y.to(device)
     idx_sets = torch.as_tensor(np.stack(train_sets[:1] if shared else train_sets), dtype=torch.long, device=device)
     present = masks.to(device)
     generators = [torch.Generator().manual_seed(s) for s in (seeds[:1] if shared else seeds)]
     n = idx_sets.shape[1]
+    stopper = _EarlyStopping(params, len(seeds), cfg.patience, rows if shared else None) if early else None
+    if early:
+        vi = torch.as_tensor(np.stack(val_sets[:1] if shared else val_sets), dtype=torch.long, device=device)
+        vi = vi[0] if shared else vi
+        val_batch = ({m: t[vi] for m, t in x_all.items()}, y_all[vi], present,
+                     None if data_mask is None else {m: v[vi] for m, v in data_mask.items()})
     history = []
-    for _ in progress_bar(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
+    for epoch in progress_bar(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
         # one permutation per model from its own generator: the batch order of separate training
         perms = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         order = torch.gather(idx_sets, 1, perms)
@@ -262,13 +302,64 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool,
         for s in range(0, n, cfg.batch_size):
             bi = order[..., s : s + cfg.batch_size]  # (b,) shared or (K, b) per model
             xb = {m: t[bi] for m, t in x_all.items()}
-            losses = step(params, buffers, xb, y_all[bi], present)
+            mb = None if data_mask is None else {m: v[bi] for m, v in data_mask.items()}
+            losses = step(params, buffers, xb, y_all[bi], present, mb)
             opt.zero_grad(set_to_none=True)
             losses.sum().backward()  # models are independent: d(sum)/d(theta_k) = d(loss_k)/d(theta_k)
             opt.step()
             total += losses.detach() * bi.shape[-1]
         history.append((total / n).cpu().numpy())
-    return _unstack(models, params, buffers, rows if shared else None), np.stack(history)
+        if stopper is not None:
+            base.eval()  # the Trainer evaluates in eval mode (no dropout)
+            with torch.no_grad():
+                val_loss = heldout(params, buffers, *val_batch)
+            base.train()
+            if stopper.update(epoch, val_loss, params):
+                break
+    if stopper is not None:
+        params = stopper.best
+    hist = np.full((cfg.epochs, len(seeds)), np.nan)  # epochs never run (all models stopped) stay NaN
+    if history:
+        hist[: len(history)] = np.stack(history)
+    fitted = _unstack(models, params, buffers, rows if shared else None)
+    epochs_run = stopper.epochs_run(len(history)) if stopper is not None else np.full(len(seeds), len(history))
+    return fitted, hist, epochs_run
+
+
+class _EarlyStopping:
+    """Per-model early stopping of stacked models, rule for rule the Trainer's.
+
+    Each model keeps its best weights (lowest held-out fused loss, improvement > 1e-6) and
+    stops once ``patience`` epochs pass without improvement; a stopped model still takes steps
+    with the others (they share kernels) but its best weights and stop epoch are frozen, which
+    is what it would have got alone. Training ends when every model has stopped.
+    """
+
+    def __init__(self, params: dict, k: int, patience: int, rows: dict | None):
+        self.best = {name: v.detach().clone() for name, v in params.items()}
+        self.best_loss = torch.full((k,), float("inf"))
+        self.best_epoch = torch.zeros(k, dtype=torch.long)
+        self.stopped_at = torch.full((k,), -1, dtype=torch.long)
+        self.patience, self.rows = patience, rows
+
+    def update(self, epoch: int, val_loss: torch.Tensor, params: dict) -> bool:
+        loss = val_loss.detach().double().cpu()
+        active = self.stopped_at < 0
+        improved = active & (loss < self.best_loss.double() - 1e-6)
+        stop = active & ~improved & (epoch - self.best_epoch >= self.patience)
+        self.best_loss = torch.where(improved, loss.float(), self.best_loss)
+        self.best_epoch[improved] = epoch
+        self.stopped_at[stop] = epoch
+        for name, value in params.items():
+            m = _encoder_modality(name) if self.rows is not None else None
+            sel = improved if m is None else improved[self.rows[m].cpu()]  # encoder m: its models' rows
+            if sel.any():
+                self.best[name][sel.to(value.device)] = value.detach()[sel.to(value.device)]
+        return bool((self.stopped_at >= 0).all())
+
+    def epochs_run(self, n_epochs: int) -> np.ndarray:
+        """Epochs each model would have trained alone (the Trainer's ``stopped_epoch_``)."""
+        return np.where(self.stopped_at.numpy() >= 0, self.stopped_at.numpy() + 1, n_epochs)
 
 
 def _unstack(models: list[MultimodalModel], params: dict, buffers: dict, rows: dict | None) -> list[MultimodalModel]:
@@ -315,9 +406,10 @@ def train_coalitions(
     cfg = TrainConfig(epochs=epochs, seed=seed, progress=progress, **config)
     masks = coalition_masks(coalitions, ds.modality_names)
     k = len(coalitions)
-    models, losses = train_stacked(ds, [splits.train] * k, masks, [seed] * k, config=cfg, progress=progress,
-                                   chunk_size=chunk_size, optimizer=optimizer, sgd_momentum=sgd_momentum)
-    return BatchedFit(models, masks, ds.modality_names, losses, list(coalitions))
+    models, losses, epochs_run = train_stacked(
+        ds, [splits.train] * k, masks, [seed] * k, config=cfg, progress=progress, chunk_size=chunk_size,
+        optimizer=optimizer, sgd_momentum=sgd_momentum, return_epochs=True)
+    return BatchedFit(models, masks, ds.modality_names, losses, list(coalitions), epochs_run)
 
 
 def train_seeds(
@@ -331,15 +423,18 @@ def train_seeds(
         raise ValueError(f"seeds give training sets of different sizes {sorted(sizes)}; train them one by one")
     cfg = TrainConfig(epochs=epochs, progress=progress, **config)
     masks = torch.ones(len(seeds), len(ds.modality_names), dtype=torch.bool)
-    models, losses = train_stacked(ds, [sp.train for sp in splits], masks, list(seeds), config=cfg, progress=progress)
-    return BatchedFit(models, masks, ds.modality_names, losses, list(seeds)), splits
+    models, losses, epochs_run = train_stacked(ds, [sp.train for sp in splits], masks, list(seeds), config=cfg,
+                                               progress=progress, return_epochs=True)
+    return BatchedFit(models, masks, ds.modality_names, losses, list(seeds), epochs_run), splits
 
 
 def coalition_dataset_mask(ds: MultimodalDataset, coalition: tuple[str, ...]) -> MultimodalDataset:
     """``ds`` with every modality outside ``coalition`` marked absent for every sample.
 
-    Training this with the :class:`Trainer` is the one-by-one reference for a coalition model.
+    The dataset's own presence mask is kept (AND): a modality of the coalition that a sample
+    lacks stays absent. Training this with the :class:`Trainer` is the one-by-one reference
+    for a coalition model.
     """
-    mask = {m: torch.full((ds.n_samples,), m in coalition, dtype=torch.bool) for m in ds.modality_names}
+    mask = {m: ds.presence(m).clone() & (m in coalition) for m in ds.modality_names}
     return MultimodalDataset(dict(ds.modalities), ds.y, groups=ds.groups, mask=mask, classes=ds.classes,
                              kinds=ds.kinds, name=ds.name)
