@@ -24,8 +24,11 @@ Shapley values
     ``phi_ij = sum_{S not containing j} |S|!(M-|S|-1)!/M! [val_i(S+j) - val_i(S)]``,
     computed as one matrix product ``phi = V W``. Beyond that, permutation sampling
     (:func:`permutation_shapley`): ``phi_ij`` is the mean marginal contribution over
-    ``K`` random orders, reported with its Monte-Carlo standard error ``sd/sqrt(K)``
-    (CLT; the per-sample 95% error bound is ``1.96 * se``).
+    ``K`` random orders drawn as antithetic pairs (order, reverse), reported with its
+    Monte-Carlo standard error from the ``K/2`` independent pair means (CLT; the
+    per-sample 95% error bound is ``1.96 * se``). Selection and the coalition table
+    evaluate whichever subsets they need beyond those the orders visited, so any ``M``
+    works (up to 62).
 
 Intervals (see :mod:`workbench.conformal`)
     Marginal conformal interval per modality from the calibration Shapley values
@@ -34,16 +37,26 @@ Intervals (see :mod:`workbench.conformal`)
     regression on ``n_pca`` PCA components of the full model's embeddings (Alg. 2, naive
     fit by default, Gibbs et al.'s augmented fit with ``augmented=True``).
 
+Training (coalition models, the dropout model)
+    Trained to convergence by default: up to 100 epochs with early stopping (patience 5) on
+    a validation slice of the training split, best weights kept; also per model in the
+    batched path (:mod:`workbench.batched`). Retraining estimates its memory and time first,
+    chunks to a memory budget and refuses past a time limit the caller can raise.
+
 Modality selection (note section 3)
-    Per test point, ``S_q(x)`` = the ``q`` modalities with the largest conditional lower
-    bound ``L_j(x)``; its prediction is the coalition predictor ``mu_S``. Compared with all
-    modalities and with greedy forward selection on the calibration mean values.
+    Per test point, ``S_q(x)`` = the ``q`` modalities with the largest conditional upper
+    bound ``U_j(x)`` by default (``selection_rule``; the lower-bound rule of the draft's
+    text, the midpoint and a positive-lower-bound filter are selectable; see
+    :func:`select_modalities` for the guarantee and its assumptions); its prediction is the
+    coalition predictor ``mu_S``. Compared with all modalities and with greedy forward
+    selection on the calibration mean values.
 
 Choices where the note is UNCONFIRMED: classification with log loss only; the splits are
 the dataset's train/calib/test split (coalition models see only ``train``); the
 conditional features are PCA of the concatenated embeddings of the full-coalition model
-(fitted on the calibration split); selection ranks by the lower bound (the paper's rule,
-not the draft code's upper bound) and always returns exactly ``q`` modalities.
+(fitted on the calibration split); selection ranks by the upper bound (the draft code's rule,
+which carries the same guarantee as the text's lower-bound rule and does not pick pure noise)
+and returns exactly ``q`` modalities (except ``selection_rule="lower_positive"``).
 
 Example
 -------
