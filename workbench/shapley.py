@@ -62,7 +62,7 @@ Example
 -------
 >>> from workbench import load_dataset
 >>> from workbench.shapley import conformal_shapley
->>> ds = load_dataset("synthetic-imbalance", n=400)
+>>> ds = load_dataset("synthetic-imbalance", n=600)
 >>> res = conformal_shapley(ds, ds.split(seed=0), value_method="masked", epochs=3, progress=False)
 >>> sorted(res.modalities["modality"])
 ['strong', 'weak']
