@@ -328,7 +328,7 @@ class Trainer:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
-                ImportError, KeyError) as exc:
+                ImportError, KeyError, OSError) as exc:  # a truncated zip is OSError(EINVAL) in torch.load
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(f"checkpoint {path} is unreadable (truncated, or not a weights-only torch "
                                   f"file): {first}") from None
