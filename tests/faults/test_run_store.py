@@ -37,19 +37,39 @@ STRATEGY_PARAMS = {"gmm_adaptive": {"warmup_epochs": 1}, "mcr": {"num_perms": 4,
 TINY = {"hidden": 32, "embed": 16, "batch_size": 32}
 DATA = {"dataset": "synthetic-group-noise", "dataset_params": {"n": 300, "dim": 8}}
 
+# One child process (the imports cost ~6 s) forks one grandchild per job; each grandchild trains
+# and SIGKILLs itself at the end of epoch ``kill_at``; the child reports how each one died.
 CHILD = r"""
 import json, os, signal, sys
 import torch
 torch.set_num_threads(1)
 from workbench.runs import train
-kw, kill_at = json.loads(sys.argv[1]), int(sys.argv[2])
+from workbench.strategy import make_strategy
 
 class KillSelf:
+    def __init__(self, at):
+        self.at = at
+
     def on_epoch_end(self, ctx, epoch, row):
-        if epoch == kill_at:
+        if epoch == self.at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-train(callbacks=[KillSelf()], **kw)
+jobs = json.loads(sys.argv[1])
+# warm up once here, so the forked children do not each pay the lazy imports (catalog, strategies)
+train(**{**jobs[0][1], "epochs": 1, "save": False, "runs_dir": None})
+for _, kw, _ in jobs:
+    make_strategy(kw.get("strategy", "naive"), **kw.get("strategy_params", {}))
+died = {}
+for key, kw, kill_at in jobs:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            train(callbacks=[KillSelf(kill_at)], **kw)
+        finally:
+            os._exit(3)  # only reached when the kill did not happen
+    _, status = os.waitpid(pid, 0)
+    died[key] = os.WTERMSIG(status) if os.WIFSIGNALED(status) else -os.WEXITSTATUS(status)
+print(json.dumps(died))
 """
 
 HOLD_LOCK = r"""
@@ -89,28 +109,49 @@ class CountEpochs:
         self.n += 1
 
 
-def _kill_and_resume(tmp_path: Path, kw: dict, kill_at: int):
-    """Train ``kw`` in a child killed with SIGKILL at the end of epoch index ``kill_at``, then resume
-    here; returns the resumed run and the number of epochs the resume trained."""
-    runs = tmp_path / "runs"
-    kw = {**kw, "runs_dir": str(runs), "progress": False}
-    child = _python(CHILD, json.dumps(kw), str(kill_at))
-    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    ckpts = list((runs / ".incomplete").glob("*/checkpoint.pt"))
+PATIENCE = {"dataset": "synthetic-imbalance", "dataset_params": {"n": 400, "seed": 1}, **TINY, "epochs": 40,
+            "patience": 3, "lr": 0.003, "seed": 0}
+
+
+def _strategy_kw(strategy: str) -> dict:
+    return {**DATA, **TINY, "epochs": 4, "seed": 3, "strategy": strategy,
+            "strategy_params": STRATEGY_PARAMS.get(strategy, {})}
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """Every registered strategy (and an early-stopping run) trained in a process killed with
+    SIGKILL mid-run: ``key -> (kw with runs_dir, kill_at, signal it died of)``."""
+    root = tmp_path_factory.mktemp("killed")
+    reference = train(save=False, progress=False, **PATIENCE)
+    stop = len(reference.history)
+    assert 5 <= stop < PATIENCE["epochs"], stop  # it stops early, late enough to kill before the stop
+    # the patience run dies two epochs before its stop: best weights and counter come from the checkpoint
+    jobs = [(s, _strategy_kw(s), 2) for s in STRATEGIES] + [("patience", PATIENCE, stop - 2)]
+    jobs = [(k, {**kw, "runs_dir": str(root / k), "progress": False}, at) for k, kw, at in jobs]
+    out = _python(CHILD, json.dumps(jobs))
+    assert out.returncode == 0, out.stderr[-3000:]
+    died = json.loads(out.stdout.strip().splitlines()[-1])
+    return {k: (kw, at, died[k]) for k, kw, at in jobs} | {"_patience_reference": reference}
+
+
+def _resume(killed, key: str):
+    """Resume a killed run here; returns the run and how many epochs the resume trained."""
+    kw, kill_at, signum = killed[key]
+    assert signum == signal.SIGKILL
+    ckpts = list((Path(kw["runs_dir"]) / ".incomplete").glob("*/checkpoint.pt"))
     assert len(ckpts) == 1
     assert torch.load(ckpts[0], weights_only=True)["epoch"] == kill_at  # plain tensors/containers only
     counter = CountEpochs()
-    resumed = train(callbacks=[counter], **kw)
-    return resumed, counter.n
+    return train(callbacks=[counter], **kw), counter.n
 
 
 # -- 7 + 8: crash-resume and saving, for every registered strategy -----------------------------------
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_kill9_mid_run_resumes_bit_identically_and_saves(strategy, tmp_path):
-    kw = {**DATA, **TINY, "epochs": 4, "seed": 3, "strategy": strategy,
-          "strategy_params": STRATEGY_PARAMS.get(strategy, {})}
+def test_kill9_mid_run_resumes_bit_identically_and_saves(strategy, killed):
+    kw = _strategy_kw(strategy)
     reference = train(save=False, progress=False, **kw)
-    resumed, trained = _kill_and_resume(tmp_path, kw, kill_at=2)
+    resumed, trained = _resume(killed, strategy)
     assert trained == 2  # epochs 3 and 4 only: it did resume
     _same_run(reference, resumed)
     # item 8: the run was saved, and its config records constructor parameters only
@@ -120,15 +161,10 @@ def test_kill9_mid_run_resumes_bit_identically_and_saves(strategy, tmp_path):
     assert not (resumed.path / "checkpoint.pt").exists()
 
 
-def test_kill9_with_early_stopping_resumes_the_same_stop(tmp_path):
-    kw = {"dataset": "synthetic-imbalance", "dataset_params": {"n": 400, "seed": 1}, **TINY, "epochs": 40,
-          "patience": 2, "lr": 0.05, "seed": 0}
-    reference = train(save=False, progress=False, **kw)
-    stop = len(reference.history)
-    assert 4 <= stop < 40, stop  # it stops early, late enough to kill before the stop
-    # killed two epochs before the stop: the best weights come from before the kill
-    resumed, _ = _kill_and_resume(tmp_path, kw, kill_at=stop - 2)
-    assert len(resumed.history) == stop  # old code trained on to 16 instead of 9 in the issue
+def test_kill9_with_early_stopping_resumes_the_same_stop(killed):
+    reference = killed["_patience_reference"]
+    resumed, trained = _resume(killed, "patience")
+    assert trained == 2 and len(resumed.history) == len(reference.history)  # old code trained on past the stop
     _same_run(reference, resumed)
 
 
