@@ -138,31 +138,31 @@ def _read_json(path: Path, schema: type[BaseModel], run_id: str) -> Any:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise RunError(f"run {run_id!r}: {path} is missing") from None
+        raise RunError(f"run {run_id!r}: cannot read {path}: the file is missing") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError(f"run {run_id!r}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RunError(f"run {run_id!r}: {path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        raise RunError(f"run {run_id!r}: cannot read {path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     try:
         return schema.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "top level"
-        raise RunError(f"run {run_id!r}: {path} has the wrong shape ({where}: {first['msg']})") from None
+        raise RunError(f"run {run_id!r}: cannot read {path}: wrong shape ({where}: {first['msg']})") from None
 
 
 def _read_frame(path: Path, columns: tuple[str, ...] | list[str], run_id: str) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except FileNotFoundError:
-        raise RunError(f"run {run_id!r}: {path} is missing") from None
+        raise RunError(f"run {run_id!r}: cannot read {path}: the file is missing") from None
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises many types for a corrupt file
-        raise RunError(f"run {run_id!r}: {path} is not a readable Parquet file ({type(exc).__name__})") from None
+        raise RunError(f"run {run_id!r}: cannot read {path}: not a readable Parquet file ({type(exc).__name__})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise RunError(f"run {run_id!r}: {path} lacks the column(s) {missing}")
+        raise RunError(f"run {run_id!r}: cannot read {path}: it lacks the column(s) {missing}")
     return frame
 
 
