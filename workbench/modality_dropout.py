@@ -67,3 +67,11 @@ class ModalityDropout(Strategy):
         if batch.mask is not None:
             sampled = {m: v & batch.mask[m] if m in batch.mask else v for m, v in sampled.items()}
         return Batch(batch.x, batch.y, batch.idx, sampled, batch.groups)
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The state of the mask generator (its own ``torch.Generator``, not the global RNG)."""
+        return {"generator": self._gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._gen.set_state(state["generator"])

@@ -355,6 +355,25 @@ class MultiFair(Strategy):
             row[k] = float(sum(v) / len(v))
         self._epoch_log = {}
 
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Last batch AUC of each probe (for ``dA``), encoder scales, group EMAs and radices."""
+        state = {"prev_auc": self._prev_auc.clone(), "scales": dict(self._scales), "n_groups": self._n_groups}
+        if self.group_level:
+            state.update(ema_mg=self._ema_mg.detach().cpu(), ema_fg=self._ema_fg.detach().cpu(),
+                         radix=dict(getattr(self, "_radix", {})))
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._prev_auc = state["prev_auc"].clone()
+        self._scales = {str(k): float(v) for k, v in state["scales"].items()}
+        if int(state["n_groups"]) != self._n_groups:
+            raise ValueError(f"strategy {self.name!r}: checkpoint has {state['n_groups']} groups, data {self._n_groups}")
+        if self.group_level:
+            self._ema_mg = state["ema_mg"].to(self._ema_mg.device)
+            self._ema_fg = state["ema_fg"].to(self._ema_fg.device)
+            self._radix = {str(k): int(v) for k, v in state["radix"].items()}
+
 
 def _batch_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Exact batch AUC of logits (binary: margin of class 1; multiclass: macro one-vs-rest)."""

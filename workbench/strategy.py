@@ -22,6 +22,7 @@ Register a new strategy with :func:`register_strategy` and train with
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,36 @@ class Strategy:
         self.unimodal_weight = unimodal_weight
 
     def params(self) -> dict:
-        """Hyperparameters recorded in the run's config."""
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        """The constructor's keyword parameters, as recorded in the run's config.
+
+        Only names that ``__init__`` accepts are read (from the attributes of the same name),
+        so what a strategy learns while training (GMM fits, EMAs, logs) never reaches
+        ``config.json``; that belongs to :meth:`state_dict`. Tuples become lists, as JSON would.
+        """
+        out = {}
+        for cls in type(self).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is None or cls is object:
+                continue
+            for name, p in inspect.signature(init).parameters.items():
+                if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and hasattr(self, name):
+                    out.setdefault(name, _plain_param(getattr(self, name)))
+        return dict(sorted(out.items()))
+
+    def state_dict(self) -> dict:
+        """What this strategy has learned so far (EMAs, coefficients, fits, RNG states).
+
+        Saved in every checkpoint and handed back to :meth:`load_state_dict` on resume (after
+        :meth:`setup`), so a resumed run continues exactly. Values must survive
+        ``torch.load(weights_only=True)``: tensors, dicts, lists, numbers, strings, None
+        (:func:`check_plain_state` enforces it). Stateless strategies keep the default ``{}``.
+        """
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned; called after :meth:`setup` on resume."""
+        if state:
+            raise ValueError(f"strategy {self.name!r} keeps no state but the checkpoint holds {sorted(state)}")
 
     def setup(self, ctx: TrainContext) -> None:
         pass
@@ -103,6 +132,35 @@ class Strategy:
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int, row: dict) -> None:
         pass
+
+
+def _plain_param(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain_param(v) for v in value]
+    if isinstance(value, list):
+        return [_plain_param(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_param(v) for k, v in value.items()}
+    return value
+
+
+_PLAIN = (torch.Tensor, str, int, float, bool, type(None))
+
+
+def check_plain_state(state: Any, where: str = "state") -> None:
+    """Raise ``TypeError`` naming the first entry of ``state`` that ``torch.load(weights_only=True)``
+    could not read back (anything but tensors, dicts, lists, numbers, strings and None)."""
+    if isinstance(state, dict):
+        for k, v in state.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: key {k!r} is a {type(k).__name__}; use str or int keys")
+            check_plain_state(v, f"{where}[{k!r}]")
+    elif isinstance(state, (list, tuple)):
+        for i, v in enumerate(state):
+            check_plain_state(v, f"{where}[{i}]")
+    elif not isinstance(state, _PLAIN):
+        raise TypeError(f"{where} is a {type(state).__name__}; a checkpoint holds only tensors, dicts, lists, "
+                        "numbers and strings (weights_only=True)")
 
 
 # -- registry ------------------------------------------------------------------------------

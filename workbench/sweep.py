@@ -10,9 +10,15 @@ one task per cell and collects a tidy table. Where it runs:
 
 Faults:
 
-- **Idempotent.** A cell's run id is :func:`workbench.runs.run_id_for` of its config (hash), so a
-  re-run skips cells whose run is complete (:meth:`RunStore.is_complete`) and redoes incomplete
-  and failed ones (``force=True`` redoes all).
+- **Idempotent.** A cell's run id is :func:`workbench.runs.run_id_for` of its config and of the
+  fingerprint of its data (the driver loads each dataset once to hash it), so a re-run skips
+  cells whose run is complete and valid (:meth:`RunStore.validate`) and redoes incomplete and
+  failed ones (``force=True`` redoes all). A "complete" run with malformed files is moved to
+  ``RUNS/.invalid/`` (kept) with a warning naming the file, and redone.
+- **Two sweeps, one run.** The run store's lock lets one process train a run; the cell of the
+  other sweep comes back ``failed`` ("another process is training run ...") without touching
+  the run folder.
+- **Unwritable runs folder**: checked once before any cell starts (:class:`RunError`).
 - **A failing cell does not stop the others.** Errors of the cell itself (bad hyperparameter,
   unknown strategy, non-finite loss -> ``FloatingPointError``, out of memory) are caught on the
   worker, the run is recorded with :meth:`RunStore.mark_failed` and the row says ``failed`` with the
@@ -47,6 +53,7 @@ import itertools
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,7 +63,14 @@ import pandas as pd
 
 from workbench.progress import progress_bar
 from workbench.results import Result
-from workbench.runs import RunStore, run_id_for
+from workbench.runs import (
+    RunError,
+    RunLockedError,
+    RunStore,
+    RunWarning,
+    dataset_fingerprint,
+    run_id_for,
+)
 from workbench.trainer import TrainConfig
 
 # grid axes that take a list of values; everything else in a grid mapping is one value for every cell
@@ -80,6 +94,18 @@ class Cell:
     dataset_params: dict = field(default_factory=dict)
     strategy_params: dict = field(default_factory=dict)
     train_params: dict = field(default_factory=dict)  # other TrainConfig fields: lr, batch_size, ...
+    # dataset_fingerprint of the loaded data (filled on first use; "unloadable" when loading fails)
+    fingerprint: str | None = field(default=None, compare=False, repr=False)
+
+    def data_fingerprint(self) -> str:
+        if self.fingerprint is None:
+            from workbench import load_dataset
+
+            try:
+                self.fingerprint = dataset_fingerprint(load_dataset(self.dataset, **self.dataset_params))
+            except Exception:  # noqa: BLE001 -- the cell's own training reports the loading error
+                self.fingerprint = "unloadable"
+        return self.fingerprint
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(fusion=self.fusion, epochs=self.epochs, seed=self.seed, strategy=self.strategy,
@@ -88,7 +114,8 @@ class Cell:
     @property
     def run_id(self) -> str:
         try:
-            return run_id_for(self.dataset, self.train_config(), self.dataset_params)
+            return run_id_for(self.dataset, self.train_config(), self.dataset_params,
+                              fingerprint=self.data_fingerprint())
         except (TypeError, ValueError):
             # an invalid config still needs a stable id so that its failure is recorded
             h = hashlib.sha1(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:10]
@@ -139,6 +166,12 @@ def _as_list(value: Any) -> list:
 
 def _as_cells(grid: Mapping[str, Any] | Sequence[Cell | Mapping]) -> list[Cell]:
     cells = expand_grid(grid) if isinstance(grid, Mapping) else [c if isinstance(c, Cell) else Cell(**c) for c in grid]
+    loaded: dict[str, str] = {}  # load every (dataset, params) once to fingerprint it
+    for c in cells:
+        key = json.dumps([c.dataset, c.dataset_params], sort_keys=True, default=str)
+        if c.fingerprint is None and key in loaded:
+            c.fingerprint = loaded[key]
+        loaded[key] = c.data_fingerprint()
     unique = {c.run_id: c for c in cells}  # the same config twice would race on one run folder
     if not unique:
         raise SweepError("the sweep grid is empty")
@@ -173,6 +206,8 @@ def run_cell(cell: Cell, runs_dir: str) -> dict:
         run = train(cell.dataset, fusion=cell.fusion, epochs=cell.epochs, seed=cell.seed, strategy=cell.strategy,
                     strategy_params=cell.strategy_params, dataset_params=cell.dataset_params, runs_dir=runs_dir,
                     progress=False, **cell.train_params)
+    except RunLockedError as exc:  # another sweep trains this run now: leave its folder alone
+        return cell.row(status="failed", error=str(exc), wall_s=time.perf_counter() - t0)
     except OSError:
         raise  # environment, not the cell: let Dask retry it
     except Exception as exc:  # noqa: BLE001 -- any error of this cell must not stop the sweep
@@ -243,9 +278,21 @@ def open_client(client=None, scheduler: str | None = None, workers: int | None =
         yield opened
 
 
-def _skipped_row(cell: Cell, store: RunStore) -> dict:
-    metrics = json.loads((store.path(cell.run_id) / "metrics.json").read_text())
+def _skipped_row(cell: Cell, store: RunStore, metrics: dict) -> dict:
     return cell.row(status="skipped", **metric_columns(metrics))
+
+
+def _valid_metrics(cell: Cell, store: RunStore) -> dict | None:
+    """The validated metrics of the cell's complete run; None when it must be (re)done. A run
+    that says complete but has malformed files is moved to ``.invalid/`` with a warning."""
+    if not store.is_complete(cell.run_id):
+        return None
+    try:
+        return store.validate(cell.run_id)[2]
+    except RunError as exc:
+        kept = store.quarantine(cell.run_id)
+        warnings.warn(f"{exc}; moved the run to {kept} and training it again", RunWarning, stacklevel=3)
+        return None
 
 
 def _run_with_dask(client, todo: list[Cell], root: str, retries: int, progress: bool) -> list[dict]:
@@ -320,11 +367,11 @@ def sweep(
     """
     cells = _as_cells(grid)
     store = RunStore(runs_dir)
-    store.root.mkdir(parents=True, exist_ok=True)
+    store.check_writable()
     root = str(store.root.resolve())
-    done = [c for c in cells if not force and store.is_complete(c.run_id)]
-    todo = [c for c in cells if c not in done]
-    rows = [_skipped_row(c, store) for c in done]
+    valid = {c.run_id: m for c in cells if not force and (m := _valid_metrics(c, store)) is not None}
+    todo = [c for c in cells if c.run_id not in valid]
+    rows = [_skipped_row(c, store, valid[c.run_id]) for c in cells if c.run_id in valid]
     if todo:
         with open_client(client, scheduler, workers, dashboard=dashboard, connect_timeout=connect_timeout) as cl:
             if cl is None:

@@ -7,8 +7,13 @@
 - Early stopping on the loss of a validation slice carved from the training split when
   ``patience`` is set (the calibration split is never used for decisions, so conformal
   analyses keep their exchangeability); the best weights are restored.
-- Checkpoints (model, optimizer, history, RNG state) every epoch when ``checkpoint_path``
-  is given; ``resume=True`` continues from it, loaded with ``torch.load(weights_only=True)``.
+- Checkpoints every epoch when ``checkpoint_path`` is given: model, optimizer, history, every
+  RNG (torch, CUDA, numpy, Python, the batch-order generator), the early-stopping state (best
+  loss, best weights, the epoch of the best, whether it has stopped) and the strategy's
+  :meth:`~workbench.strategy.Strategy.state_dict`; ``resume=True`` continues from it, loaded with
+  ``torch.load(weights_only=True)``, so a resumed run gives the numbers of an uninterrupted one.
+  A checkpoint that cannot be used (truncated, pickled objects, another model's, an older
+  format) is moved aside as ``checkpoint.bad-N`` with a warning naming it, and training restarts.
 - Per-epoch history as a DataFrame: training loss/accuracy, held-out loss/accuracy and
   held-out accuracy of every unimodal head (every ``eval_every`` epochs; 0 turns it off).
 
@@ -25,12 +30,13 @@ Example
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
+import pickle
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -40,11 +46,18 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from workbench.atomic import atomic_torch_save
 from workbench.data import MultimodalDataset, Splits, stratified_split
 from workbench.fast_path import EagerStep, GraphStep, choose_step_mode
 from workbench.models import FUSIONS, MultimodalModel, build_model
 from workbench.progress import progress_bar
-from workbench.strategy import Batch, Strategy, TrainContext, make_strategy
+from workbench.strategy import Batch, Strategy, TrainContext, check_plain_state, make_strategy
+
+CHECKPOINT_FORMAT = 2  # 2: early-stopping and strategy state, every RNG, rows as a list of dicts
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be resumed from (the message names the file and why)."""
 
 
 @dataclasses.dataclass
@@ -159,7 +172,9 @@ class Trainer:
         self.config = config or TrainConfig()
         # objects with ``on_epoch_end(ctx, epoch, row)``, called once per epoch after the strategy's
         self.callbacks = list(callbacks or [])
+        self._strategy_from_config = strategy is None  # a bad checkpoint restarts with a fresh one
         self.strategy_ = strategy or make_strategy(self.config.strategy, **self.config.strategy_params)
+        self.checkpoint_problem_: str | None = None
         self.history = pd.DataFrame()
         self.model_: MultimodalModel | None = None
 
@@ -211,11 +226,16 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         rows: list[dict] = []
         start = 0
+        best = (float("inf"), None, 0)  # early stopping: best held-out loss, its weights (CPU), its epoch
+        stopped = False
         if resume and checkpoint_path and Path(checkpoint_path).exists():
-            start, rows = self._load_checkpoint(checkpoint_path, model, optimizer, generator)
+            try:
+                start, rows, best, stopped = self._load_checkpoint(checkpoint_path, model, optimizer, generator,
+                                                                   strategy)
+            except CheckpointError as exc:
+                return self._restart_after_bad_checkpoint(ds, splits, Path(checkpoint_path), exc)
         amp = cfg.amp and device.type == "cuda"
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
-        best = (float("inf"), None, 0)
         n = len(y)
 
         def make_batch(bi: torch.Tensor) -> Batch:
@@ -226,7 +246,8 @@ class Trainer:
 
         step = (GraphStep(ctx, strategy, make_batch, autocast, batch_size=cfg.batch_size) if graph
                 else EagerStep(ctx, strategy, make_batch, autocast))
-        epochs = progress_bar(range(start, cfg.epochs), enabled=cfg.progress, desc=f"train {ds.name}")
+        epochs = progress_bar(range(start, cfg.epochs if not stopped else start), enabled=cfg.progress,
+                              desc=f"train {ds.name}")
         for epoch in epochs:
             t0 = time.perf_counter()
             ctx.epoch = epoch
@@ -250,13 +271,18 @@ class Trainer:
             if not np.isfinite(row["train_loss"]):
                 raise FloatingPointError(f"training loss is not finite at epoch {epoch + 1} ({row['train_loss']})")
             rows.append(row)
-            if checkpoint_path:
-                self._save_checkpoint(checkpoint_path, epoch + 1, model, optimizer, generator, rows)
             if cfg.patience is not None and "heldout_loss" in row:
                 if row["heldout_loss"] < best[0] - 1e-6:
-                    best = (row["heldout_loss"], copy.deepcopy(model.state_dict()), epoch)
+                    best = (row["heldout_loss"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                            epoch)
                 elif epoch - best[2] >= cfg.patience:
-                    break
+                    stopped = True
+            # saved after the early-stopping update, so a kill right after it resumes the same decision
+            if checkpoint_path:
+                self._save_checkpoint(checkpoint_path, epoch + 1, model, optimizer, generator, rows,
+                                      strategy=strategy, best=best, stopped=stopped)
+            if stopped:
+                break
         if best[1] is not None:
             model.load_state_dict(best[1])
         self.history = pd.DataFrame(rows)
@@ -279,26 +305,97 @@ class Trainer:
 
     # -- checkpoints --------------------------------------------------------------------
     @staticmethod
-    def _save_checkpoint(path, epoch, model, optimizer, generator, rows) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        history = {k: [r.get(k, float("nan")) for r in rows] for k in rows[0]} if rows else {}
-        torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                    "history": history}, tmp)
-        tmp.replace(path)
+    def _save_checkpoint(path, epoch, model, optimizer, generator, rows, *, strategy: Strategy | None = None,
+                         best: tuple = (float("inf"), None, 0), stopped: bool = False) -> None:
+        """Everything a resumed run needs to continue exactly, written atomically
+        (:func:`workbench.atomic.atomic_torch_save`: unique temp name, no partial file on errors)."""
+        state = {
+            "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "rng": _rng_state(),
+            "rows": [{k: _plain_value(v) for k, v in r.items()} for r in rows],
+            "early_stop": {"best_loss": float(best[0]), "best_state": best[1], "best_epoch": int(best[2]),
+                           "stopped": bool(stopped)},
+            "strategy_name": strategy.name if strategy is not None else "",
+            "strategy": strategy.state_dict() if strategy is not None else {},
+        }
+        check_plain_state(state["strategy"], f"strategy {state['strategy_name']!r} state_dict()")
+        check_plain_state(state["rows"], "history row")
+        atomic_torch_save(path, state)
 
     @staticmethod
-    def _load_checkpoint(path, model, optimizer, generator) -> tuple[int, list[dict]]:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        hist = state["history"]
-        rows = [dict(zip(hist, vals, strict=True)) for vals in zip(*hist.values(), strict=True)] if hist else []
-        return int(state["epoch"]), rows
+    def _read_checkpoint(path: Path, model: MultimodalModel, strategy: Strategy | None) -> dict:
+        """Load and check a checkpoint without touching the model: CheckpointError names the file."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
+                ImportError, KeyError, OSError) as exc:  # a truncated zip is OSError(EINVAL) in torch.load
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"checkpoint {path} is unreadable (truncated, or not a weights-only torch "
+                                  f"file): {first}") from None
+        need = {"format", "epoch", "model", "optimizer", "generator", "rng", "rows", "early_stop", "strategy"}
+        if not isinstance(state, dict) or not need <= set(state):
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"checkpoint {path} is not a workbench checkpoint of format {CHECKPOINT_FORMAT} "
+                                  f"(it holds {have})")
+        if state["format"] != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"checkpoint {path} has format {state['format']}, this workbench resumes "
+                                  f"format {CHECKPOINT_FORMAT}")
+        ours = model.state_dict()
+        theirs = state["model"]
+        if not isinstance(theirs, dict) or set(theirs) != set(ours):
+            extra = sorted(set(theirs) - set(ours)) if isinstance(theirs, dict) else []
+            missing = sorted(set(ours) - set(theirs)) if isinstance(theirs, dict) else sorted(ours)
+            raise CheckpointError(f"checkpoint {path} was written for another model (missing {missing[:3]}, "
+                                  f"unexpected {extra[:3]})")
+        for k, v in ours.items():
+            if not isinstance(theirs[k], torch.Tensor) or theirs[k].shape != v.shape:
+                shape = tuple(theirs[k].shape) if isinstance(theirs[k], torch.Tensor) else type(theirs[k]).__name__
+                raise CheckpointError(f"checkpoint {path} was written for another model ({k}: {shape} in the file, "
+                                      f"{tuple(v.shape)} here)")
+        name = strategy.name if strategy is not None else ""
+        if state.get("strategy_name", "") != name:
+            raise CheckpointError(f"checkpoint {path} was written by strategy {state.get('strategy_name')!r}, "
+                                  f"not {name!r}")
+        return state
+
+    @classmethod
+    def _load_checkpoint(cls, path, model, optimizer, generator, strategy: Strategy | None = None,
+                         ) -> tuple[int, list[dict], tuple, bool]:
+        """Restore a checkpoint into model, optimizer, RNGs and strategy;
+        returns ``(epoch, rows, best, stopped)``."""
+        path = Path(path)
+        state = cls._read_checkpoint(path, model, strategy)
+        try:
+            model.load_state_dict(state["model"])
+            # load_state_dict replaces the param-group dicts; keep the live ones, which strategies may
+            # hold (OGM-GE steers its encoders' learning rates through them)
+            live = optimizer.param_groups
+            optimizer.load_state_dict(state["optimizer"])
+            for old, new in zip(live, optimizer.param_groups, strict=True):
+                old.update(new)
+            optimizer.param_groups = live
+            generator.set_state(state["generator"])
+            _set_rng_state(state["rng"])
+            if strategy is not None:
+                strategy.load_state_dict(state["strategy"])
+            es = state["early_stop"]
+            best = (float(es["best_loss"]), es["best_state"], int(es["best_epoch"]))
+            return int(state["epoch"]), [dict(r) for r in state["rows"]], best, bool(es["stopped"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: {exc})") from None
+
+    def _restart_after_bad_checkpoint(self, ds: MultimodalDataset, splits: Splits, path: Path,
+                                      exc: CheckpointError) -> Trainer:
+        """Keep the bad file as ``checkpoint.bad-N`` (nothing on disk is lost), warn, train from scratch."""
+        aside = move_aside(path)
+        self.checkpoint_problem_ = f"{exc}; moved it to {aside.name} and restarted from epoch 0"
+        warnings.warn(self.checkpoint_problem_, RuntimeWarning, stacklevel=3)
+        if self._strategy_from_config:  # a half-restored strategy must not leak into the fresh run
+            self.strategy_ = make_strategy(self.config.strategy, **self.config.strategy_params)
+        problem = self.checkpoint_problem_
+        self.fit(ds, splits, checkpoint_path=path, resume=False)
+        self.checkpoint_problem_ = problem
+        return self
 
     # -- prediction -------------------------------------------------------------------
     def predict(self, ds: MultimodalDataset, idx: np.ndarray | None = None,
@@ -307,6 +404,44 @@ class Trainer:
         if self.model_ is None:
             raise RuntimeError("call fit() before predict()")
         return predict_frame(self.model_, ds, idx, mask=mask)
+
+
+def move_aside(path: str | Path) -> Path:
+    """Rename ``DIR/NAME.EXT`` to the first free ``DIR/NAME.bad-N`` and return the new path."""
+    path = Path(path)
+    n = 1
+    while (aside := path.with_name(f"{path.stem}.bad-{n}")).exists():
+        n += 1
+    path.replace(aside)
+    return aside
+
+
+def _plain_value(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _rng_state() -> dict:
+    """Every global RNG a strategy or the model may draw from, as tensors and plain values."""
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                       "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+             "python": {"version": py_version, "internal": list(py_internal), "gauss": py_gauss}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    npst = state["numpy"]
+    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
+                         npst["gauss"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @torch.no_grad()

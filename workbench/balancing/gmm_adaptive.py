@@ -48,6 +48,9 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -162,3 +165,33 @@ class GMMAdaptive(Strategy):
             row["gmm_mean_balanced"] = float(self._fit.means[0])
             row["gmm_mean_imbalanced"] = float(self._fit.means[1])
             row["share_kept"] = float(self._keep.mean())
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Phase, the current GMM fit (warm start of the next refit), every fit so far, the
+        posteriors ``gamma`` and the fine-tuning keep mask, as tensors and plain values."""
+        return {"phase": self._phase, "fit": _fit_to_state(self._fit),
+                "fits": [[int(e), _fit_to_state(f)] for e, f in self.fits],
+                "gamma": self._gamma.detach().cpu(), "keep": self._keep.detach().cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        device = self._gamma.device
+        self._phase = str(state["phase"])
+        self._fit = _fit_from_state(state["fit"])
+        self.fits = [(int(e), _fit_from_state(f)) for e, f in state["fits"]]
+        self._gamma = state["gamma"].to(device)
+        self._keep = state["keep"].to(device)
+
+
+def _fit_to_state(fit: GMMFit | None) -> dict | None:
+    """A :class:`GMMFit` as a dict of tensors and numbers (readable with ``weights_only=True``)."""
+    if fit is None:
+        return None
+    return {f.name: torch.from_numpy(np.asarray(v, dtype=np.float64).copy()) if isinstance(v, np.ndarray) else v
+            for f in dataclasses.fields(fit) for v in [getattr(fit, f.name)]}
+
+
+def _fit_from_state(state: dict | None) -> GMMFit | None:
+    if state is None:
+        return None
+    return GMMFit(**{k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in state.items()})

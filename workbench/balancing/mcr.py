@@ -189,3 +189,14 @@ class MCR(Strategy):
         for key, values in self._log.items():
             row[key] = float(np.mean(values))
         self._log = {}
+
+    # -- checkpoint state ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The CEB predictor's weights (its parameters are in the optimizer, not in the model)."""
+        return {} if self._ceb is None else {"ceb": self._ceb.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if (self._ceb is None) != ("ceb" not in state):
+            raise ValueError(f"strategy {self.name!r}: checkpoint and config disagree on the CEB term (ceb_weight)")
+        if self._ceb is not None:
+            self._ceb.load_state_dict(state["ceb"])
