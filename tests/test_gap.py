@@ -159,8 +159,8 @@ def test_imbalanced_component_is_right_for_location_and_scale_mixtures(kind):
         if kind == "location":  # imbalanced: shifted (either sign), same spread
             sign = rng.choice([-1, 1])
             d = np.r_[rng.normal(0.0, 0.1, 240), rng.normal(sign * 0.6, 0.12, 60)]
-        else:  # imbalanced: wide, in both directions; both means near 0
-            d = np.r_[rng.normal(0.0, 0.05, 240), rng.normal(0.0, 0.4, 60)]
+        else:  # imbalanced: wide, in both directions, centred at 0; the balanced one a bit off 0
+            d = np.r_[rng.normal(0.05, 0.05, 240), rng.normal(0.0, 0.4, 60)]
         fit = fit_gap_gmm(d, seed=seed)
         right += fit.variances[1] > fit.variances[0] if kind == "scale" else abs(fit.means[1]) > 0.3
         weights.append(fit.weights[1])
