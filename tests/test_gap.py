@@ -196,7 +196,7 @@ def _gmm_coverage(w1, means, sds, n, sims, n_boot, seed):
     reps = em_refit(d[np.arange(sims)[:, None, None], idx].reshape(sims * n_boot, n),
                     *[np.repeat(f, n_boot, axis=0) for f in fit])[:3]
     boot, old = {}, {}
-    for name, f, r, tr in zip(("weight", "mean"), fit, reps, truth, strict=False):
+    for name, r, tr in zip(("weight", "mean"), reps, truth, strict=False):
         lo, hi = np.quantile(r.reshape(sims, n_boot, 2), [0.025, 0.975], axis=1)
         boot[name] = ((lo <= tr) & (tr <= hi)).mean(0)
     rows = [GMMFit(fit[0][s], fit[1][s], fit[2][s], 0.0, n).rows() for s in range(sims)]
