@@ -237,3 +237,113 @@ def test_demo_analysis_needs_groups():
         demo_analysis(SimpleNamespace(run_id="r", predictions=pd.DataFrame({"y": [0], "pred": [0]})))
     name, res = demo_analysis(SimpleNamespace(run_id="r", predictions=_predictions(n=200)))
     assert name == "fairness" and "sex" in res.attributes
+
+
+# -- disparity intervals and tests of equality (issue 14, item 7) ----------------------------------
+def _simulate_rates(rates, sizes, sims: int, n_boot: int, seed: int):
+    """Per simulation: group rates of a Bernoulli indicator (G, 1) and their within-group
+    bootstrap (B, G, 1), resampled by the same routine as :func:`assess_fairness`."""
+    from workbench.fairness import _resample_within, group_rates
+
+    rng = np.random.default_rng(seed)
+    codes = np.repeat(np.arange(len(sizes)), sizes)
+    for _ in range(sims):
+        x = (rng.random(len(codes)) < np.asarray(rates)[codes]).astype(float)
+        boot_idx = _resample_within(codes, n_boot, rng)
+        xb = x[boot_idx]
+        boot = np.stack([xb[:, codes == g].mean(1) for g in range(len(sizes))], axis=1)[:, :, None]
+        yield group_rates(x, codes, len(sizes))[0], boot
+
+
+def _coverage(rates, sizes, truth, sims=300, n_boot=200, seed=0):
+    from workbench.fairness import maxmin_interval
+
+    hits, old_hits = [], []
+    for point, boot in _simulate_rates(rates, sizes, sims, n_boot, seed):
+        lo, hi = maxmin_interval(point, boot)
+        hits.append(lo - 1e-12 <= truth <= hi + 1e-12)
+        spread = boot[:, :, 0].max(1) - boot[:, :, 0].min(1)  # the old percentile interval
+        old_lo, old_hi = np.percentile(spread, [2.5, 97.5])
+        old_hits.append(old_lo <= truth <= old_hi)
+    return float(np.mean(hits)), float(np.mean(old_hits))
+
+
+def test_accuracy_gap_interval_covers_zero_for_equal_groups():
+    cov, old = _coverage([0.8, 0.8], [150, 250], truth=0.0)
+    assert cov >= 0.93, cov
+    assert old < 0.8  # the percentile interval of the max-min gap missed 0 about half the time
+
+
+def test_demographic_parity_interval_covers_zero_for_equal_groups_three_groups():
+    cov, old = _coverage([0.4, 0.4, 0.4], [120, 100, 180], truth=0.0, seed=1)
+    assert cov >= 0.93, cov
+    assert old < 0.8
+
+
+@pytest.mark.parametrize("rates,sizes", [([0.85, 0.7], [150, 250]), ([0.3, 0.5], [200, 200])])
+def test_disparity_interval_covers_true_gap_for_unequal_groups(rates, sizes):
+    # 800 simulations: the Monte-Carlo sd of the coverage is 0.008 (2000 gave 0.947 and 0.952)
+    cov, _ = _coverage(rates, sizes, truth=abs(rates[0] - rates[1]), sims=800, seed=2)
+    assert 0.93 <= cov <= 0.97, cov
+
+
+def test_worst_group_interval_covers():
+    from workbench.fairness import min_interval
+
+    hits = [min_interval(point[:, 0], boot[:, :, 0]) for point, boot in
+            _simulate_rates([0.8, 0.8], [150, 250], 300, 200, seed=3)]
+    cov = np.mean([lo <= 0.8 <= hi for lo, hi in hits])
+    assert cov >= 0.93, cov
+
+
+def test_permutation_pvalues_uniform_under_null_and_powerful_otherwise():
+    from workbench.fairness import disparity_pvalues
+
+    rng = np.random.default_rng(4)
+    n = 300
+    g = np.where(np.arange(n) < 120, "a", "b")
+
+    def draw(shift: float) -> dict:
+        y = rng.integers(0, 2, n)
+        s = 0.5 + 0.25 * (2 * y - 1) + 0.3 * rng.standard_normal(n) + shift * (g == "a")
+        s = np.clip(s, 0, 1)
+        return disparity_pvalues(y, (s > 0.5).astype(int), np.c_[1 - s, s], g, 100, rng)
+
+    null = pd.DataFrame([draw(0.0) for _ in range(300)])
+    for metric in null.columns:  # all four nulls hold: scores do not depend on the group
+        rate = (null[metric] <= 0.05).mean()
+        assert 0.02 <= rate <= 0.08, (metric, rate)
+        assert 0.44 <= null[metric].mean() <= 0.56, metric
+        assert np.histogram(null[metric], bins=4, range=(0, 1))[0].min() >= 50, metric  # roughly uniform
+    alt = pd.DataFrame([draw(0.25) for _ in range(40)])
+    assert (alt[["demographic_parity_difference", "equalized_odds_difference"]] <= 0.05).mean().min() > 0.9
+
+
+def test_assess_fairness_reports_intervals_tests_and_pairwise(preds, result):
+    d = result.disparities.set_index(["attribute", "metric"])
+    assert {"p_value", "ci_method"} <= set(result.disparities.columns)
+    # the generator makes the model worse for F: the accuracy gap is significant and its interval excludes 0
+    row = d.loc[("sex", "accuracy_gap")]
+    assert row["p_value"] < 0.01 and row["lo"] > 0 and row["lo"] <= row["value"] <= row["hi"]
+    # pairwise signed differences agree with fairlearn's MetricFrame
+    mf = MetricFrame(metrics={"accuracy": lambda a, b: float(np.mean(a == b))}, y_true=preds["y"],
+                     y_pred=preds["pred"], sensitive_features=preds["group_race"])
+    pw = result.pairwise_differences("accuracy", "race")
+    assert len(pw) == 3
+    for r in pw.itertuples():
+        assert r.value == pytest.approx(mf.by_group.loc[r.group, "accuracy"] - mf.by_group.loc[r.reference, "accuracy"])
+        assert r.lo <= r.value <= r.hi
+    assert max(abs(pw["value"])) == pytest.approx(mf.difference()["accuracy"])
+    assert d.loc[("race", "accuracy_gap"), "value"] == pytest.approx(mf.difference()["accuracy"])
+
+
+def test_identical_groups_give_zero_inside_the_interval_and_p_one():
+    base = _predictions(n=300, seed=5)
+    twin = pd.concat([base.assign(group_site="A"), base.assign(group_site="B", sample=base["sample"] + 300)],
+                     ignore_index=True)
+    res = assess_fairness(twin, "site", n_boot=50, n_perm=200, intersections=None)
+    d = res.disparities.set_index("metric")
+    for metric in ("accuracy_gap", "demographic_parity_difference", "equalized_odds_difference", "auc_gap"):
+        assert d.loc[metric, "value"] == pytest.approx(0.0, abs=1e-12)
+        assert d.loc[metric, "lo"] == 0.0 and d.loc[metric, "hi"] > 0
+        assert d.loc[metric, "p_value"] == pytest.approx(1.0)

@@ -22,9 +22,15 @@ What it computes (for every group attribute and, by default, every intersection 
 Bookkeeping is fairlearn's :class:`~fairlearn.metrics.MetricFrame`. Bootstrap: the samples
 are resampled *within each group* (so every group keeps its size) ``n_boot`` times; all
 replicates go through one MetricFrame with the replicate id as a ``control_feature``, which
-gives per-group and overall estimates per replicate in one pass. ``lo``/``hi`` are the
-percentile interval (default 95%); for biased statistics such as ECE (resampling inflates it)
-the interval can sit above the point estimate. A group with fewer than ``min_group_size`` samples (30) or
+gives per-group and overall estimates per replicate in one pass. ``lo``/``hi`` of per-group
+metrics are the percentile interval (default 95%); for biased statistics such as ECE
+(resampling inflates it) the interval can sit above the point estimate. The max-min
+disparities are non-negative, so a percentile interval of their bootstrap cannot reach 0
+(with equal groups it missed 0 in about half the simulations, issue 14 item 7); their
+``lo``/``hi`` come instead from simultaneous max-t bootstrap intervals of the signed
+pairwise differences (:func:`maxmin_interval`), each has a permutation ``p_value`` of
+equal groups (:func:`disparity_pvalues`), and the signed differences themselves are in the
+``pairwise`` table. A group with fewer than ``min_group_size`` samples (30) or
 with only one class is *flagged* (column ``flag``) and left out of the disparities (listed in
 ``excluded``), never silently averaged in.
 
@@ -56,10 +62,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
+from scipy.stats import rankdata
 
 from workbench.results import Result
 
 INTERSECT_SEP = " & "
+PAIRWISE_COLUMNS = ["attribute", "metric", "group", "reference", "value", "lo", "hi", "p_value"]
 ECE_BINS = 15
 
 
@@ -128,14 +136,22 @@ class FairnessResult(Result):
         ``attribute, group, metric, value, lo, hi, n, flag`` (``flag`` empty when the group
         is estimable, else ``"n<30"`` or ``"one class"``).
     disparities
-        ``attribute, metric, value, lo, hi, n_groups, excluded``.
+        ``attribute, metric, value, lo, hi, p_value, ci_method, n_groups, excluded``. For the
+        max-min disparities and the worst-group accuracy ``lo``/``hi`` come from simultaneous
+        max-t bootstrap intervals of the pairwise differences (:func:`maxmin_interval`), so they
+        cover the true value also when it is 0; ``p_value`` is the permutation test of equal
+        groups (:func:`disparity_pvalues`).
     overall
         ``metric, value, lo, hi`` over all samples.
     modality_by_group
         ``attribute, group, modality, metric, value, lo, hi, flag`` with metrics
         ``accuracy``, ``p_true``, ``gap`` and (given Shapley values) ``shapley``.
     params
-        split, n_boot, ci, min_group_size, attributes, modalities, classes.
+        split, n_boot, n_perm, ci, min_group_size, attributes, modalities, classes.
+    pairwise
+        ``attribute, metric, group, reference, value, lo, hi, p_value``: signed differences
+        ``metric(group) - metric(reference)`` for every pair of estimable groups, with percentile
+        bootstrap intervals and bootstrap p-values (:func:`_pairwise_rows`).
 
     Read it MetricFrame-style: :meth:`metric_by_group`, :meth:`difference`,
     :meth:`group_min`, :meth:`group_max`; it shows its panel in JupyterLab.
@@ -146,6 +162,7 @@ class FairnessResult(Result):
     overall: pd.DataFrame
     modality_by_group: pd.DataFrame
     params: dict
+    pairwise: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=PAIRWISE_COLUMNS))
 
     @property
     def attributes(self) -> list[str]:
@@ -200,6 +217,12 @@ class FairnessResult(Result):
         if part.empty:
             raise KeyError(f"no disparity {metric!r}; available: {sorted(self.disparities['metric'].unique())}")
         return part.iloc[0]
+
+    def pairwise_differences(self, metric: str = "accuracy", attribute: str | None = None) -> pd.DataFrame:
+        """Signed differences ``group - reference`` of ``metric`` with interval and p-value."""
+        attribute = self._attr(attribute)
+        part = self.pairwise[(self.pairwise["attribute"] == attribute) & (self.pairwise["metric"] == metric)]
+        return part[["group", "reference", "value", "lo", "hi", "p_value"]].reset_index(drop=True)
 
     def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
         from IPython.display import display
@@ -383,6 +406,63 @@ def _disparities(by: np.ndarray, overall: np.ndarray, names: list[str], keep: np
     }
 
 
+PAIRWISE_SKIP = ("n", "ece")  # a size is no contrast; ECE's bootstrap is biased upward
+MAXT, PERCENTILE = "max-t bootstrap", "percentile bootstrap"
+
+
+def _disparity_intervals(point_by: np.ndarray, boot_by: np.ndarray | None, names: list[str], keep: np.ndarray,
+                         n_classes: int, ci: float, boot_es: np.ndarray | None) -> dict[str, tuple]:
+    """``metric -> (lo, hi, method)`` for every disparity (see :func:`maxmin_interval`)."""
+    metrics = ("demographic_parity_difference", "equalized_odds_difference", "worst_group_accuracy",
+               "accuracy_gap", "auc_gap")
+    if boot_by is None:
+        out = {m: (np.nan, np.nan, "") for m in metrics}
+        out["es_auc"] = (np.nan, np.nan, "")
+        return out
+    classes = [""] if n_classes == 2 else [f"_{c}" for c in range(n_classes)]
+    point, boot = point_by[keep], boot_by[:, keep]
+
+    def spread(cols: list[str]) -> tuple:
+        j = [names.index(c) for c in cols]
+        return (*maxmin_interval(point[:, j], boot[:, :, j], ci), MAXT)
+
+    acc = names.index("accuracy")
+    es_lo, es_hi = _interval(boot_es, ci)
+    return {
+        "demographic_parity_difference": spread([f"selection_rate{c}" for c in classes]),
+        "equalized_odds_difference": spread([f"{r}{c}" for c in classes for r in ("tpr", "fpr")]),
+        "worst_group_accuracy": (*min_interval(point[:, acc], boot[:, :, acc], ci), MAXT),
+        "accuracy_gap": spread(["accuracy"]),
+        "auc_gap": spread(["auc"]),
+        # ES-AUC is a smooth function of the group AUCs only away from equal groups (|.| in its
+        # denominator), so its percentile interval is approximate, and labelled so.
+        "es_auc": (float(es_lo), float(es_hi), PERCENTILE + " (approximate)"),
+    }
+
+
+def _pairwise_rows(attribute: str, groups: list, point_by: np.ndarray, boot_by: np.ndarray | None,
+                   names: list[str], keep: np.ndarray, ci: float) -> list[tuple]:
+    """Signed differences ``group - reference`` for every pair of estimable groups (in the
+    groups' order, so the reference is the later one) with percentile bootstrap intervals and
+    the bootstrap p-value ``min(1, 2 min(P*(d* <= 0), P*(d* >= 0)))`` of no difference (the one
+    that inverts the percentile interval: ``p < 1 - ci`` exactly when it excludes 0)."""
+    est = [i for i in range(len(groups)) if keep[i]]
+    metrics = [(j, m) for j, m in enumerate(names) if m not in PAIRWISE_SKIP]
+    rows = []
+    for a, b in itertools.combinations(est, 2):
+        for j, metric in metrics:
+            value = point_by[a, j] - point_by[b, j]
+            lo = hi = p = np.nan
+            if boot_by is not None and np.isfinite(value):
+                d = boot_by[:, a, j] - boot_by[:, b, j]
+                d = d[np.isfinite(d)]
+                if len(d):
+                    lo, hi = _interval(d, ci)
+                    p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
+            rows.append((attribute, metric, groups[a], groups[b], value, float(lo), float(hi), float(p)))
+    return rows
+
+
 def _interval(samples: np.ndarray | None, ci: float) -> tuple:
     if samples is None:
         return np.nan, np.nan
@@ -392,6 +472,184 @@ def _interval(samples: np.ndarray | None, ci: float) -> tuple:
         finite = np.isfinite(samples)
         lo, hi = np.nanpercentile(np.where(finite, samples, np.nan), q, axis=0) if finite.any() else (np.nan, np.nan)
     return lo, hi
+
+
+# -- intervals and tests for disparities ------------------------------------------------------------
+def simultaneous_intervals(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous bootstrap intervals ``point_j +- c * se_j`` for a family of estimates.
+
+    ``se_j`` is the bootstrap standard deviation of column ``j`` of ``boot`` (B, J) and ``c``
+    the ``ci`` quantile of the bootstrap max-|t| statistic ``max_j |boot_bj - point_j| / se_j``
+    (the max-t construction of Romano & Wolf 2005, *Exact and approximate stepdown methods for
+    multiple hypothesis testing*, JASA 100:94-108), so that all intervals of the family cover
+    together with probability ``ci``. With one estimate ``c`` is about 1.96 and the interval is
+    the normal-bootstrap one. Columns whose bootstrap spread is zero (a rate of 0 or 1 in every
+    replicate) get the degenerate interval ``[point, point]``; NaN estimates stay NaN.
+    """
+    point = np.asarray(point, dtype=float)
+    boot = np.asarray(boot, dtype=float).reshape(len(boot), -1)
+    point = point.reshape(-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(boot, axis=0, ddof=1) if len(boot) > 1 else np.full(point.shape, np.nan)
+        live = np.isfinite(point) & np.isfinite(se) & (se > 0)
+        if live.any():
+            t = np.nanmax(np.abs(boot[:, live] - point[live]) / se[live], axis=1)
+            c = float(np.nanquantile(t[np.isfinite(t)], ci)) if np.isfinite(t).any() else np.nan
+        else:
+            c = 0.0
+    half = np.where(live, c * np.nan_to_num(se), 0.0)
+    return point - half, point + half
+
+
+def maxmin_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple[float, float]:
+    """Interval for ``max_k (max_g m_gk - min_g m_gk)`` that covers its true value, also 0.
+
+    ``point`` (G, K) holds the metric of each group (rows) and component (columns; e.g. TPR and
+    FPR for the equalized-odds difference), ``boot`` (B, G, K) its bootstrap replicates. The
+    disparity is the largest signed difference ``m_gk - m_hk`` over ordered pairs of groups and
+    components. Given simultaneous intervals ``[l_j, u_j]`` of all pairwise differences
+    (:func:`simultaneous_intervals`), whenever they all cover, ``max_j l_j <= theta <= max_j u_j``
+    (ordered pairs: ``[-u_j, -l_j]`` for the reversed difference). So the interval
+    ``[max(0, max_j l_j, -min_j u_j), max_j max(u_j, -l_j)]`` covers with at least ``ci``; it
+    contains 0 exactly when every pairwise interval does. Why not the percentile interval of
+    the bootstrapped max-min: that statistic is non-negative and biased upward, so with equal
+    groups its percentile interval excludes 0 about half the time (issue 14, item 7). For
+    two groups this is the normal-bootstrap interval of the signed difference, folded; for
+    more groups it is conservative where only some groups differ.
+    """
+    point = np.asarray(point, dtype=float)
+    boot = np.asarray(boot, dtype=float)
+    keep = np.isfinite(point).all(axis=1)
+    point, boot = point[keep], boot[:, keep]
+    if len(point) < 2:
+        return float("nan"), float("nan")
+    g, h = np.triu_indices(len(point), 1)
+    lo, hi = simultaneous_intervals(point[g] - point[h], boot[:, g] - boot[:, h], ci)
+    lower = max(0.0, float(np.max(lo)), float(-np.min(hi)))
+    upper = max(float(np.max(hi)), float(-np.min(lo)))
+    return lower, upper
+
+
+def min_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple[float, float]:
+    """Interval for ``min_g m_g`` (worst group) from simultaneous intervals of the ``m_g``:
+    ``[min_g l_g, min_g u_g]`` covers whenever all of them do. The percentile interval of the
+    bootstrapped minimum is biased low when groups are close, this one is not."""
+    point = np.asarray(point, dtype=float).reshape(-1)
+    boot = np.asarray(boot, dtype=float).reshape(len(boot), -1)
+    keep = np.isfinite(point)
+    if not keep.any():
+        return float("nan"), float("nan")
+    lo, hi = simultaneous_intervals(point[keep], boot[:, keep], ci)
+    return float(np.min(lo)), float(np.min(hi))
+
+
+def permute_within(codes: np.ndarray, n_perm: int, rng: np.random.Generator,
+                   strata: np.ndarray | None = None) -> np.ndarray:
+    """(n_perm, n) random permutations of the group codes, within each stratum if given."""
+    codes = np.asarray(codes)
+    out = np.broadcast_to(codes, (n_perm, len(codes))).copy()
+    for s in [None] if strata is None else np.unique(strata):
+        where = slice(None) if s is None else np.flatnonzero(strata == s)
+        out[:, where] = rng.permuted(out[:, where], axis=1)
+    return out
+
+
+def group_rates(values: np.ndarray, codes: np.ndarray, n_groups: int,
+                within: np.ndarray | None = None) -> np.ndarray:
+    """Mean of each column of ``values`` (n, K) per group, for every row of ``codes`` (P, n).
+
+    ``within`` (n,) bool restricts the means to some samples (e.g. ``y == 1`` for a TPR).
+    Returns (P, G, K); NaN for a group with no sample. One ``bincount`` per column, so
+    thousands of permutations cost a few milliseconds.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[:, None] if values.ndim == 1 else values
+    codes = np.atleast_2d(codes)
+    if within is not None:
+        values, codes = values[within], codes[:, within]
+    p, n = codes.shape
+    flat = (codes + n_groups * np.arange(p)[:, None]).ravel()
+    count = np.bincount(flat, minlength=p * n_groups).reshape(p, n_groups)
+    out = np.empty((p, n_groups, values.shape[1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in range(values.shape[1]):
+            s = np.bincount(flat, np.broadcast_to(values[:, k], (p, n)).ravel(), p * n_groups)
+            out[:, :, k] = s.reshape(p, n_groups) / count
+    return out
+
+
+def group_aucs(y: np.ndarray, proba: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """AUC (macro one-vs-rest over classes present; binary: of class 1) of each group for every
+    row of ``codes`` (P, n), shape (P, G). Rows must keep each group's class counts (permutations
+    within ``y``), which lets every group's scores be gathered into a (P, n_g) block."""
+    codes = np.atleast_2d(codes)
+    classes = [1] if proba.shape[1] == 2 else list(range(proba.shape[1]))
+    out = np.full((len(codes), n_groups), np.nan)
+    for g in range(n_groups):
+        in_g = codes == g
+        per = []
+        for c in classes:
+            pos, neg = in_g & (y == c), in_g & (y != c)
+            n_pos, n_neg = int(pos[0].sum()), int(neg[0].sum())
+            if n_pos == 0 or n_neg == 0:
+                continue
+            s = np.broadcast_to(proba[:, c], codes.shape)
+            both = np.concatenate([s[pos].reshape(-1, n_pos), s[neg].reshape(-1, n_neg)], axis=1)
+            ranks = rankdata(both, axis=1)
+            per.append((ranks[:, :n_pos].sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+        if per:
+            out[:, g] = np.mean(per, axis=0)
+    return out
+
+
+def _spread(rates: np.ndarray) -> np.ndarray:
+    """max over components of (max_g - min_g); rates (P, G, K) -> (P,)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmax(np.nanmax(rates, axis=1) - np.nanmin(rates, axis=1), axis=1)
+
+
+def permutation_pvalue(observed: float, permuted: np.ndarray) -> float:
+    """``(1 + #{T* >= T}) / (1 + P)``: the permutation p-value, valid in finite samples
+    (Phipson & Smyth 2010, *Permutation p-values should never be zero*, SAGMB 9:39)."""
+    permuted = np.asarray(permuted, dtype=float)
+    if not np.isfinite(observed):
+        return float("nan")
+    return float((1 + np.sum(permuted >= observed - 1e-12)) / (1 + len(permuted)))
+
+
+def disparity_pvalues(y: np.ndarray, pred: np.ndarray, proba: np.ndarray, labels: np.ndarray,
+                      n_perm: int, rng: np.random.Generator) -> dict[str, float]:
+    """Permutation tests of equality for the max-min disparities over the groups in ``labels``.
+
+    Nulls (each exact under group-label exchangeability):
+
+    * ``accuracy_gap``: correctness independent of group (group labels permuted freely);
+    * ``demographic_parity_difference``: prediction independent of group (permuted freely);
+    * ``equalized_odds_difference`` and ``auc_gap``: prediction / scores independent of group
+      given ``y`` (labels permuted within each class). For binary tasks this is exactly equal
+      TPR and FPR (resp. equal score distributions, hence AUC); for multiclass tasks it is the
+      stronger conditional independence, stated here because one-vs-rest FPRs also depend on
+      each group's class mix.
+    """
+    groups, codes = np.unique(labels, return_inverse=True)
+    n_groups = len(groups)
+    if n_groups < 2 or n_perm <= 0:
+        return dict.fromkeys(("demographic_parity_difference", "equalized_odds_difference", "accuracy_gap",
+                              "auc_gap"), float("nan"))
+    classes = [1] if proba.shape[1] == 2 else list(range(proba.shape[1]))
+    sel = np.stack([pred == c for c in classes], axis=1)
+    free = np.vstack([codes, permute_within(codes, n_perm, rng)])
+    strat = np.vstack([codes, permute_within(codes, n_perm, rng, strata=y)])
+    acc = _spread(group_rates(pred == y, free, n_groups))
+    dpd = _spread(group_rates(sel, free, n_groups))
+    eod = np.max([_spread(group_rates(sel[:, [i]], strat, n_groups, within=w))
+                  for i, c in enumerate(classes) for w in (y == c, y != c)], axis=0)
+    auc = _spread(group_aucs(y, proba, strat, n_groups)[:, :, None])
+    return {name: permutation_pvalue(t[0], t[1:]) for name, t in
+            (("demographic_parity_difference", dpd), ("equalized_odds_difference", eod),
+             ("accuracy_gap", acc), ("auc_gap", auc))}
 
 
 def _flag(y_group: np.ndarray, min_group_size: int) -> str:
@@ -410,6 +668,7 @@ def assess_fairness(
     intersections: Sequence[tuple[str, str]] | str | None = "pairs",
     shapley: pd.DataFrame | None = None,
     n_boot: int = 200,
+    n_perm: int = 1000,
     ci: float = 0.95,
     min_group_size: int = 30,
     seed: int = 0,
@@ -432,8 +691,12 @@ def assess_fairness(
         Per-sample Shapley values ``sample, modality, value`` aggregated by group.
     n_boot : int
         Bootstrap replicates (resampled within each group); 0 gives no intervals.
+    n_perm : int
+        Permutations of the group labels for the equality tests of the max-min disparities
+        (``p_value``); 0 skips them.
     ci : float
-        Coverage of the percentile intervals.
+        Coverage of the intervals (percentile for per-group metrics and pairwise differences,
+        simultaneous max-t for the disparities).
     min_group_size : int
         Groups smaller than this (or with one class) are flagged and left out of disparities.
     seed : int
@@ -463,9 +726,10 @@ def assess_fairness(
     data = _prepare(frame, shapley)
     labels = _group_labels(frame, attrs, pairs)
     rng = np.random.default_rng(seed)
+    perm_rng = np.random.default_rng([seed, 1])  # its own stream: the bootstrap draws stay as before
     names = data.group_metric_names()
     mod_names = data.modality_metric_names()
-    rows, drows, mrows, overall_rows = [], [], [], None
+    rows, drows, mrows, prows, overall_rows = [], [], [], [], None
     from tqdm.auto import tqdm
 
     for attribute, lab in tqdm(labels.items(), disable=not progress, desc="fairness"):
@@ -483,21 +747,28 @@ def assess_fairness(
                 mrows.append((attribute, g, m, metric, point_by[gi, k + j], _at(lo_by, gi, k + j),
                               _at(hi_by, gi, k + j), flags[gi]))
         point_d = _disparities(point_by, point_all, names, keep, data.n_classes)
-        boot_d = None if boot_by is None else np.array(
-            [list(_disparities(b, a, names, keep, data.n_classes).values()) for b, a in zip(boot_by, boot_all, strict=True)])
-        lo_d, hi_d = _interval(boot_d, ci)
+        boot_es = None if boot_by is None else np.array(
+            [_disparities(b, a, names, keep, data.n_classes)["es_auc"] for b, a in zip(boot_by, boot_all, strict=True)])
+        intervals = _disparity_intervals(point_by, boot_by, names, keep, data.n_classes, ci, boot_es)
+        in_kept = np.isin(lab, [g for g, k in zip(groups_, keep, strict=True) if k])
+        pvals = disparity_pvalues(data.y[in_kept], data.pred[in_kept], data.proba[in_kept], lab[in_kept],
+                                  n_perm, perm_rng)
         excluded = ", ".join(g for g, f in zip(groups_, flags, strict=True) if f)
-        for j, (metric, value) in enumerate(point_d.items()):
-            drows.append((attribute, metric, value, _at(lo_d, j), _at(hi_d, j), int(keep.sum()), excluded))
+        for metric, value in point_d.items():
+            lo, hi, how = intervals[metric]
+            drows.append((attribute, metric, value, lo, hi, pvals.get(metric, np.nan), how, int(keep.sum()), excluded))
+        prows += _pairwise_rows(attribute, groups_, point_by, boot_by, names, keep, ci)
         if overall_rows is None:
             lo_a, hi_a = _interval(boot_all, ci)
             overall_rows = [(metric, point_all[j], _at(lo_a, j), _at(hi_a, j)) for j, metric in enumerate(names)]
     return FairnessResult(
         by_group=pd.DataFrame(rows, columns=["attribute", "group", "metric", "value", "lo", "hi", "n", "flag"]),
-        disparities=pd.DataFrame(drows, columns=["attribute", "metric", "value", "lo", "hi", "n_groups", "excluded"]),
+        disparities=pd.DataFrame(drows, columns=["attribute", "metric", "value", "lo", "hi", "p_value", "ci_method",
+                                                 "n_groups", "excluded"]),
         overall=pd.DataFrame(overall_rows, columns=["metric", "value", "lo", "hi"]),
         modality_by_group=pd.DataFrame(mrows, columns=["attribute", "group", "modality", "metric", "value", "lo", "hi", "flag"]),
-        params={"split": split, "n_boot": n_boot, "ci": ci, "min_group_size": min_group_size, "seed": seed,
+        pairwise=pd.DataFrame(prows, columns=PAIRWISE_COLUMNS),
+        params={"split": split, "n_boot": n_boot, "n_perm": n_perm, "ci": ci, "min_group_size": min_group_size, "seed": seed,
                 "attributes": list(labels), "modalities": data.modalities, "n_classes": data.n_classes,
                 "n_samples": len(frame), "shapley": bool(data.shapley)},
     )

@@ -52,7 +52,10 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
     pair = pair or result.pairs[0]
     fit = result.gmm[result.gmm["pair"] == pair]
     summ = result.summary[result.summary["pair"] == pair]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("component mean ± 95% interval", "weight / share imbalanced"))
+    # the intervals under-cover when components overlap; say which kind is drawn (issue 14, item 9)
+    kind = fit["ci_method"].iloc[0] if "ci_method" in fit and len(fit) else "approximate"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"component mean ± 95% interval ({kind})",
+                                                        "weight / share imbalanced"))
     for comp, part in fit.groupby("component"):
         c = COLORS[comp]
         fig.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], name=f"μ {comp}", line={"color": c},
