@@ -226,7 +226,7 @@ def test_figure_view_draws_what_the_served_bundle_can_and_says_what_it_cannot():
         use_bundle("cartesian")
         assert isinstance(figure_view(go.Figure(go.Histogram(x=[1, 2]))), pn.pane.Plotly)
         message = figure_view(cube)
-        assert isinstance(message, pn.pane.Alert) and "['scatter3d']" in message.object and "--plotly full" in message.object
+        assert isinstance(message, pn.pane.HTML) and "['scatter3d']" in message.object and "--plotly full" in message.object
         shown = figure_view(table)
         assert isinstance(shown, pn.pane.DataFrame) and shown.object["score"].tolist() == ["0.25", "0.5"]
     finally:

@@ -30,6 +30,7 @@ from widgets.figures.result import result_figures, table_frame
 from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
+from widgets.text import escape
 from workbench.runs import Run, RunStore, default_runs_dir
 
 PLOT_HEIGHT = 380
@@ -64,14 +65,29 @@ def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
     return _plot(fig)
 
 
-def _message(text: str) -> pn.pane.Alert:
-    return pn.pane.Alert(text, alert_type="danger", sizing_mode="stretch_width")
+_ALERT_STYLE = {"background": "#f8d7da", "color": "#842029", "border": "1px solid #f5c2c7",
+                "border-radius": "4px", "padding": "0.6em 1em"}
+
+
+def _message(text: str = "") -> pn.pane.HTML:
+    """An error box. An HTML pane of escaped text, not ``pn.pane.Alert`` (a Markdown pane): the
+    messages carry run ids and errors straight from run folders. Set its text with :func:`_say`."""
+    pane = pn.pane.HTML("", styles=_ALERT_STYLE, sizing_mode="stretch_width")
+    _say(pane, text)
+    return pane
+
+
+def _say(pane: pn.pane.HTML, text: str) -> None:
+    """Show ``text`` (escaped) in a :func:`_message` pane; hidden when empty."""
+    pane.object = f"<div>{escape(text)}</div>" if text else ""
+    pane.visible = bool(text)
 
 
 class ResultTab(pn.Column):
     """One analysis: a selector over its figures and the selected figure."""
 
     def __init__(self, name: str, result):
+        # figure titles come from result files: plain <option> text in the selector, escaped in the figures
         self.figures = result_figures(name, result)
         titles = list(self.figures)
         self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
@@ -114,7 +130,8 @@ class Dashboard:
         self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
-        self.layout = pn.Column(pn.pane.Markdown(f"## Multimodal Workbench\nruns folder: `{self.store.root}`"),
+        header = pn.pane.HTML(f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>")
+        self.layout = pn.Column(header,
                                 self.run_select, self.message, self.body, sizing_mode="stretch_width")
         self.run_select.param.watch(lambda e: self.show_run(e.new), "value")
         self.epochs.param.watch(lambda e: self.redraw_history(e.new), "value_throttled")
@@ -161,10 +178,12 @@ class Dashboard:
             except Exception as exc:  # UI boundary: any bad folder becomes a message, never a traceback
                 self._fail(f"Run {run_id!r} cannot be shown: {type(exc).__name__}: {exc}")
                 return
-        self.message.visible, self.body.visible = False, True
+        _say(self.message, "")
+        self.body.visible = True
 
     def _fail(self, text: str) -> None:
-        self.message.object, self.message.visible, self.body.visible = text, True, False
+        _say(self.message, text)
+        self.body.visible = False
 
     def _populate(self, run: Run) -> None:
         lo, hi = epoch_bounds(run)
@@ -217,8 +236,7 @@ class Dashboard:
             except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
                 self.seeds_plot.object = None
                 errors.append(f"across-seeds comparison: {exc}")
-            self.compare_message.object = "; ".join(errors)
-            self.compare_message.visible = bool(errors)
+            _say(self.compare_message, "; ".join(errors))
 
 
 def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
