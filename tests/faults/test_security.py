@@ -451,3 +451,37 @@ def test_card_schema_checks_the_name_with_safe_name() -> None:
 
     with pytest.raises(CardError, match="field 'name'.*not allowed"):
         parse_card(_card("../x"), origin="t")
+
+
+# -- 1. the served dashboard in Chromium: no payload runs --------------------------------------------------
+XSS_STATE = "() => ({xss: window.__xss === undefined ? null : String(window.__xss), title: document.title})"
+
+
+@pytest.mark.skipif(os.environ.get("WORKBENCH_SKIP_BROWSER") == "1", reason="WORKBENCH_SKIP_BROWSER=1 set")
+def test_no_payload_runs_in_the_browser(payload_root: Path) -> None:
+    from widgets import browser
+
+    if not Path(browser.CHROMIUM).exists():
+        pytest.fail(f"{browser.CHROMIUM} is missing: install it with `{browser.INSTALL_HINT}`")
+    states = []
+    with browser.dashboard_server(payload_root) as url, browser.chromium() as page:
+        page.goto(url)
+        title = page.evaluate("document.title")
+        # the failed run sorts first: its payload error is shown, as text
+        page.get_by_text("window.__xss='error'").first.wait_for(state="visible", timeout=60_000)
+        states.append(page.evaluate(XSS_STATE))
+        page.locator("select").first.select_option(RUN_ID)
+        browser.wait_until(lambda: len(browser.visible_plots(page)) >= 2, timeout=60)
+        page.get_by_text("window.__xss='dataset'").first.wait_for(state="visible")  # the summary, as text
+        tabs = page.locator(".bk-tab")
+        names = [t.strip() for t in tabs.all_inner_texts()]
+        assert "fairness" in names and RESULT in names, names  # the payload result name shown as text
+        for i in range(len(names)):
+            tabs.nth(i).click()
+            page.wait_for_timeout(700)
+            states.append(page.evaluate(XSS_STATE))
+        page.get_by_text("window.__xss='group'").first.wait_for(state="attached")  # the table of RESULT, as text
+        page.mouse.move(400, 400)  # hover labels of whatever figure is under the pointer
+        page.wait_for_timeout(300)
+        states.append(page.evaluate(XSS_STATE))
+    assert all(s["xss"] is None and s["title"] == title for s in states), states
