@@ -182,7 +182,9 @@ class Dashboard:
         self.history_plot, self.accuracy_plot = _plot(), _plot()
         self.overview = pn.Column(pn.Row(self.epochs, self.split), self.history_plot, self.accuracy_plot,
                                   sizing_mode="stretch_width", name="overview")
-        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options=ids, value=ids[:2], width=720)
+        # Bokeh's MultiChoice draws its labels with choices.js as HTML (allowHTML): escaped labels, raw values
+        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options={escape(i): i for i in ids},
+                                                     value=ids[:2], width=720)
         self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
         self.compare_message = _message("")
         self.compare_plot, self.seeds_plot = _plot(), _plot()
