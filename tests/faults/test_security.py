@@ -487,3 +487,32 @@ def test_no_payload_runs_in_the_browser(payload_root: Path) -> None:
         page.wait_for_timeout(300)
         states.append(page.evaluate(XSS_STATE))
     assert all(s["xss"] is None and s["title"] == title for s in states), states
+
+
+# -- 6. the dashboard's shared, bounded run cache; deferred page building ---------------------------------
+def test_run_cache_is_shared_bounded_and_sees_rewritten_runs(payload_root: Path, tmp_path: Path) -> None:
+    from widgets.dashboard import Dashboard, RunCache
+    from workbench.runs import RunStore
+
+    root = tmp_path / "runs"
+    good = next(p.name for p in payload_root.iterdir() if p.name.startswith("synthetic"))
+    shutil.copytree(payload_root / good, root / good)
+    for i in range(3):
+        shutil.copytree(root / good, root / f"copy-{i}")
+    cache = RunCache(maxsize=2)
+    store = RunStore(root)
+    first = Dashboard(root, cache=cache, defer=True)
+    assert first.body.loading and first.history_plot.object is None  # deferred: nothing loaded yet
+    first.start()
+    assert first.history_plot.object is not None
+    second = Dashboard(root, cache=cache)
+    assert second.load(first.run_select.value) is first.load(first.run_select.value)  # shared between sessions
+    for rid in ("copy-0", "copy-1", "copy-2"):
+        cache.get(store, rid)
+    assert len(cache) == 2  # bounded: least recently used runs dropped
+    kept = cache.get(store, "copy-2")
+    status = root / "copy-2" / "status.json"
+    os.utime(status, ns=(status.stat().st_atime_ns, status.stat().st_mtime_ns + 10**9))
+    assert cache.get(store, "copy-2") is not kept  # re-written run: read again
+    with pytest.raises(ValueError, match="cache_size"):
+        RunCache(0)
