@@ -20,6 +20,17 @@ and after (``/proc/PID/status``). ``--code DIR`` serves another checkout (e.g. t
 a before/after comparison.
 
     PYTHONPATH=$PWD python benchmarks/dashboard_latency.py --concurrent 50
+
+Measured 2026-12-02 on the shared 2-core CI box (load average 10-17 from other jobs, so the
+browser's renderers and the server fight for the same two cores; treat as an upper bound):
+
+    pages  code          median_s  max_s  all_drawn_s  rss_before_mb  rss_after_mb
+        5  main            61.0     61.4      73.9         441            501
+        5  this branch     53.5     55.2      64.6         440            501
+       20  this branch    105.0    105.9     117.8         441            522
+
+N=50 was not run here (it would have taken the box for ~5 minutes at that load); rerun on a
+quiet machine. RSS is bounded by the run cache (``--cache-size``), not by the number of sessions.
 """
 
 from __future__ import annotations
