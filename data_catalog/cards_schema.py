@@ -26,6 +26,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from data_catalog.names import safe_name
+
+MAX_CARD_BYTES = 1_000_000  # a card is a page of YAML; anything bigger is refused before parsing
+
 
 class CardError(ValueError):
     """A dataset card is missing, unreadable or invalid; the message names card and field."""
@@ -56,7 +60,7 @@ class LabelCard(BaseModel):
 
 class DatasetCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
     description: str
     source: str
     license: str
@@ -67,6 +71,11 @@ class DatasetCard(BaseModel):
     groups_file: str | None = None
     params: dict[str, Any] = {}
     path: str | None = None  # folder datasets: the folder (absolute or relative to the card)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        return safe_name("dataset", v)  # the card's name becomes the catalog file's name
 
     @field_validator("modalities")
     @classmethod
@@ -89,15 +98,44 @@ def parse_card(data: Any, *, origin: str) -> DatasetCard:
         raise CardError(f"dataset card {origin}: field '{field}': {first['msg']}") from None
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader that refuses aliases (``*name``).
+
+    An alias tree ("billion laughs") is a few hundred bytes of YAML that expands to ~10^9 nodes
+    when validated or dumped, so a card may not use aliases at all; cards are short and never
+    need them. Anchors alone are harmless and left alone; a merge key (``<<: *a``) is an alias.
+    """
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a dataset card",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_card_yaml(text: str, *, origin: str) -> Any:
+    """Parse a card's YAML text safely: no tags beyond plain data, no aliases, at most
+    :data:`MAX_CARD_BYTES`; errors are one-line :class:`CardError` naming ``origin``."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CARD_BYTES:
+        raise CardError(f"dataset card {origin}: larger than {MAX_CARD_BYTES} bytes; a card is a short YAML file")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise CardError(f"dataset card {origin}: not valid YAML ({' '.join(str(exc).split())})") from None
+
+
 def read_card(path: str | Path) -> DatasetCard:
-    """Read and validate one YAML card file."""
+    """Read and validate one YAML card file (see :func:`load_card_yaml` for what is refused)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CardError(f"dataset card {path}: larger than {MAX_CARD_BYTES} bytes; a card is a short YAML file")
+        data = load_card_yaml(path.read_text(), origin=str(path))
     except FileNotFoundError:
         raise CardError(f"dataset card {path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise CardError(f"dataset card {path}: not valid YAML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CardError(f"dataset card {path}: cannot read ({exc})") from None
     card = parse_card(data, origin=str(path))
     if card.path is not None and not Path(card.path).is_absolute():
         card = card.model_copy(update={"path": str((path.parent / card.path).resolve())})

@@ -27,13 +27,10 @@ Example
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from data_catalog.cards_schema import DatasetCard, parse_card, read_card
 from workbench.data import DataError, MultimodalDataset, infer_kind
@@ -210,17 +207,9 @@ def register_folder(folder: str | Path, *, catalog_dir: str | Path, name: str | 
     """Validate a folder by loading it, then write its card to ``catalog_dir/NAME.yaml``.
 
     Nothing is written unless the whole folder loads; an existing card of the same name
-    is replaced atomically (temp file + rename), never left half-written.
+    is replaced atomically (temp file + rename), never left half-written. The name is checked
+    and the card written in one place, :func:`data_catalog.registry.add_folder`.
     """
-    card = card_for_folder(folder, name=name)
-    if name:
-        card = card.model_copy(update={"name": name})
-    load_from_card(card)  # raises before anything is written
-    catalog_dir = Path(catalog_dir)
-    catalog_dir.mkdir(parents=True, exist_ok=True)
-    target = catalog_dir / f"{card.name}.yaml"
-    fd, tmp = tempfile.mkstemp(dir=catalog_dir, prefix=".card-", suffix=".yaml")
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(card.model_dump(exclude_none=True), fh, sort_keys=False)
-    os.replace(tmp, target)
-    return target
+    from data_catalog.registry import add_folder  # the registry imports this module
+
+    return add_folder(folder, catalog_dir=catalog_dir, name=name)

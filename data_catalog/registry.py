@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from data_catalog import synthetic
 from data_catalog.cards_schema import CardError, DatasetCard, read_card
 from data_catalog.folder import card_for_folder, load_from_card
+from data_catalog.names import UnsafeNameError, safe_name
 from workbench.data import MultimodalDataset
 
 CARDS_DIR = Path(__file__).parent / "cards"
+__all__ = ["UnsafeNameError", "add_folder", "card_path", "catalog_table", "get_card", "list_cards", "load",
+           "register_loader", "safe_name", "user_catalog_dir"]
 
 
 def user_catalog_dir() -> Path:
@@ -134,16 +140,61 @@ def register_loader(name: str, fn: Callable[..., MultimodalDataset]) -> None:
 
 # -- cards ----------------------------------------------------------------------------
 def _card_files() -> list[Path]:
-    files = sorted(CARDS_DIR.glob("*.yaml"))
+    # hidden files are never cards: temp files (and editors' backups) live there
+    files = sorted(p for p in CARDS_DIR.glob("*.yaml") if not p.name.startswith("."))
     user = user_catalog_dir()
     if user.is_dir():
-        files += sorted(user.glob("*.yaml"))
+        files += sorted(p for p in user.glob("*.yaml") if not p.name.startswith("."))
     return files
 
 
-def list_cards() -> list[DatasetCard]:
-    """Every valid card, built-in first; a card that fails validation raises :class:`CardError`."""
-    return [read_card(p) for p in _card_files()]
+def list_cards(*, skip_invalid: bool = False) -> list[DatasetCard]:
+    """Every valid card, built-in first.
+
+    A card that fails validation raises :class:`CardError`; with ``skip_invalid`` it is left out
+    with a warning naming the file instead (for listings: one bad card must not hide the others).
+    """
+    cards = []
+    for path in _card_files():
+        try:
+            cards.append(read_card(path))
+        except CardError as exc:
+            if not skip_invalid:
+                raise
+            warnings.warn(f"skipped {exc}", stacklevel=2)
+    return cards
+
+
+def card_path(name: str, catalog_dir: str | Path | None = None) -> Path:
+    """Where the user catalog keeps the card called ``name`` (the name checked by :func:`safe_name`)."""
+    folder = Path(catalog_dir) if catalog_dir is not None else user_catalog_dir()
+    return folder / f"{safe_name('dataset', name)}.yaml"
+
+
+def add_folder(folder: str | Path, *, catalog_dir: str | Path | None = None, name: str | None = None) -> Path:
+    """Validate a data folder by loading it, then write its card to ``catalog_dir/NAME.yaml``.
+
+    ``NAME`` is ``name`` if given (it replaces the name in the folder's ``card.yaml``), else the
+    card's; either way it passes :func:`safe_name` before anything is read or written. Nothing is
+    written unless the whole folder loads; the card goes to a temp file that the catalog never
+    lists (hidden, not ``*.yaml``), renamed into place, and removed in every other case.
+    """
+    if name is not None:
+        safe_name("dataset", name)
+    card = card_for_folder(folder, name=name)
+    if name is not None and card.name != name:
+        card = DatasetCard.model_validate({**card.model_dump(), "name": name})  # validated, unlike model_copy
+    load_from_card(card)  # raises before anything is written
+    target = card_path(card.name, catalog_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{card.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            yaml.safe_dump(card.model_dump(exclude_none=True), fh, sort_keys=False)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # only still there when the write or the rename failed
+    return target
 
 
 def get_card(name: str) -> DatasetCard:
@@ -186,7 +237,7 @@ def _check_against_card(card: DatasetCard, ds: MultimodalDataset) -> None:
 def catalog_table() -> pd.DataFrame:
     """One row per dataset: name, modalities with shapes, classes, groups, source, license."""
     rows = []
-    for card in list_cards():
+    for card in list_cards(skip_invalid=True):
         rows.append({
             "name": card.name,
             "modalities": ", ".join(f"{m}[{'x'.join(map(str, mc.shape))}]" for m, mc in card.modalities.items()),

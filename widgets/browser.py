@@ -40,6 +40,13 @@ _PLOTS_JS = """() => { const out = []; const walk = (root) => root.querySelector
     sig: JSON.stringify((el.data || []).map(t => [t.name, t.x, t.y, t.cells && t.cells.values]))})); }"""
 
 
+# the number of visible, non-empty plotly graphs (for in-page waits: no round trip per poll)
+VISIBLE_PLOTS_JS = """() => { let n = 0; const walk = (root) => root.querySelectorAll('*').forEach(el => {
+  if (el.classList && el.classList.contains('js-plotly-plot') && el.checkVisibility() && (el.data || []).length) n++;
+  if (el.shadowRoot) walk(el.shadowRoot); });
+  walk(document); return n; }"""
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as s:

@@ -9,8 +9,17 @@ Safety: the dashboard only reads run ids and result names it listed itself from 
 runs folder, and refuses any that resolve (e.g. through a symlink) outside it. It reads JSON and
 Parquet only -- no pickles (the model weights are never loaded) -- and evaluates no user text.
 A bad run folder (missing files, failed, wrong format version) shows its error in the page;
-other runs and other sessions keep working. Callbacks run on a small thread pool
-(``num_threads``), so one session's slow load never blocks another's.
+other runs and other sessions keep working.
+
+Many visitors at once: a new session's page is only the skeleton (Panel builds it on the server's
+event loop, one session at a time, so that part is kept cheap); loading the run and drawing its
+figures runs as the session's threaded ``onload`` callback on Panel's thread pool
+(``num_threads``), so sessions fill in concurrently and a slow one never blocks another. Loaded
+runs are shared between sessions through one bounded LRU cache (:class:`RunCache`), keyed by the
+run's files' modification times so a re-written run is read again.
+
+Every text from a run folder is shown escaped (:mod:`widgets.text`): HTML panes of escaped text,
+never Markdown panes, and figures whose text the builders escaped.
 
 Example
 -------
@@ -20,6 +29,8 @@ Example
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,9 +41,58 @@ from widgets.figures.result import result_figures, table_frame
 from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
+from widgets.text import escape
 from workbench.runs import Run, RunStore, default_runs_dir
 
 PLOT_HEIGHT = 380
+RUN_CACHE_SIZE = 32  # runs kept loaded per server process (predictions of a big run: tens of MB each)
+
+
+class RunCache:
+    """A thread-safe LRU cache of loaded runs shared by all sessions of one server process.
+
+    Keyed by the run folder and the modification times of its ``status.json`` and
+    ``config.json``, so a run that was re-written (re-trained, repaired) is loaded again.
+    Two sessions missing the same run at once may both load it; the second copy wins, which
+    costs a read but never blocks one session on another's load.
+    """
+
+    def __init__(self, maxsize: int = RUN_CACHE_SIZE):
+        if maxsize < 1:
+            raise ValueError(f"cache_size must be at least 1, got {maxsize}")
+        self.maxsize = maxsize
+        self._runs: OrderedDict[tuple, Run] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def _key(store: RunStore, run_id: str) -> tuple:
+        folder = store.path(run_id)
+        stamps = tuple((folder / f).stat().st_mtime_ns if (folder / f).exists() else None
+                       for f in ("status.json", "config.json"))
+        return (str(folder.resolve()), *stamps)
+
+    def get(self, store: RunStore, run_id: str) -> Run:
+        key = self._key(store, run_id)
+        with self._lock:
+            if key in self._runs:
+                self._runs.move_to_end(key)
+                self.hits += 1
+                return self._runs[key]
+            self.misses += 1
+        run = store.load(run_id)  # outside the lock: other sessions keep going meanwhile
+        with self._lock:
+            self._runs[key] = run
+            self._runs.move_to_end(key)
+            while len(self._runs) > self.maxsize:
+                self._runs.popitem(last=False)
+        return run
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+
+RUNS = RunCache()
 
 
 def comparison_figure_for(runs: dict[str, Run], split: str) -> go.Figure:
@@ -64,14 +124,29 @@ def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
     return _plot(fig)
 
 
-def _message(text: str) -> pn.pane.Alert:
-    return pn.pane.Alert(text, alert_type="danger", sizing_mode="stretch_width")
+_ALERT_STYLE = {"background": "#f8d7da", "color": "#842029", "border": "1px solid #f5c2c7",
+                "border-radius": "4px", "padding": "0.6em 1em"}
+
+
+def _message(text: str = "") -> pn.pane.HTML:
+    """An error box. An HTML pane of escaped text, not ``pn.pane.Alert`` (a Markdown pane): the
+    messages carry run ids and errors straight from run folders. Set its text with :func:`_say`."""
+    pane = pn.pane.HTML("", styles=_ALERT_STYLE, sizing_mode="stretch_width")
+    _say(pane, text)
+    return pane
+
+
+def _say(pane: pn.pane.HTML, text: str) -> None:
+    """Show ``text`` (escaped) in a :func:`_message` pane; hidden when empty."""
+    pane.object = f"<div>{escape(text)}</div>" if text else ""
+    pane.visible = bool(text)
 
 
 class ResultTab(pn.Column):
     """One analysis: a selector over its figures and the selected figure."""
 
     def __init__(self, name: str, result):
+        # figure titles come from result files: plain <option> text in the selector, escaped in the figures
         self.figures = result_figures(name, result)
         titles = list(self.figures)
         self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
@@ -91,10 +166,13 @@ class ResultTab(pn.Column):
 class Dashboard:
     """The widgets and callbacks of one dashboard session over ``runs_dir``."""
 
-    def __init__(self, runs_dir: str | Path | None = None):
+    def __init__(self, runs_dir: str | Path | None = None, *, defer: bool = False, cache: RunCache | None = None):
+        """``defer``: build the widgets only; :meth:`start` loads and draws the first run (the
+        served page calls it from a threaded onload callback). ``cache``: where loaded runs are
+        kept (default the process-wide :data:`RUNS`)."""
         self.store = RunStore(runs_dir if runs_dir is not None else default_runs_dir())
         self.root = self.store.root.resolve()
-        self._cache: dict[str, Run] = {}
+        self._cache = cache if cache is not None else RUNS
         ids = self.run_ids()
         self.run_select = pn.widgets.Select(label="run", options=ids, value=ids[0] if ids else None, width=520)
         self.message = _message("")
@@ -104,7 +182,9 @@ class Dashboard:
         self.history_plot, self.accuracy_plot = _plot(), _plot()
         self.overview = pn.Column(pn.Row(self.epochs, self.split), self.history_plot, self.accuracy_plot,
                                   sizing_mode="stretch_width", name="overview")
-        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options=ids, value=ids[:2], width=720)
+        # Bokeh's MultiChoice draws its labels with choices.js as HTML (allowHTML): escaped labels, raw values
+        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options={escape(i): i for i in ids},
+                                                     value=ids[:2], width=720)
         self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
         self.compare_message = _message("")
         self.compare_plot, self.seeds_plot = _plot(), _plot()
@@ -114,7 +194,8 @@ class Dashboard:
         self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
-        self.layout = pn.Column(pn.pane.Markdown(f"## Multimodal Workbench\nruns folder: `{self.store.root}`"),
+        header = pn.pane.HTML(f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>")
+        self.layout = pn.Column(header,
                                 self.run_select, self.message, self.body, sizing_mode="stretch_width")
         self.run_select.param.watch(lambda e: self.show_run(e.new), "value")
         self.epochs.param.watch(lambda e: self.redraw_history(e.new), "value_throttled")
@@ -122,6 +203,13 @@ class Dashboard:
         self.compare_select.param.watch(lambda e: self.redraw_compare(), "value")
         self.compare_split.param.watch(lambda e: self.redraw_compare(), "value")
         self.tabs.param.watch(lambda e: self._on_tab(), "active")
+        if defer:
+            self.body.loading = True
+        else:
+            self.start()
+
+    def start(self) -> None:
+        """Load and show the selected run (the expensive part of a page)."""
         self.show_run(self.run_select.value)
 
     # -- file access: only names listed here, only inside the runs folder -------------------------
@@ -133,12 +221,10 @@ class Dashboard:
         return [rid for rid in self.store.run_ids() if self._inside(self.store.root / rid)]
 
     def load(self, run_id: str) -> Run:
-        """Load a listed run (cached per session); raises with a clear message for a bad folder."""
+        """Load a listed run (through the shared LRU cache); raises with a clear message for a bad folder."""
         if run_id not in self.run_ids():
             raise ValueError(f"{run_id!r} is not a run in {self.store.root}")
-        if run_id not in self._cache:
-            self._cache[run_id] = self.store.load(run_id)
-        return self._cache[run_id]
+        return self._cache.get(self.store, run_id)
 
     # -- callbacks ----------------------------------------------------------------------------------
     @contextmanager
@@ -161,10 +247,12 @@ class Dashboard:
             except Exception as exc:  # UI boundary: any bad folder becomes a message, never a traceback
                 self._fail(f"Run {run_id!r} cannot be shown: {type(exc).__name__}: {exc}")
                 return
-        self.message.visible, self.body.visible = False, True
+        _say(self.message, "")
+        self.body.visible = True
 
     def _fail(self, text: str) -> None:
-        self.message.object, self.message.visible, self.body.visible = text, True, False
+        _say(self.message, text)
+        self.body.visible = False
 
     def _populate(self, run: Run) -> None:
         lo, hi = epoch_bounds(run)
@@ -217,14 +305,19 @@ class Dashboard:
             except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
                 self.seeds_plot.object = None
                 errors.append(f"across-seeds comparison: {exc}")
-            self.compare_message.object = "; ".join(errors)
-            self.compare_message.visible = bool(errors)
+            _say(self.compare_message, "; ".join(errors))
 
 
 def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
-    """A fresh dashboard page (one per browser session)."""
+    """A fresh dashboard page (one per browser session).
+
+    In a served session the run is loaded and drawn by a threaded onload callback (see the
+    module docstring); outside a server (a notebook, a test) ``onload`` runs it at once.
+    """
     pn.extension("plotly")
-    return Dashboard(runs_dir).layout
+    dashboard = Dashboard(runs_dir, defer=True)
+    pn.state.onload(dashboard.start, threaded=True)
+    return dashboard.layout
 
 
 def _warm_up(root: Path) -> None:
@@ -237,7 +330,7 @@ def _warm_up(root: Path) -> None:
 
 
 def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 5006, show: bool = False,
-          threaded: bool = False, num_threads: int = 4, plotly: str = "cartesian"):
+          threaded: bool = False, num_threads: int = 8, plotly: str = "cartesian", cache_size: int = RUN_CACHE_SIZE):
     """Serve the dashboard on ``http://host:port/`` (blocks unless ``threaded``; then returns the server thread).
 
     Parameters
@@ -249,10 +342,22 @@ def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: 
     plotly : {"cartesian", "full"}
         The plotly.js build pages load (:mod:`widgets.plotly_bundle`): the light cartesian one
         (first page about a second sooner) or Panel's full one, for figures of other trace types.
+    num_threads : int
+        Panel's thread pool: sessions load and draw runs, and run their callbacks, on it.
+    cache_size : int
+        How many loaded runs the process keeps (LRU, shared by every session).
     """
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+    global RUNS
+    RUNS = RunCache(cache_size)
+    # pn.serve silently ignores a num_threads keyword (only `panel serve --num-threads` sets it):
+    # the pool comes from config.nthreads, which starts it; a pool already running is kept
+    if pn.state._thread_pool is None:
+        pn.config.nthreads = num_threads
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     static_dirs = use_bundle(plotly)
     _warm_up(root)
     return pn.serve(lambda: create_app(root), address=host, port=port, show=show, threaded=threaded,
                     websocket_origin=[f"{host}:{port}", f"localhost:{port}"], title="Multimodal Workbench",
-                    num_threads=num_threads, start=True, verbose=False, static_dirs=static_dirs)
+                    start=True, verbose=False, static_dirs=static_dirs)

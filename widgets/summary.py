@@ -6,10 +6,10 @@ loaded without letting one bad result folder stop the others.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from pathlib import Path
 
+from widgets.text import escape
 from workbench.results import Result, load_result
 from workbench.runs import Run
 
@@ -33,7 +33,7 @@ def run_summary_html(run: Run) -> str:
     items = [("run", run.run_id), ("dataset", cfg.get("dataset")), ("fusion", train.get("fusion")),
              ("strategy", train.get("strategy")), ("seed", train.get("seed")), ("epochs", cfg.get("epochs_run")),
              ("modalities", ", ".join(map(str, cfg.get("modalities", [])))), ("created", cfg.get("created"))]
-    return " &middot; ".join(f"<b>{html.escape(k)}</b> {html.escape(str(v))}" for k, v in items)
+    return " &middot; ".join(f"<b>{escape(k)}</b> {escape(v)}" for k, v in items)
 
 
 def run_splits(run: Run) -> list[str]:

@@ -11,6 +11,7 @@ Example
 
 from __future__ import annotations
 
+import keyword
 import re
 import tempfile
 from importlib import resources
@@ -20,14 +21,54 @@ RUN_REPORT_TEMPLATE = "run_report.ipynb"
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
 
 
+def notebook_parameters(notebook: str | Path) -> list[str]:
+    """Names assigned in ``notebook``'s cell tagged ``parameters`` (papermill's own inspection).
+
+    Examples
+    --------
+    >>> notebook_parameters(Path(__file__).parent / "templates" / RUN_REPORT_TEMPLATE)
+    ['run_path']
+    """
+    from papermill.inspection import inspect_notebook
+
+    return list(inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebook: str | Path, parameters: dict) -> None:
+    """Refuse any parameter name that is not an identifier assigned in the notebook's parameters cell.
+
+    papermill pastes parameter *names* into the injected cell as code (values are quoted by its
+    translator), so a name like ``x=__import__('os').system('...');y`` would run; and a misspelt
+    name would otherwise be injected silently and ignored by the notebook.
+    """
+    names = [str(n) for n in parameters]
+    if not names:
+        return
+    bad = next((n for n in names if not n.isidentifier() or keyword.iskeyword(n)), None)
+    if bad is not None:
+        raise ValueError(f"report parameter {bad!r}: not a Python identifier (use -p NAME VALUE with NAME "
+                         f"from {Path(notebook).name}'s parameters cell)")
+    known = notebook_parameters(notebook)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        cell = ", ".join(known) if known else "none: the notebook has no cell tagged 'parameters'"
+        raise ValueError(f"report parameter {unknown[0]!r} is not in {Path(notebook).name}'s parameters cell "
+                         f"(it defines: {cell})")
+
+
 def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict | None = None, *,
                      cwd: str | Path | None = None, timeout: int = 1200) -> Path:
-    """Execute ``notebook`` with papermill, injecting ``parameters``; returns the executed copy."""
+    """Execute ``notebook`` with papermill, injecting ``parameters``; returns the executed copy.
+
+    Parameter names are checked against the notebook's parameters cell first
+    (:func:`check_parameters`); values are injected as literals by papermill, never as code.
+    """
     import papermill as pm
 
     notebook = Path(notebook)
     if not notebook.exists():
         raise FileNotFoundError(f"notebook {notebook} not found")
+    check_parameters(notebook, parameters or {})
     pm.execute_notebook(str(notebook), str(output), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
                         kernel_name="python3", progress_bar=False, execution_timeout=timeout)
     return Path(output)
@@ -105,6 +146,7 @@ def cmd_report(args) -> int:
     if not notebook.is_file():
         raise FileNotFoundError(f"notebook {notebook} not found")
     parameters = {name: _parameter_value(value) for name, value in args.parameters or []}
+    check_parameters(notebook, parameters)  # before the output path or a kernel is touched
     html = Path(args.output) if args.output else notebook.with_suffix(".html")
     render_notebook(notebook, html, parameters, hide_code=not args.show_code)
     print(f"report: {html}")

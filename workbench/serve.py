@@ -1,6 +1,7 @@
 """``workbench serve``: the Panel dashboard over a run folder (a thin wrapper over ``pn.serve``).
 
     workbench serve [--runs-dir DIR] [--host 127.0.0.1] [--port 5006] [--plotly cartesian|full]
+                    [--num-threads 8] [--cache-size 32]
 
 The dashboard lives in :mod:`widgets.dashboard`; it is imported only when the command runs,
 so the core never imports UI code.
@@ -16,7 +17,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"workbench dashboard on http://{args.host}:{args.port}/ (runs folder: {args.runs_dir or 'default'}); "
           "Ctrl-C stops it", flush=True)
-    serve(args.runs_dir, host=args.host, port=args.port, show=args.show, plotly=args.plotly)
+    serve(args.runs_dir, host=args.host, port=args.port, show=args.show, plotly=args.plotly,
+          num_threads=args.num_threads, cache_size=args.cache_size)
     return 0
 
 
@@ -30,4 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--plotly", choices=["cartesian", "full"], default="cartesian",
                    help="plotly.js build the pages load: the light cartesian one (default, faster first page) "
                         "or the full one, for figures with other trace types (3-D, maps, tables)")
+    p.add_argument("--num-threads", type=int, default=8,
+                   help="threads that load runs and draw pages, so concurrent visitors are served concurrently")
+    p.add_argument("--cache-size", type=int, default=32, help="loaded runs kept in memory (LRU, shared by sessions)")
     p.set_defaults(func=cmd_serve)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 
+from widgets.text import escape_figure
+
 # result name -> "module:function(result) -> list[go.Figure]"; each analysis adds its entry
 RESULT_FIGURES: dict[str, str] = {}
 RESULT_FIGURES["gap"] = "widgets.figures.gap:report_figures"
@@ -23,4 +25,5 @@ def figures_for_result(name: str, result) -> list:
     if target is None:
         return []
     module, fn = target.split(":")
-    return getattr(importlib.import_module(module), fn)(result)
+    # escaped here too: builders registered by other packages may not escape their text
+    return [escape_figure(fig) for fig in getattr(importlib.import_module(module), fn)(result)]

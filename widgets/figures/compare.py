@@ -6,12 +6,15 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets.text import escaped_figure
+
 
 def _error_bar(frame, est: str):
     return {"type": "data", "symmetric": False, "array": (frame["ci_high"] - frame[est]).fillna(0),
             "arrayminus": (frame[est] - frame["ci_low"]).fillna(0)}
 
 
+@escaped_figure
 def comparison_figure(comparison, metric: str = "acc_fused") -> go.Figure:
     """Left: mean +- CI of ``metric`` per configuration (dots: seeds). Right: paired differences.
 

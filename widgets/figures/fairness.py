@@ -11,6 +11,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from widgets.text import escape, escaped_figure
+
 FLAG_COLOR, OK_COLOR = "#bbbbbb", "#3b6fb6"
 
 
@@ -19,13 +21,14 @@ def _errors(part: pd.DataFrame) -> dict:
                 arrayminus=(part["value"] - part["lo"]).clip(lower=0), visible=bool(part["lo"].notna().any()))
 
 
+@escaped_figure
 def group_metric_figure(result, metric: str = "accuracy", attribute: str | None = None) -> go.Figure:
     """One bar per group with its bootstrap interval; flagged groups grey, overall as a line."""
     part = result.metric_by_group(metric, attribute).reset_index()
     colors = [FLAG_COLOR if f else OK_COLOR for f in part["flag"]]
     labels = [f"{g} (n={n}{', ' + f if f else ''})" for g, n, f in zip(part["group"], part["n"], part["flag"], strict=True)]
     fig = go.Figure(go.Bar(x=labels, y=part["value"], error_y=_errors(part), marker_color=colors,
-                           hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra></extra>"))
+                           hovertemplate="%{x}<br>" + escape(metric) + " %{y:.3f}<extra></extra>"))
     overall = result.overall.set_index("metric")
     if metric in overall.index and metric != "n":
         fig.add_hline(y=float(overall.loc[metric, "value"]), line_dash="dash", annotation_text="overall")
@@ -35,6 +38,7 @@ def group_metric_figure(result, metric: str = "accuracy", attribute: str | None 
     return fig
 
 
+@escaped_figure
 def disparity_figure(result, attribute: str | None = None) -> go.Figure:
     """Disparity metrics of one attribute as a dot-and-interval chart."""
     attr = attribute or result.attributes[0]
@@ -47,6 +51,7 @@ def disparity_figure(result, attribute: str | None = None) -> go.Figure:
     return fig
 
 
+@escaped_figure
 def modality_by_group_figure(result, metric: str = "accuracy", attribute: str | None = None) -> go.Figure:
     """Grouped bars: each modality's unimodal metric (accuracy, p_true, gap, shapley) per group."""
     attr = attribute or result.attributes[0]

@@ -10,6 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets.text import escaped_figure
+
 COLORS = {"balanced": "#2a9d8f", "imbalanced": "#e76f51"}
 
 
@@ -17,6 +19,7 @@ def _default(result, pair, epoch):
     return pair or result.pairs[0], result.last_epoch() if epoch is None else int(epoch)
 
 
+@escaped_figure
 def gap_histogram_figure(result, pair: str | None = None, epoch: int | None = None, *,
                          label: int | None = None, bins: int = 40) -> go.Figure:
     """Histogram of the gap (one pair, one epoch, optionally one class) with the two fitted
@@ -47,6 +50,7 @@ def gap_histogram_figure(result, pair: str | None = None, epoch: int | None = No
     return fig
 
 
+@escaped_figure
 def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
     """Component means (with intervals), weights and the share of imbalanced samples over epochs."""
     pair = pair or result.pairs[0]
@@ -70,6 +74,7 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
     return fig
 
 
+@escaped_figure
 def unimodal_accuracy_figure(result) -> go.Figure:
     """Accuracy of each unimodal head over epochs, with Wilson intervals."""
     fig = go.Figure()
@@ -82,6 +87,7 @@ def unimodal_accuracy_figure(result) -> go.Figure:
     return fig
 
 
+@escaped_figure
 def benchmark_figure(result, dataset: str | None = None) -> go.Figure:
     """Mean ± sd over seeds of the fused accuracy and each modality's probe, per method."""
     dataset = dataset or result.datasets[0]

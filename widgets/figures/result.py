@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from widgets.figures import figures_for_result
+from widgets.text import escaped_figure
 
 MAX_TABLE_ROWS = 200
 
 
+@escaped_figure
 def table_figure(frame: pd.DataFrame, *, title: str = "Table", max_rows: int = MAX_TABLE_ROWS) -> go.Figure:
     """A plotly table of the first ``max_rows`` rows of ``frame`` (floats to 4 significant digits).
 
@@ -37,7 +41,9 @@ def table_frame(fig: go.Figure) -> pd.DataFrame:
     {'a': ['1', '2']}
     """
     table = fig.data[0]
-    return pd.DataFrame({str(h): list(col) for h, col in zip(table.header.values, table.cells.values, strict=True)})
+    # the figure's text is escaped for plotly; the caller's HTML table escapes again, so unescape once
+    return pd.DataFrame({html.unescape(str(h)): [html.unescape(str(v)) for v in col]
+                         for h, col in zip(table.header.values, table.cells.values, strict=True)})
 
 
 def figure_title(fig: go.Figure, default: str) -> str:

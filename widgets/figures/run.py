@@ -6,22 +6,26 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from widgets.text import escape_frame, escaped_figure
 
+
+@escaped_figure
 def history_figure(history: pd.DataFrame, *, title: str = "Training history") -> go.Figure:
     """Loss and accuracy per epoch (training and held-out), plus held-out unimodal accuracy."""
     acc_cols = [c for c in history.columns if c.endswith("_acc") or c.startswith("heldout_acc_")]
     long = history.melt(id_vars="epoch", value_vars=acc_cols, var_name="series", value_name="accuracy")
     long["series"] = long["series"].str.replace("heldout_acc_", "unimodal: ", regex=False)
-    fig = px.line(long, x="epoch", y="accuracy", color="series", title=title, markers=False)
+    fig = px.line(escape_frame(long), x="epoch", y="accuracy", color="series", title=title, markers=False)
     fig.update_layout(yaxis_range=[0, 1.02], legend_title_text="", template="plotly_white")
     return fig
 
 
+@escaped_figure
 def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str | None = None) -> go.Figure:
     """Bar chart of fused and unimodal accuracy on one split."""
     part = accuracy[accuracy["split"] == split].copy()
     part["kind"] = part["model"].map(lambda m: "fused" if m == "fused" else "unimodal head")
-    fig = px.bar(part, x="model", y="accuracy", color="kind", text=part["accuracy"].map("{:.3f}".format),
+    fig = px.bar(escape_frame(part), x="model", y="accuracy", color="kind", text=part["accuracy"].map("{:.3f}".format),
                  title=title or f"Accuracy on the {split} split", range_y=[0, 1.05])
     fig.update_layout(template="plotly_white", legend_title_text="")
     return fig
@@ -46,6 +50,7 @@ def show_epochs(fig: go.Figure, epochs: tuple[int, int] | None) -> go.Figure:
     return fig
 
 
+@escaped_figure
 def runs_accuracy_figure(accuracies: dict[str, pd.DataFrame], *, split: str = "test",
                          title: str | None = None) -> go.Figure:
     """Fused and unimodal accuracy of several runs side by side (grouped bars, one colour per run).
@@ -66,7 +71,7 @@ def runs_accuracy_figure(accuracies: dict[str, pd.DataFrame], *, split: str = "t
     """
     frames = [acc[acc["split"] == split].assign(run=run_id) for run_id, acc in accuracies.items()]
     long = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["model", "accuracy", "run"])
-    fig = px.bar(long, x="model", y="accuracy", color="run", barmode="group", range_y=[0, 1.05],
+    fig = px.bar(escape_frame(long), x="model", y="accuracy", color="run", barmode="group", range_y=[0, 1.05],
                  text=long["accuracy"].map("{:.3f}".format),
                  title=title or f"Accuracy per modality on the {split} split, run by run")
     fig.update_layout(template="plotly_white", legend_title_text="run")

@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from widgets.text import escape, escaped_figure
+
 
 def _finite(v: pd.Series, fallback: float) -> np.ndarray:
     return np.where(np.isfinite(v.to_numpy(float)), v.to_numpy(float), fallback)
 
 
+@escaped_figure
 def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Per modality: marginal conformal interval (thin bar) and mean with its t-interval (dot, thick bar).
 
@@ -46,6 +49,7 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.F
     return fig
 
 
+@escaped_figure
 def sample_forest_figure(values: pd.DataFrame, sample: int, *, title: str | None = None) -> go.Figure:
     """One test sample: its Shapley value per modality with marginal and conditional intervals."""
     part = values[(values["sample"] == sample) & (values["split"] == "test")]
@@ -69,6 +73,7 @@ def sample_forest_figure(values: pd.DataFrame, sample: int, *, title: str | None
     return fig
 
 
+@escaped_figure
 def coalition_heatmap(coalitions: pd.DataFrame, modalities: list[str], *, split: str = "test",
                       metric: str = "value") -> go.Figure:
     """Coalition lattice as a heat map: rows = coalitions by size, columns = members, colour = value."""
@@ -77,12 +82,13 @@ def coalition_heatmap(coalitions: pd.DataFrame, modalities: list[str], *, split:
     z = np.where(members > 0, part[[metric]].to_numpy(), np.nan)
     fig = go.Figure(go.Heatmap(
         z=z, x=modalities, y=part["coalition"], colorscale="Viridis", colorbar={"title": metric},
-        hovertemplate="%{y}<br>" + metric + " %{z:.3f}<extra></extra>"))
+        hovertemplate="%{y}<br>" + escape(metric) + " %{z:.3f}<extra></extra>"))
     fig.update_layout(template="plotly_white", title=f"Coalition {metric} ({split} split)",
                       height=max(350, 14 * len(part) + 120), yaxis={"tickfont": {"size": 9}})
     return fig
 
 
+@escaped_figure
 def selection_figure(selection: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Test accuracy (Wilson 95% band) against the number of modalities used, per selection rule."""
     fig = go.Figure()

@@ -13,8 +13,6 @@ Example
 
 from __future__ import annotations
 
-import html
-
 import ipywidgets as w
 import plotly.graph_objects as go
 from IPython.display import display
@@ -22,6 +20,7 @@ from IPython.display import display
 from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure, history_figure, show_epochs
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
+from widgets.text import escape
 from workbench.runs import Run
 
 
@@ -83,7 +82,7 @@ class RunPanel(w.VBox):
     @staticmethod
     def _result_tab(name: str, result) -> w.Widget:
         if isinstance(result, str):
-            return w.HTML(f"<p style='color:#b00'>{html.escape(result)}</p>")
+            return w.HTML(f"<p style='color:#b00'>{escape(result)}</p>")
         return ResultPanel(result, name)
 
 

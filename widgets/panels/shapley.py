@@ -21,6 +21,7 @@ from widgets.figures.shapley import (
     sample_forest_figure,
     selection_figure,
 )
+from widgets.text import escape
 from workbench.shapley import ShapleyResult, intervals_for_alpha
 
 
@@ -56,8 +57,8 @@ def shapley_panel(result: ShapleyResult) -> W.Widget:
     split.observe(draw_heat, "value")
     draw_forest(), draw_sample(), draw_heat()
     _redraw(outs["select"], selection_figure(result.selection))
-    header = W.HTML(f"<b>Conformal Shapley intervals</b>: {result.dataset}, {result.value_method} values, "
-                    f"{result.n_calib} calibration samples, estimator {result.estimator}")
+    header = W.HTML(f"<b>Conformal Shapley intervals</b>: {escape(result.dataset)}, {escape(result.value_method)} "
+                    f"values, {escape(result.n_calib)} calibration samples, estimator {escape(result.estimator)}")
     tabs = W.Tab(children=[W.VBox([W.HBox([alpha, bonf]), outs["forest"]]), W.VBox([sample, outs["sample"]]),
                            W.VBox([split, outs["heat"]]), outs["select"]])
     for i, name in enumerate(["Intervals", "Sample", "Coalitions", "Selection"]):

@@ -1,0 +1,130 @@
+"""The one escape helper for every text the UI shows that came from a run, a card, a data file or a user.
+
+Run ids, a failed run's error, config values, dataset, modality, group, strategy and result names
+all reach the page through here: :func:`escape` for HTML we write ourselves, :func:`escape_figure`
+for plotly figures. Plotly renders a subset of HTML in titles, axis and legend labels, category
+ticks, hover labels and table cells (``<a href>``, ``<span style>``, ``<br>``, ...), so text in
+those places is escaped too; plotly decodes the entities again, so the reader sees the original
+characters and no tag is ever interpreted.
+
+:func:`escape` is idempotent (it unescapes before escaping), so a figure that passes through two
+builders, or a text escaped twice on its way to the page, shows the same characters as once. The
+price: a literal ``&lt;`` in a user's name is shown as ``<`` -- which is what plotly shows for
+unescaped text anyway.
+
+Examples
+--------
+>>> escape('<img src=x onerror="alert(1)">')
+'&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+>>> escape(escape("a<b")) == escape("a<b")
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import plotly.graph_objects as go
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# trace properties that hold text plotly renders as (pseudo-)HTML; hovertemplate/texttemplate are
+# ours (format strings with our own <br>/<extra> markup) and are left alone, user text enters them
+# only through the escaped data they substitute
+_TRACE_TEXT = ("name", "text", "hovertext", "labels")
+_TRACE_CATEGORIES = ("x", "y", "z")
+
+
+def escape(value: object) -> str:
+    """``value`` as text safe to place inside HTML (element content or a quoted attribute)."""
+    return html.escape(html.unescape(str(value)), quote=True)
+
+
+def _escape_array(values: Any) -> Any:
+    """Escape the strings of a plotly data array (strings, tuples, lists, numpy or pandas); numbers pass."""
+    if values is None or isinstance(values, (int, float)):
+        return values
+    if isinstance(values, str):
+        return escape(values)
+    if getattr(getattr(values, "dtype", None), "kind", "O") in "biufcmM":
+        return values  # a numeric numpy/pandas array: nothing to escape, keep its dtype
+    try:
+        items = list(values)
+    except TypeError:
+        return values
+    if not any(isinstance(v, str) or isinstance(v, (list, tuple)) for v in items):
+        return values  # numeric data: leave the array (and its dtype) as it is
+    return [_escape_array(v) if isinstance(v, (list, tuple)) else escape(v) if isinstance(v, str) else v
+            for v in items]
+
+
+def _escape_title(obj: Any) -> None:
+    title = getattr(obj, "title", None)
+    if title is not None and getattr(title, "text", None):
+        title.text = escape(title.text)
+
+
+def escape_figure(fig: go.Figure) -> go.Figure:
+    """Escape, in place, every text of ``fig`` that plotly would render as HTML; returns ``fig``.
+
+    Covers the figure, axis, legend and colour-bar titles, annotations (subplot titles included),
+    tick texts, trace names, texts and hover texts, string categories of ``x``/``y``/``z``, and the
+    header and cells of tables.
+    """
+    layout = fig.layout
+    _escape_title(layout)
+    _escape_title(layout.legend)
+    for ann in layout.annotations or ():
+        if ann.text:
+            ann.text = escape(ann.text)
+    for key in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
+        axis = layout[key]
+        _escape_title(axis)
+        if axis.ticktext is not None:
+            axis.ticktext = _escape_array(axis.ticktext)
+        if axis.categoryarray is not None:
+            axis.categoryarray = _escape_array(axis.categoryarray)
+    for trace in fig.data:
+        props = trace.to_plotly_json()
+        for prop in _TRACE_TEXT + _TRACE_CATEGORIES:
+            if prop in props and props[prop] is not None:
+                trace[prop] = _escape_array(props[prop])
+        if trace.type == "table":
+            trace.header.values = _escape_array(trace.header.values)
+            trace.cells.values = _escape_array(trace.cells.values)
+        marker = props.get("marker") or {}
+        if isinstance(marker.get("colorbar"), dict):
+            _escape_title(trace.marker.colorbar)
+        if "colorbar" in props:
+            _escape_title(trace.colorbar)
+    return fig
+
+
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` with every text cell escaped (for plotly express, which pastes the
+    values of ``color``/``facet`` columns into its hover templates, where we cannot escape them)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or isinstance(out[col].dtype, (pd.StringDtype, pd.CategoricalDtype)):
+            out[col] = out[col].map(lambda v: escape(v) if isinstance(v, str) else v)
+    return out
+
+
+def escaped_figure(builder: F) -> F:
+    """Decorator for a figure builder: its figure comes back with :func:`escape_figure` applied
+    (a builder that returns a list of figures gets each one escaped)."""
+
+    @functools.wraps(builder)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        out = builder(*args, **kwargs)
+        if isinstance(out, go.Figure):
+            return escape_figure(out)
+        if isinstance(out, list):
+            return [escape_figure(f) if isinstance(f, go.Figure) else f for f in out]
+        return out
+
+    return wrapper  # type: ignore[return-value]
