@@ -83,10 +83,6 @@ def _read_array(path: Path) -> np.ndarray:
             non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
             if non_numeric:
                 raise FolderError(f"{path}: column {non_numeric[0]!r} is not numeric")
-            complex_cols = [c for c in frame.columns if pd.api.types.is_complex_dtype(frame[c])]
-            if complex_cols:
-                raise FolderError(f"{path}: column {complex_cols[0]!r} holds complex values; store real and "
-                                  "imaginary parts as separate columns")
             arr = frame.to_numpy(dtype=np.float32)
     except FolderError:
         raise
