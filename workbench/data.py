@@ -72,7 +72,7 @@ def check_label_values(values: np.ndarray, *, where: str, error: type[DataError]
         if not np.isfinite(values).all():
             raise error(f"{where}: labels hold NaN/inf values")
         if not np.equal(np.mod(values, 1), 0).all():
-            frac = values[np.mod(values, 1) != 0][0]
+            frac = float(values[np.mod(values, 1) != 0][0])
             raise error(f"{where}: labels must be integer class indices, got e.g. {frac!r}")
     elif values.dtype.kind not in "biu":
         raise error(f"{where}: labels of dtype {values.dtype} are not numeric class indices")
