@@ -96,7 +96,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
+    from workbench.runs import default_runs_dir
 
+    check_writable_dir(args.runs_dir or default_runs_dir(), option="--runs-dir")
     run_demo(runs_dir=args.runs_dir, epochs=args.epochs, report=not args.no_report)
     return 0
 

@@ -110,10 +110,18 @@ class TrainConfig:
         number("val_fraction", 0.0, 1.0, high_open=True)
         if not isinstance(self.strategy_params, dict):
             raise ValueError(f"strategy_params must be a mapping, got {type(self.strategy_params).__name__}")
+        def leaves(value):
+            if isinstance(value, dict):
+                value = list(value.values())
+            if isinstance(value, (list, tuple)):
+                for v in value:
+                    yield from leaves(v)
+            else:
+                yield value
+
         for key, value in self.strategy_params.items():
-            for leaf in (value if isinstance(value, (list, tuple)) else [value]):
-                if isinstance(leaf, (float, np.floating)) and not np.isfinite(leaf):
-                    raise ValueError(f"strategy parameter {key!r} must be finite, got {value!r}")
+            if any(isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in leaves(value)):
+                raise ValueError(f"strategy parameter {key!r} must be finite, got {value!r}")
         if self.fast_path not in (True, False, "auto", "off"):
             raise ValueError(f"fast_path must be True, False, 'auto' or 'off', got {self.fast_path!r}")
         self._check_device()

@@ -115,6 +115,8 @@ def test_runs_folder_that_is_a_file_is_one_line_naming_it(tmp_path, capsys):
     blocker.write_text("not a folder")
     rc, err = cli(capsys, tmp_path, "--runs-dir", str(blocker / "inner"), *TRAIN)
     assert rc == 2 and f"{blocker} is not a folder" in err
+    rc, err = cli(capsys, tmp_path, "--runs-dir", str(blocker / "inner"), "demo", "--epochs", "1")
+    assert rc == 2 and f"{blocker} is not a folder" in err
 
 
 def test_read_only_runs_folder_is_refused_before_training(tmp_path, capsys, monkeypatch):
@@ -231,6 +233,8 @@ def test_generators_refuse_bad_parameters(tmp_path, generator, params, named):
 def test_train_config_refuses_bad_fields(field, value, named):
     with pytest.raises(ValueError, match=named.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         TrainConfig(**{field: value})
+    with pytest.raises(ValueError, match="strategy parameter 'weights' must be finite"):
+        TrainConfig(strategy_params={"weights": {"a": [1.0, float("nan")]}})
 
 
 def test_negative_patience_on_the_cli(tmp_path, capsys):
