@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.data import kind_shape_error
 
 from data_catalog.names import safe_name
 
@@ -48,6 +50,14 @@ class ModalityCard(BaseModel):
         if any(d <= 0 for d in v):
             raise ValueError("every dimension must be positive")
         return v
+
+    @model_validator(mode="after")
+    def _kind_fits_shape(self) -> ModalityCard:
+        # a mismatch (kind: image, shape: [64]) would otherwise register and crash inside torch
+        problem = kind_shape_error(self.kind, self.shape)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class LabelCard(BaseModel):

@@ -26,6 +26,24 @@ from scipy.stats import norm
 from workbench.data import MultimodalDataset
 
 
+def _check(generator: str, *, counts: dict[str, tuple[object, int]] | None = None,
+           reals: dict[str, tuple[object, float, float]] | None = None) -> None:
+    """Refuse bad generator parameters up front, naming the generator and the parameter.
+
+    ``counts`` maps a name to ``(value, minimum)`` for integers; ``reals`` maps a name to
+    ``(value, low, high)`` for finite numbers in ``[low, high]`` (a list value is checked
+    element by element). ``n=0`` used to build an empty dataset that failed much later.
+    """
+    for name, (value, low) in (counts or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"synthetic {generator}: {name} must be an integer >= {low}, got {value!r}")
+    for name, (value, low, high) in (reals or {}).items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            ok = isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)
+            if not (ok and low <= v <= high):
+                raise ValueError(f"synthetic {generator}: {name} must be a finite number in [{low:g}, {high:g}], got {v!r}")
+
+
 def _class_means(rng: np.random.Generator, n_classes: int, dim: int) -> np.ndarray:
     """Unit-norm random class centres in ``dim`` dimensions."""
     mu = rng.standard_normal((n_classes, dim))
@@ -47,6 +65,9 @@ def imbalance(
     names = list(names or ([f"m{i}" for i in range(len(snr))] if len(snr) != 2 else ["strong", "weak"]))
     if not (len(snr) == len(dims) == len(names)):
         raise ValueError("snr, dims and names must have one entry per modality")
+    _check("imbalance", counts={"n": (n, 1), "n_classes": (n_classes, 2), "seed": (seed, 0),
+                                **{f"dims[{i}]": (d, 1) for i, d in enumerate(dims)}},
+           reals={"snr": (snr, 0.0, 1e6)})
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n)
     mods = {}
@@ -66,6 +87,8 @@ def xor(*, n: int = 2000, dim: int = 8, n_noise_modalities: int = 1, flip: float
     noise) among ``dim - 1`` noise coordinates; alone each is at chance, together the
     Bayes accuracy is ``(1 - flip) * P(both bits read right or both wrong)``.
     """
+    _check("xor", counts={"n": (n, 1), "dim": (dim, 1), "n_noise_modalities": (n_noise_modalities, 0),
+                          "seed": (seed, 0)}, reals={"flip": (flip, 0.0, 1.0)})
     rng = np.random.default_rng(seed)
     s_a = rng.integers(0, 2, n)
     s_b = rng.integers(0, 2, n)
@@ -101,6 +124,10 @@ def group_noise(
     ``sigma_B = noise_ratio_b * noise_a``: imaging is the easy modality for group A and
     nearly useless for group B (methods/multifair.md section 10).
     """
+    _check("group_noise", counts={"n": (n, 1), "dim": (dim, 1), "seed": (seed, 0)},
+           reals={"p_group_b": (p_group_b, 0.0, 1.0), "p_positive": (p_positive, 0.0, 1.0),
+                  "signal_records": (signal_records, -1e6, 1e6), "signal_imaging": (signal_imaging, -1e6, 1e6),
+                  "noise_a": (noise_a, 0.0, 1e6), "noise_ratio_b": (noise_ratio_b, 0.0, 1e6)})
     rng = np.random.default_rng(seed)
     g = (rng.random(n) < p_group_b).astype(int)
     y = (rng.random(n) < p_positive).astype(int)
@@ -124,6 +151,9 @@ def missing(
     A sample that would lose every modality keeps one chosen at random. Missing entries
     are zero-filled in the tensors and flagged in ``mask``.
     """
+    _check("missing", counts={"n": (n, 1), "n_classes": (n_classes, 2), "n_modalities": (n_modalities, 1),
+                              "dim": (dim, 1), "seed": (seed, 0)},
+           reals={"snr": (snr, 0.0, 1e6), "p_missing": (p_missing, 0.0, 1.0)})
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n)
     names = [f"m{i}" for i in range(n_modalities)]

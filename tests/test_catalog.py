@@ -98,3 +98,25 @@ def test_bad_folders_fail_clearly_and_write_nothing(folder, tmp_path, breakage, 
     with pytest.raises(FolderError, match=message):
         register_folder(folder, catalog_dir=catalog, name="broken")
     assert not catalog.exists() or not any(catalog.iterdir())
+
+
+def test_folder_names_become_valid_card_names():
+    from data_catalog.folder import sanitize_name
+
+    assert [sanitize_name(s) for s in ["study(1)", "my study", "..hidden", "ok-name_2.v1", "(((", "é"]] == [
+        "study_1", "my_study", "hidden", "ok-name_2.v1", "dataset", "dataset"]
+
+
+def test_card_schema_checks_kind_against_shape():
+    data = yaml.safe_load(open(get_card.__globals__["CARDS_DIR"] / "mfeat.yaml"))
+    data["modalities"]["fourier"] = {"kind": "image", "shape": [76]}
+    with pytest.raises(CardError, match=r"field 'modalities.fourier'.*kind 'image' needs a 3-D"):
+        parse_card(data, origin="test.yaml")
+    data["modalities"]["fourier"] = {"kind": "image", "shape": [1, 8, 8]}
+    assert parse_card(data, origin="test.yaml").modalities["fourier"].kind == "image"
+
+
+def test_labels_are_remapped_from_the_values_present(folder):
+    pd.DataFrame({"label": [3, 7, 11] * 10}).to_csv(folder / "labels.csv", index=False)
+    ds = load_folder(folder)
+    assert ds.classes == ["3", "7", "11"] and ds.y.tolist()[:3] == [0, 1, 2]

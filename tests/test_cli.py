@@ -29,7 +29,7 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     d = tmp_path / "bad"
     d.mkdir()
     np.save(d / "a.npy", np.zeros((5, 2)))
-    np.save(d / "labels.npy", np.zeros(4))
+    np.save(d / "labels.npy", np.arange(4) % 2)  # two classes: the count mismatch is the fault
     assert main(["datasets", "add", str(d), "--name", "bad"]) == 2
     assert "modality 'a' has 5 samples but labels.npy has 4" in capsys.readouterr().err
 

@@ -50,3 +50,32 @@ def test_subset_and_select_modalities():
     assert ds.select_modalities(["b"]).modality_names == ["b"]
     with pytest.raises(DataError, match="no modality 'c'"):
         ds.select_modalities(["c"])
+
+
+def test_kind_shape_rule_is_shared_and_exact():
+    from workbench.data import kind_shape_error
+
+    assert [kind_shape_error(k, s) for k, s in [("vector", [5]), ("sequence", [2, 9]), ("image", [3, 8, 8])]] == [None] * 3
+    assert "needs a 1-D" in kind_shape_error("vector", [2, 3])
+    assert "needs a 3-D per-sample shape (channels, height, width), got [64] (1-D)" in kind_shape_error("image", [64])
+    assert "unknown kind" in kind_shape_error("hologram", [1])
+
+
+def test_fractional_labels_are_refused_not_truncated():
+    # the old cast to int64 turned 0.5 into class 0 without a word
+    with pytest.raises(DataError, match=r"dataset 'toy': labels must be integer class indices, got e.g. 0.5"):
+        MultimodalDataset({"a": torch.zeros(3, 1)}, np.array([0.0, 0.5, 1.0]), name="toy")
+    with pytest.raises(DataError, match="labels hold NaN"):
+        MultimodalDataset({"a": torch.zeros(2, 1)}, np.array([0.0, np.nan]))
+    assert MultimodalDataset({"a": torch.zeros(2, 1)}, np.array([0.0, 1.0])).y.tolist() == [0, 1]
+    with pytest.raises(DataError, match="label 2 but only 2 classes"):
+        MultimodalDataset({"a": torch.zeros(3, 1)}, [0, 1, 2], classes=["x", "y"])
+
+
+def test_split_fractions_are_checked_before_splitting():
+    ds = make(100)
+    with pytest.raises(ValueError, match=r"split fraction 'train' must be in \[0, 1\], got 1.2"):
+        ds.split(train=1.2, calib=-0.2, test=0.0)
+    assert ds.check_splittable() is None  # 100 samples of 3 classes: fine
+    with pytest.raises(DataError, match="3 classes needs at least 13"):
+        make(12).split()

@@ -7,12 +7,19 @@ Core commands live here; each capability adds its own subcommands from a module 
     workbench datasets [add PATH]      list the catalog / register a data folder
     workbench train --dataset NAME --fusion late|concat|sum|gated --epochs N --seed S
     workbench runs                     list recorded runs
+
+Errors: a user error (bad data, card, parameter, path; the project's error classes,
+``ValueError``, ``OSError``, an unloadable checkpoint) prints one line naming the file or
+parameter and exits with status 2. Anything else is a bug: one line with the exception type
+and exit status 1; ``workbench --debug ...`` shows its traceback (and those of user errors).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import pickle
 import sys
 from pathlib import Path
 
@@ -44,10 +51,34 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_writable_dir(path: str | Path, *, option: str) -> None:
+    """Refuse a folder that cannot be created or written, before any training.
+
+    Checks the folder, or the nearest ancestor that exists when it does not exist yet, so
+    the check itself creates nothing. ``option`` names the flag in the message.
+    """
+    target = Path(path).absolute()
+    probe = target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{option} {target}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {target}: {probe} is not writable")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from workbench.runs import train
+    from workbench.runs import default_runs_dir, train
+    from workbench.strategy import make_strategy
+    from workbench.trainer import TrainConfig
 
     params = dict(_parse_kv(args.param)) if args.param else {}
+    # every argument is checked before the dataset is loaded or anything is written
+    TrainConfig(fusion=args.fusion, epochs=args.epochs, seed=args.seed, strategy=args.strategy,
+                strategy_params=params, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                device=args.device, progress=False)
+    make_strategy(args.strategy, **params)
+    check_writable_dir(args.runs_dir or default_runs_dir(), option="--runs-dir")
     run = train(args.dataset, fusion=args.fusion, epochs=args.epochs, seed=args.seed, strategy=args.strategy,
                 strategy_params=params, runs_dir=args.runs_dir, batch_size=args.batch_size, lr=args.lr,
                 patience=args.patience, device=args.device)
@@ -65,7 +96,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
+    from workbench.runs import default_runs_dir
 
+    check_writable_dir(args.runs_dir or default_runs_dir(), option="--runs-dir")
     run_demo(runs_dir=args.runs_dir, epochs=args.epochs, report=not args.no_report)
     return 0
 
@@ -74,16 +107,55 @@ def _parse_kv(pairs: list[str]):
     import json
 
     for pair in pairs:
-        key, _, value = pair.partition("=")
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--param {pair!r}: expected KEY=VALUE with KEY a parameter name")
         try:
             yield key, json.loads(value)  # numbers, booleans, lists; never evaluated as code
         except json.JSONDecodeError:
-            yield key, value
+            # 'inf'/'nan' are not JSON but are numbers to a user: parse them so that the
+            # config's finiteness check names the parameter instead of a strategy failing later
+            yield key, float(value) if value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan") else value
+
+
+def _torch_load_file(exc: BaseException) -> str | None:
+    """The file a failing ``torch.load`` was reading, from the traceback (torch's own
+    messages name no file, whichever loader in the project called it)."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "load" and frame.f_globals.get("__name__") == "torch.serialization":
+            f = frame.f_locals.get("f")
+            found = str(f) if isinstance(f, (str, os.PathLike)) else found
+        tb = tb.tb_next
+    return found
+
+
+def _is_project_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("workbench", "data_catalog", "widgets")
+
+
+def describe_error(exc: Exception) -> tuple[str, int]:
+    """One line for ``exc`` and the exit status: 2 for user errors, 1 for bugs."""
+    loading = _torch_load_file(exc)
+    if isinstance(exc, pickle.UnpicklingError) or (loading and isinstance(exc, (RuntimeError, EOFError))):
+        where = loading or "a checkpoint or weights file"
+        return (f"{where}: cannot be loaded safely (pickled objects, truncated or corrupt); "
+                "move it aside to retrain from scratch"), 2
+    if isinstance(exc, OSError):
+        names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+        reason = exc.strerror or str(exc)
+        return (f"{' -> '.join(names)}: {reason}" if names else reason), 2
+    if _is_project_error(exc) or isinstance(exc, (ValueError, RuntimeError, FloatingPointError)):
+        text = str(exc) or type(exc).__name__
+        return " ".join(text.split()), 2  # one line, however the message was built
+    return f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Multimodal Workbench")
     parser.add_argument("--runs-dir", default=None, help="run store root (default ./runs or $WORKBENCH_RUNS)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="train on the default dataset, run the analyses, write an HTML report")
@@ -124,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         args.runs_dir = str(Path(args.runs_dir))
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # user errors: one clear line
-        print(f"workbench: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        message, status = describe_error(exc)
+        print(f"workbench: error: {message}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ import torch
 from sklearn.model_selection import train_test_split
 
 MODALITY_KINDS = ("vector", "sequence", "image")
+# per-sample dimensions each kind's default encoder expects (models.make_encoder)
+KIND_NDIM = {"vector": 1, "sequence": 2, "image": 3}
+KIND_LAYOUT = {"vector": "(features,)", "sequence": "(channels, time)", "image": "(channels, height, width)"}
+# more classes than this is almost always a column of ids or measurements, not class labels;
+# the bound keeps one stray label such as 10**9 from building 10**9 class names
+MAX_CLASSES = 10_000
 
 
 class DataError(ValueError):
@@ -36,6 +42,40 @@ class DataError(ValueError):
 def infer_kind(shape: tuple[int, ...]) -> str:
     """Guess a modality kind from the per-sample shape: (d,) vector, (c, t) sequence, (c, h, w) image."""
     return {1: "vector", 2: "sequence", 3: "image"}.get(len(shape), "vector")
+
+
+def kind_shape_error(kind: str, shape: tuple[int, ...] | list[int]) -> str | None:
+    """Why a per-sample ``shape`` does not fit a modality ``kind``, or None if it fits.
+
+    ``vector`` is ``(features,)``, ``sequence`` is ``(channels, time)`` and ``image`` is
+    ``(channels, height, width)``: the layouts the default encoders read. One rule shared by
+    the card schema and :class:`MultimodalDataset`, so a card that validates also trains.
+    """
+    if kind not in KIND_NDIM:
+        return f"unknown kind {kind!r}; expected one of {list(KIND_NDIM)}"
+    if len(shape) != KIND_NDIM[kind]:
+        return (f"kind {kind!r} needs a {KIND_NDIM[kind]}-D per-sample shape {KIND_LAYOUT[kind]}, "
+                f"got {list(shape)} ({len(shape)}-D)")
+    return None
+
+
+def check_label_values(values: np.ndarray, *, where: str, error: type[DataError] = DataError) -> None:
+    """Refuse labels that are not real integer class indices; ``where`` names the file or dataset.
+
+    Complex labels would lose their imaginary part and fractional ones would be truncated
+    by the cast to int64, both silently, so both are refused.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "c":
+        raise error(f"{where}: labels are complex numbers ({values.dtype}); use class indices 0..C-1")
+    if values.dtype.kind == "f":
+        if not np.isfinite(values).all():
+            raise error(f"{where}: labels hold NaN/inf values")
+        if not np.equal(np.mod(values, 1), 0).all():
+            frac = float(values[np.mod(values, 1) != 0][0])
+            raise error(f"{where}: labels must be integer class indices, got e.g. {frac!r}")
+    elif values.dtype.kind not in "biu":
+        raise error(f"{where}: labels of dtype {values.dtype} are not numeric class indices")
 
 
 @dataclass(frozen=True)
@@ -92,8 +132,15 @@ class MultimodalDataset:
     def __post_init__(self) -> None:
         if len(self.modalities) < 1:
             raise DataError(f"dataset {self.name!r}: no modalities")
+        for m, x in self.modalities.items():
+            if torch.is_tensor(x) and x.is_complex() or not torch.is_tensor(x) and np.iscomplexobj(x):
+                # the cast to float32 would silently drop the imaginary part
+                raise DataError(f"dataset {self.name!r}: modality {m!r} holds complex values; pass real features "
+                                "(e.g. real and imaginary parts as separate channels)")
         self.modalities = {m: torch.as_tensor(x, dtype=torch.float32) for m, x in self.modalities.items()}
-        self.y = torch.as_tensor(self.y).long().reshape(-1)
+        y = self.y.numpy() if torch.is_tensor(self.y) else np.asarray(self.y)
+        check_label_values(y, where=f"dataset {self.name!r}")
+        self.y = torch.as_tensor(y).long().reshape(-1)
         n = len(self.y)
         for m, x in self.modalities.items():
             if x.shape[0] != n:
@@ -106,7 +153,13 @@ class MultimodalDataset:
         if n and int(self.y.min()) < 0:
             raise DataError(f"dataset {self.name!r}: labels must be non-negative class indices")
         if self.classes is None:
-            self.classes = [str(c) for c in range(int(self.y.max()) + 1 if n else 0)]
+            top = int(self.y.max()) + 1 if n else 0
+            if top > MAX_CLASSES:
+                raise DataError(f"dataset {self.name!r}: label {top - 1} implies {top} classes (at most {MAX_CLASSES}); "
+                                "labels must be class indices 0..C-1 (remap them, or pass classes=)")
+            self.classes = [str(c) for c in range(top)]
+        elif n and int(self.y.max()) >= len(self.classes):
+            raise DataError(f"dataset {self.name!r}: label {int(self.y.max())} but only {len(self.classes)} classes")
         if self.groups is not None:
             self.groups = pd.DataFrame(self.groups).reset_index(drop=True)
             if len(self.groups) != n:
@@ -117,6 +170,12 @@ class MultimodalDataset:
                 raise DataError(f"dataset {self.name!r}: mask names unknown modalities {sorted(unknown)}")
             self.mask = {m: torch.as_tensor(v, dtype=torch.bool).reshape(-1) for m, v in self.mask.items()}
         self.kinds = {m: self.kinds.get(m) or infer_kind(tuple(x.shape[1:])) for m, x in self.modalities.items()}
+        for m, kind in self.kinds.items():
+            # a vector encoder flattens, so only sequence/image need their exact layout here
+            problem = kind_shape_error(kind, tuple(self.modalities[m].shape[1:])) if kind != "vector" else (
+                None if kind in KIND_NDIM else f"unknown kind {kind!r}")
+            if problem:
+                raise DataError(f"dataset {self.name!r}: modality {m!r}: {problem}")
 
     # -- shape information -------------------------------------------------------------
     @property
@@ -196,6 +255,7 @@ class MultimodalDataset:
         """
         if not np.isclose(train + calib + test, 1.0):
             raise ValueError(f"split fractions must sum to 1, got {train + calib + test}")
+        self.check_splittable(train=train, calib=calib, test=test)
         idx = np.arange(self.n_samples)
         y = self.y.numpy()
         rest_frac = calib + test
@@ -207,6 +267,38 @@ class MultimodalDataset:
         ca, te = stratified_split(rest, y[rest], test_size=test / rest_frac, seed=seed + 1)
         return Splits(np.sort(tr), np.sort(ca), np.sort(te), seed)
 
+    def check_splittable(self, *, train: float = 0.6, calib: float = 0.2, test: float = 0.2) -> None:
+        """Refuse data a classifier cannot be trained and evaluated on, before any training.
+
+        Needs at least two classes present (one class gives a trivially perfect accuracy) and
+        enough samples that every split with a positive fraction can hold one sample of each
+        present class: ``n >= ceil(C / smallest positive fraction)``, checked on the split
+        sizes scikit-learn will actually draw. With fewer samples the training split may hold
+        one sample, whose standard deviation is NaN, and training ends in a non-finite loss.
+        """
+        fractions = {"train": train, "calib": calib, "test": test}
+        bad = {k: v for k, v in fractions.items() if not (np.isfinite(v) and 0 <= v <= 1)}
+        if bad:
+            name, value = next(iter(bad.items()))
+            raise ValueError(f"split fraction {name!r} must be in [0, 1], got {value}")
+        if train <= 0:
+            raise ValueError(f"split fraction 'train' must be positive, got {train}")
+        present = np.unique(self.y.numpy())
+        if len(present) < 2:
+            label = self.classes[int(present[0])] if len(present) else None
+            raise DataError(f"dataset {self.name!r}: labels hold {len(present)} class"
+                            f"{'' if label is None else f' ({label!r})'}; classification needs at least 2")
+        n_classes = len(present)
+        sizes = _split_sizes(self.n_samples, train, calib, test)
+        if min(size for name, size in sizes.items() if fractions[name] > 0) >= n_classes:
+            return
+        need = self.n_samples
+        while min(size for name, size in _split_sizes(need, train, calib, test).items() if fractions[name] > 0) < n_classes:
+            need += 1
+        shares = "/".join(f"{v:g}" for v in fractions.values())
+        raise DataError(f"dataset {self.name!r} has {self.n_samples} samples; a {shares} train/calib/test split of "
+                        f"{n_classes} classes needs at least {need} (one sample per class in every split)")
+
     def __repr__(self) -> str:
         mods = ", ".join(f"{m}{list(s)}" for m, s in self.shapes.items())
         grp = [] if self.groups is None else list(self.groups.columns)
@@ -214,6 +306,15 @@ class MultimodalDataset:
             f"MultimodalDataset({self.name!r}, n={self.n_samples}, classes={self.n_classes}, "
             f"modalities=[{mods}], groups={grp})"
         )
+
+
+def _split_sizes(n: int, train: float, calib: float, test: float) -> dict[str, int]:
+    """Sizes :meth:`MultimodalDataset.split` draws for ``n`` samples (scikit-learn rounds the test part up)."""
+    rest = int(np.ceil(n * (calib + test) - 1e-9)) if calib + test > 0 else 0
+    if calib == 0 or test == 0:
+        return {"train": n - rest, "calib": rest if test == 0 else 0, "test": rest if calib == 0 else 0}
+    n_test = int(np.ceil(rest * test / (calib + test) - 1e-9))
+    return {"train": n - rest, "calib": rest - n_test, "test": n_test}
 
 
 def stratified_split(idx: np.ndarray, y: np.ndarray, *, test_size: float, seed: int):

@@ -85,10 +85,76 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        """Refuse every bad value here, before data or models are touched; errors name the field.
+
+        ``lr`` is bounded at 10: above it no optimizer here converges, and values such as
+        ``1e30`` or ``inf`` only surfaced after an epoch as a non-finite loss. Strategy
+        parameters are checked for NaN/inf (their ranges belong to each strategy).
+        ``device`` must name a device this machine has, so ``cuda`` without CUDA fails here
+        instead of as an AssertionError inside torch.
+        """
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {FUSIONS}")
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch_size >= 1")
+
+        def integer(name: str, low: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+        def number(name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
+            ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+            if not ok:
+                span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+                raise ValueError(f"{name} must be a finite number in {span}, got {value!r}")
+
+        integer("epochs", 0)
+        integer("batch_size", 1)
+        integer("hidden", 1)
+        integer("embed", 1)
+        integer("eval_every", 0)
+        integer("seed", 0)
+        if self.patience is not None:
+            integer("patience", 0)
+        number("lr", 0.0, 10.0, low_open=True)
+        number("weight_decay", 0.0, 10.0)
+        number("dropout", 0.0, 1.0, high_open=True)
+        number("val_fraction", 0.0, 1.0, high_open=True)
+        if not isinstance(self.strategy_params, dict):
+            raise ValueError(f"strategy_params must be a mapping, got {type(self.strategy_params).__name__}")
+        def leaves(value):
+            if isinstance(value, dict):
+                value = list(value.values())
+            if isinstance(value, (list, tuple)):
+                for v in value:
+                    yield from leaves(v)
+            else:
+                yield value
+
+        for key, value in self.strategy_params.items():
+            if any(isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in leaves(value)):
+                raise ValueError(f"strategy parameter {key!r} must be finite, got {value!r}")
+        if self.fast_path not in (True, False, "auto", "off"):
+            raise ValueError(f"fast_path must be True, False, 'auto' or 'off', got {self.fast_path!r}")
+        self._check_device()
+
+    def _check_device(self) -> None:
+        if self.device == "auto":
+            return
+        try:
+            dev = torch.device(self.device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device {self.device!r} is not a device name; use 'auto', 'cpu' or 'cuda'") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {self.device!r}: CUDA is not available on this machine; use 'auto' or 'cpu'")
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise ValueError(f"device {self.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        elif dev.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {self.device!r}: MPS is not available on this machine; use 'auto' or 'cpu'")
+        elif dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {self.device!r} is not supported; use 'auto', 'cpu' or 'cuda'")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
