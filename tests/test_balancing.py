@@ -169,3 +169,56 @@ def test_every_strategy_trains_with_three_modalities(name):
     assert run.metrics["test"]["fused"] > 0.4
     with pytest.raises(ValueError, match="bad parameters"):
         make_strategy(name, not_a_parameter=1)
+
+
+# -- item 11: MLB beta_max <= 1, GMM fine-tune honours unimodal_weight ---------------------------------
+def test_mlb_accepts_beta_max_at_most_one():
+    strat = make_strategy("mlb", beta_max=0.5)  # the authors' UCF run (run.sh: tanh_mode_beta 0.5)
+    assert strat.beta_max == 0.5
+    k = mlb_coefficients({"a": 0.9, "b": 0.3}, alpha=2.0, beta_max=0.5)
+    r_b = 0.9 / 0.3
+    assert k["b"] == pytest.approx(1 - 0.5 * math.tanh(2.0 * (r_b - 1)))  # weak modality slowed to (0.5, 1)
+    assert 0.5 < k["b"] < 1 and 0 < k["a"] < 1
+    assert mlb_coefficients({"a": 0.9, "b": 0.3}, alpha=2.0, beta_max=1.0)["b"] == 1.0
+    with pytest.raises(ValueError, match="beta_max"):
+        make_strategy("mlb", beta_max=0.0)
+
+
+def test_gmm_finetune_stage_honours_unimodal_weight():
+    import torch.nn.functional as F
+
+    model, ctx, batch = _setup()
+    losses = {}
+    for w in (0.0, 1.0, 0.25):
+        strat = make_strategy("gmm_adaptive", warmup_epochs=0, finetune_epochs=1, unimodal_weight=w)
+        strat.setup(ctx)
+        strat._phase = "finetune"
+        strat._keep = (torch.arange(len(batch.y)) % 3 != 0).float()
+        out = model(batch.x, detach_unimodal=strat.detach_unimodal)
+        losses[w] = strat.loss(ctx, batch, out)
+    keep = (torch.arange(len(batch.y)) % 3 != 0).float()
+    fused = F.cross_entropy(out.logits, batch.y, reduction="none")
+    uni = sum(F.cross_entropy(z, batch.y, reduction="none") for z in out.unimodal_logits.values())
+    for w, got in losses.items():
+        want = (keep * (fused + w * uni)).sum() / keep.sum()
+        torch.testing.assert_close(got, want)
+
+
+# -- item 13: the step mode is settled after the strategy's setup -----------------------------------------
+def test_sgd_strategy_does_not_keep_the_cuda_graph_step():
+    from workbench.fast_path import choose_step_mode
+    from workbench.trainer import make_optimizer, settle_step_mode
+
+    cuda = torch.device("cuda")  # a fake device: only its type is read
+    joint_sgd = make_strategy("joint", optimizer="sgd")
+    assert joint_sgd.graph_safe and choose_step_mode(cuda, joint_sgd, True)[0] == "graph"  # pre-setup decision
+    model, ctx, _ = _setup()
+    ctx.optimizer = make_optimizer(model.parameters(), lr=1e-3, weight_decay=0.0, capturable=True)
+    ctx.config = TrainConfig(weight_decay=0.0)
+    joint_sgd.setup(ctx)  # swaps in a (non-capturable) SGD
+    assert isinstance(ctx.optimizer, torch.optim.SGD)
+    mode, reason = settle_step_mode("graph", "whole step captured", ctx.optimizer)
+    assert mode == "eager" and "SGD" in reason
+    adam = make_optimizer(model.parameters(), lr=1e-3, weight_decay=0.0, capturable=True)  # joint with Adam
+    assert settle_step_mode("graph", "whole step captured", adam) == ("graph", "whole step captured")
+    assert settle_step_mode("eager", "no CUDA graph on cpu", ctx.optimizer)[0] == "eager"
