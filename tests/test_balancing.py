@@ -6,10 +6,18 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from workbench.balancing.common import modulated_tensors
 from workbench.balancing.gmm_adaptive import gap_values
-from workbench.balancing.mcr import mipd_regularizer, permutation_jsd, permuted_jsd
+from workbench.balancing.mcr import (
+    MCR,
+    fuse_embeddings,
+    mipd_regularizer,
+    permutation_jsd,
+    permuted_jsd,
+    supervised_ntxent,
+)
 from workbench.balancing.mlb import mlb_coefficients
 from workbench.balancing.ogm_ge import OGMGE, ogm_coefficient, ogm_coefficients
 from workbench.models import ModalitySpec, MultimodalModel
@@ -121,23 +129,151 @@ def test_mcr_routing_and_game_gradients():  # T-D2
     emb = model.encode(batch.x)
     perms = torch.argsort(torch.rand(4, len(batch.y)), 1)
     enc = {m: list(model.encoders[m].parameters()) for m in model.modalities}
+    ref = fuse_embeddings(model, emb).detach()  # routing is a property of the permuted branch
 
     def grads(loss, m):
         return torch.autograd.grad(loss, enc[m], retain_graph=True, allow_unused=True)
 
-    j = permuted_jsd(model, emb, "b", perms, grad_to="a")
+    j = permuted_jsd(model, emb, "b", perms, grad_to="a", reference=ref)
     for other in ("b", "c"):
         assert all(g is None or torch.all(g == 0) for g in grads(j, other))
     for game_k in (-1.0, 0.0, 1.0):
-        reg, _ = mipd_regularizer(model, emb, perms, k=game_k, lam=0.1)
+        reg, _ = mipd_regularizer(model, emb, perms, k=game_k, lam=0.1, reference=ref)
         for m in model.modalities:
-            expect = [0.1 * -g for g in grads(permuted_jsd(model, emb, m, perms, grad_to=m), m)]
+            expect = [0.1 * -g for g in grads(permuted_jsd(model, emb, m, perms, grad_to=m, reference=ref), m)]
             for n in model.modalities:
                 if n != m:
-                    extra = grads(permuted_jsd(model, emb, n, perms, grad_to=m), m)
+                    extra = grads(permuted_jsd(model, emb, n, perms, grad_to=m, reference=ref), m)
                     expect = [e + 0.1 * game_k * -g for e, g in zip(expect, extra, strict=True)]
             for got, want in zip(grads(reg, m), expect, strict=True):
                 torch.testing.assert_close(got, want)
+
+
+# -- item 10: MCR against a re-implementation of the authors' step ----------------------------------------
+def _authors_js_divergence(net_1_logits, net_2_logits):
+    # Bias_Infusion_MCR.get_perturbed_gradients.js_divergence: clamped probabilities, kl_div batchmean
+    p1 = F.softmax(torch.clamp(net_1_logits, -1e7, 1e7), dim=1)
+    p2 = F.softmax(torch.clamp(net_2_logits, -1e7, 1e7), dim=1)
+    log_m = torch.clamp(0.5 * (p1 + p2), 1e-20, 1).log()
+    loss = F.kl_div(log_m, torch.clamp(p1, 1e-20, 1), reduction="batchmean")
+    loss = loss + F.kl_div(log_m, torch.clamp(p2, 1e-20, 1), reduction="batchmean")
+    return 0.5 * loss
+
+
+def _pml_ntxent(z, labels, temperature):
+    # pytorch-metric-learning NTXentLoss(temperature) with CosineSimilarity and MeanReducer:
+    # all (anchor, positive) index pairs, each against its anchor's negatives, max-stabilised
+    z = F.normalize(z, p=2, dim=1)
+    sim = z @ z.T
+    same = labels[:, None] == labels[None, :]
+    a1, p = torch.where(same & ~torch.eye(len(z), dtype=torch.bool))
+    a2, n = torch.where(~same)
+    pos = sim[a1, p].unsqueeze(1) / temperature
+    neg = sim[a2, n] / temperature
+    n_per_p = (a2.unsqueeze(0) == a1.unsqueeze(1)).float()
+    neg = (neg * n_per_p).masked_fill(n_per_p == 0, float("-inf"))
+    max_val = torch.max(pos, torch.max(neg, dim=1, keepdim=True)[0]).detach()
+    numerator = torch.exp(pos - max_val).squeeze(1)
+    denominator = torch.sum(torch.exp(neg - max_val), dim=1) + numerator
+    return -torch.log(numerator / denominator + torch.finfo(z.dtype).tiny).mean()
+
+
+def _authors_mcr_loss(model, x, y, perms, *, lam, regby, contr_coeff, multil, temperature=0.5):
+    """MCR_Model.forward (cls_type linear, shufflegradmulti) + Bias_Infusion_MCR.before_backward,
+    two modalities (enc_0 = a, enc_1 = b); the concat head's blocks are fc_0_lin / fc_1_lin, its
+    bias bias_lin (added as bias_lin / 2 to each part)."""
+    torch.manual_seed(5)  # the same dropout draw as the strategy's main pass
+    model.train()
+    enc = lambda m: model.encoders[m](model.standardize(m, x[m]))  # noqa: E731
+    a, v = enc("a"), enc("b")
+    e = a.shape[1]
+    w0, w1, bias = model.fusion_head.weight[:, :e], model.fusion_head.weight[:, e:], model.fusion_head.bias
+    pred_aa, pred_vv = model.unimodal_heads["a"](a), model.unimodal_heads["b"](v)
+
+    def forward_main(fa, fv, detach_a=False, detach_v=False):
+        pred_a, pred_v = torch.matmul(fa, w0.T), torch.matmul(fv, w1.T)
+        if detach_a:
+            pred_a = pred_a.detach()
+        if detach_v:
+            pred_v = pred_v.detach()
+        return (pred_a + bias / 2) + (pred_v + bias / 2)
+
+    pred = forward_main(a, v)
+    model.eval()  # shuffle_data: features again, in eval mode
+    a2, v2 = enc("a"), enc("b")
+    model.train()
+    sa = torch.cat([a2[i] for i in perms])
+    sv = torch.cat([v2[i] for i in perms])
+    na = torch.cat([a2 for _ in perms])
+    nv = torch.cat([v2 for _ in perms])
+    n_pred = torch.cat([pred for _ in perms])
+    jsd = lambda q: _authors_js_divergence(q, n_pred)  # noqa: E731
+    enc0_p0, enc1_p0 = jsd(forward_main(sa, nv, detach_v=True)), jsd(forward_main(sa, nv, detach_a=True))
+    enc1_p1, enc0_p1 = jsd(forward_main(na, sv, detach_a=True)), jsd(forward_main(na, sv, detach_v=True))
+    all_p0, all_p1 = jsd(forward_main(sa, nv)), jsd(forward_main(na, sv))
+    if regby == "greedy":
+        reg = lam * (-enc0_p0 + enc1_p0 - enc1_p1 + enc0_p1)
+    elif regby == "ind":
+        reg = lam * (-enc0_p0 - enc1_p1)
+    else:
+        reg = lam * (-all_p0 - all_p1)
+    cca = _pml_ntxent(torch.cat([a, v]), torch.cat([y, y]), temperature)
+    ce = F.cross_entropy
+    return ce(pred, y) + multil * (ce(pred_aa, y) + ce(pred_vv, y)) + reg + contr_coeff * cca
+
+
+@pytest.mark.parametrize("game, regby", [("greedy", "greedy"), ("independent", "ind"), ("collaborative", "colab")])
+def test_mcr_gradients_equal_the_authors_step(game, regby):
+    torch.manual_seed(0)
+    model = MultimodalModel({"a": ModalitySpec("vector", (6,)), "b": ModalitySpec("vector", (5,))}, 3,
+                            fusion="concat", hidden=16, embed=8, dropout=0.2)
+    x = {"a": torch.randn(24, 6).double() * 2, "b": torch.randn(24, 5).double()}
+    y = torch.arange(24) % 3
+    model.double()
+    perms = torch.argsort(torch.rand(5, 24), 1)
+    strat = MCR(lam=0.3, num_perms=5, game=game, contrastive_weight=0.7, unimodal_weight=0.01)
+    strat._perms = lambda b, device: perms
+    ctx = TrainContext(model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, None, None, torch.device("cpu"),
+                       TrainConfig())
+    strat.setup(ctx)
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    torch.manual_seed(5)
+    model.train()
+    out = model(x, detach_unimodal=strat.detach_unimodal)
+    ours = grads(strat.loss(ctx, Batch(x, y, torch.arange(24)), out))
+    theirs = grads(_authors_mcr_loss(model, x, y, perms, lam=0.3, regby=regby, contr_coeff=0.7, multil=0.01))
+    for k in theirs:
+        torch.testing.assert_close(ours[k], theirs[k], rtol=0, atol=1e-6, msg=k)
+    assert ours["fusion_head.weight"].abs().sum() > 0
+    # the regulariser alone reaches the fusion head (the old code's gradients cancelled there)
+    reg, _ = mipd_regularizer(model, model.encode(x), perms, k=-1.0, lam=1.0, reference=model(x).logits)
+    (g_head,) = torch.autograd.grad(reg, model.fusion_head.weight)
+    assert g_head.abs().max() > 1e-6
+
+
+def test_supervised_ntxent_has_within_modality_pairs():
+    gen = torch.Generator().manual_seed(1)
+    za, zb = torch.randn(10, 4, generator=gen), torch.randn(10, 4, generator=gen)
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    got = supervised_ntxent([za, zb], y, 0.5)
+    torch.testing.assert_close(got, _pml_ntxent(torch.cat([za, zb]), torch.cat([y, y]), 0.5))
+    zc = torch.randn(10, 4, generator=gen)
+    torch.testing.assert_close(supervised_ntxent([za, zb, zc], y, 0.5),
+                               _pml_ntxent(torch.cat([za, zb, zc]), torch.cat([y, y, y]), 0.5))
+
+
+def test_mcr_pretraining_fits_each_encoder_alone():
+    from workbench import train
+
+    run = train("synthetic-imbalance", epochs=1, strategy="mcr", dataset_params={"n": 300},
+                strategy_params={"num_perms": 2, "pretrain_epochs": 5}, save=False, progress=False)
+    first = run.history.iloc[0]
+    assert first["mcr_pretrain_acc_strong"] > 0.8  # a unimodal model of the strong modality
 
 
 def test_permutation_jsd_finds_the_informative_modality():  # T-D1

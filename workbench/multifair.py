@@ -26,7 +26,8 @@ Modality level
     **Fix:** the released code finds no ``g_F`` (L_gm = 0) and builds L_gm from detached
     ``.grad`` tensors; here both gradients come from ``torch.autograd.grad(create_graph=True)``
     (double backprop), so ``lambda_gm * L_gm`` sends gradients to encoders and heads.
-    Late fusion has no fusion head weight: the direction term is 0 there.
+    Late fusion has no fusion head weight, and the ``mlp`` head's joint layer is not a
+    classifier whose gradient compares with a probe's: the direction term is 0 there.
 
 Group level
     ``S_g(s) = mean_{i in P_g, j in N_g} sigmoid((s_i - s_j) / T)``, the smooth
@@ -167,7 +168,7 @@ def scale_encoder_grads(model, scales: dict[str, float]) -> None:
 def fusion_weight_blocks(model) -> dict[str, torch.Tensor] | None:
     """The fusion head's weight (or its per-modality column block for concat); None for late."""
     head = getattr(model, "fusion_head", None)
-    if head is None:
+    if head is None or model.fusion == "mlp":  # mlp: its first layer's gradient is not a classifier's
         return None
     w = head.weight
     if model.fusion == "concat":

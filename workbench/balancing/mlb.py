@@ -24,7 +24,8 @@ fits the training set, ``s_m -> 1``, ``r_m -> 1`` and ``k_m -> 1`` (phase-out).
 
 Scaled gradients (after backward, before the optimizer step, no noise): every parameter of
 modality ``m``'s encoder and unimodal head, and for concat fusion the columns of the fusion
-layer's weight that read ``m``'s embedding (the code's ``fc_m_lin.weight``). For sum/gated
+layer's weight that read ``m``'s embedding (the code's ``fc_m_lin.weight``; for ``mlp`` fusion
+the joint layer's block, as ``fc_m_lin`` in the code's non-linear classifier). For sum/gated
 fusion the fusion layer is shared and left unscaled. [CHOICE]
 
 Defaults (configs): ``alpha = 0.8``, ``beta_max = 2``. The authors train with Adam; we keep
@@ -101,7 +102,7 @@ class MLB(Strategy):
             for p in self.scaled_parameters(ctx, m):
                 if p.grad is not None:
                     p.grad.mul_(coeff)
-            if model.fusion == "concat" and model.fusion_head.weight.grad is not None:
+            if model.fusion in ("concat", "mlp") and model.fusion_head.weight.grad is not None:
                 model.fusion_head.weight.grad[:, fusion_block(model, m)] *= coeff
             self._log.setdefault(f"mlb_k_{m}", []).append(coeff)
 
