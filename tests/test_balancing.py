@@ -358,3 +358,63 @@ def test_sgd_strategy_does_not_keep_the_cuda_graph_step():
     adam = make_optimizer(model.parameters(), lr=1e-3, weight_decay=0.0, capturable=True)  # joint with Adam
     assert settle_step_mode("graph", "whole step captured", adam) == ("graph", "whole step captured")
     assert settle_step_mode("eager", "no CUDA graph on cpu", ctx.optimizer)[0] == "eager"
+
+
+# -- the benchmark: paired differences and ablations --------------------------------------------------------
+def test_paired_differences_equal_a_hand_computation():
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    from workbench.balancing.benchmark import paired_differences, paired_summary
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(6):
+        for method in ("naive", "mlb", "multi_loss", "ensemble"):
+            if method == "mlb" and seed == 5:
+                continue  # not a shared seed: left out of every mlb comparison
+            models = [("fused", "fused")] if method == "ensemble" else [("fused", "fused"), ("weak", "probe")]
+            for model, kind in models:
+                rows.append({"dataset": "d", "method": method, "seed": seed, "model": model, "kind": kind,
+                             "accuracy": float(rng.uniform(0.4, 0.9))})
+    scores = pd.DataFrame(rows)
+    got = paired_differences(scores, "mlb", "naive").set_index("model")
+    for model in ("fused", "weak"):
+        a = scores.query("method == 'mlb' and model == @model").sort_values("seed")["accuracy"].to_numpy()
+        b = scores.query("method == 'naive' and model == @model and seed < 5").sort_values("seed")["accuracy"].to_numpy()
+        ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+        row = got.loc[model]
+        assert row["n_seeds"] == 5 and row["wins"] == int((a > b).sum())
+        assert row["diff_mean"] == pytest.approx((a - b).mean(), abs=1e-12)
+        assert row["diff_ci_lower"] == pytest.approx(ci.low, abs=1e-12)
+        assert row["diff_ci_upper"] == pytest.approx(ci.high, abs=1e-12)
+    summary = paired_summary(scores)
+    refs = summary.groupby("method")["reference"].apply(set).to_dict()
+    assert refs == {"mlb": {"naive", "ensemble", "multi_loss"}, "multi_loss": {"naive", "ensemble"},
+                    "naive": {"ensemble"}}
+    assert set(summary.query("reference == 'ensemble'")["model"]) == {"fused"}
+
+
+def test_benchmark_reports_paired_rows_and_ablations():
+    from workbench.balancing.benchmark import ABLATIONS, _strategy_of, run_benchmark
+
+    assert _strategy_of("multi_loss", {}, 8) == ("mlb", {"alpha": 0.0})
+    assert _strategy_of("mcr", {"mcr": {"num_perms": 32}}, 8) == ("mcr", {"num_perms": 32, "pretrain_epochs": 8})
+    assert _strategy_of("mcr_no_reg", {"mcr": {"num_perms": 4}}, 8)[1] == {"num_perms": 4, "lam": 0.0,
+                                                                           "pretrain_epochs": 8}
+    assert _strategy_of("mcr_no_pretrain", {}, 8)[1]["pretrain_epochs"] == 0
+    assert _strategy_of("ogm_ge_no_ge", {"ogm_ge": {"alpha": 0.8}}, 8)[1] == {"alpha": 0.8, "ge": False}
+    assert set(ABLATIONS) >= {"multi_loss", "mcr_no_reg", "mcr_no_contrastive", "ogm_ge_no_ge"}
+    methods = ["naive", "mlb", "multi_loss", "ensemble"]
+    res = run_benchmark(["synthetic-imbalance"], methods, seeds=[0, 1], epochs=2,
+                        dataset_params={"synthetic-imbalance": {"n": 200}}, progress=False)
+    p = res.paired
+    assert len(p.query("method == 'mlb'")) == 3 + 3 + 1  # naive, multi_loss: fused + 2 probes; ensemble: fused
+    row = p.query("method == 'mlb' and reference == 'multi_loss' and model == 'weak'").iloc[0]
+    s = res.scores.set_index(["method", "model", "seed"])["accuracy"]
+    diffs = [s[("mlb", "weak", k)] - s[("multi_loss", "weak", k)] for k in (0, 1)]
+    assert row["diff_mean"] == pytest.approx(sum(diffs) / 2) and row["n_seeds"] == 2
+    table = res.paired_table("naive")
+    assert list(table.index.get_level_values("method")) == ["mlb", "multi_loss"]
+    assert set(table.columns) == {"fused", "probe strong", "probe weak"}
