@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from workbench.models import ModalitySpec, MultimodalModel
+from workbench.models import FUSIONS, ModalitySpec, MultimodalModel
 
 
 def specs():
@@ -12,7 +12,7 @@ def batch(n=4):
     return {"v": torch.randn(n, 5), "s": torch.randn(n, 2, 12), "i": torch.randn(n, 1, 8, 8)}
 
 
-@pytest.mark.parametrize("fusion", ["late", "concat", "sum", "gated"])
+@pytest.mark.parametrize("fusion", FUSIONS)
 def test_every_fusion_gives_fused_and_unimodal_logits(fusion):
     model = MultimodalModel(specs(), 3, fusion=fusion)
     out = model(batch())
@@ -26,7 +26,7 @@ def test_late_fusion_is_the_mean_of_unimodal_logits():
     assert torch.allclose(out.logits, torch.stack(list(out.unimodal_logits.values())).mean(0), atol=1e-6)
 
 
-@pytest.mark.parametrize("fusion", ["late", "concat", "sum", "gated"])
+@pytest.mark.parametrize("fusion", FUSIONS)
 def test_absent_modality_has_no_influence(fusion):
     torch.manual_seed(0)
     model = MultimodalModel(specs(), 3, fusion=fusion).eval()
@@ -51,3 +51,26 @@ def test_standardization_uses_training_statistics():
     model.set_standardization({"v": x})
     z = model.standardize("v", x)
     assert torch.allclose(z.mean(0), torch.zeros(3), atol=1e-4) and torch.allclose(z.std(0), torch.ones(3), atol=1e-3)
+
+
+def test_mlp_fusion_learns_xor_that_additive_heads_cannot():  # issue 14 item 14
+    from workbench import train
+
+    ds_kw = {"n": 3000}
+    kw = dict(epochs=20, weight_decay=1e-2, save=False, progress=False)
+    mlp = [train("synthetic-xor", fusion="mlp", seed=s, dataset_params={**ds_kw, "seed": s}, **kw) for s in (0,)]
+    bayes = mlp[0].dataset.ground_truth["bayes_accuracy"]
+    assert bayes == pytest.approx(0.875, abs=1e-3)
+    assert all(r.metrics["test"]["fused"] >= 0.85 for r in mlp)
+    concat = train("synthetic-xor", fusion="concat", seed=0, dataset_params={**ds_kw, "seed": 0}, **kw)
+    assert concat.metrics["test"]["fused"] < 0.6  # logits additive in the modalities: chance
+
+
+def test_mlp_fusion_matches_the_batched_coalition_path():
+    from workbench.batched import _fuse
+
+    torch.manual_seed(0)
+    model = MultimodalModel(specs(), 3, fusion="mlp").eval()
+    emb = model.encode(batch())
+    params = dict(model.named_parameters())
+    torch.testing.assert_close(_fuse(model, params, emb, {}, None), model.fuse(emb, {}, None))

@@ -177,3 +177,30 @@ def test_registry_and_errors():
               dataset_params={"n": 200}, save=False, progress=False)
     run = train(ds, strategy="multifair", strategy_params={"group_level": False}, epochs=2, save=False, progress=False)
     assert {"mf_B_strong", "mf_B_weak", "mf_L_gm"} <= set(run.history.columns)
+
+
+def test_gradient_clip_leaves_the_probe_heads_alone():  # issue 14 item 11
+    strat = MultiFair(clip_norm=1e-3, lambda_gm=0.0, group_level=False)
+    ctx, batch = _setup(strat)
+    strat._prev_auc = torch.tensor([0.5, 0.5])
+    raw, hooked = _grads(ctx, strat, batch, hook=True)
+    scaled = {k: g * strat._scales[k.split(".")[1]] if k.startswith("encoders.") else g for k, g in raw.items()}
+    clipped = [k for k in raw if not k.startswith("unimodal_heads.")]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(scaled[k]) for k in clipped]))
+    assert norm > 1e-3
+    for k in raw:
+        if k.startswith("unimodal_heads."):
+            assert torch.equal(hooked[k], raw[k]), k  # probes: neither scaled nor clipped
+        else:
+            torch.testing.assert_close(hooked[k], scaled[k] * (1e-3 / (norm + 1e-6)))
+
+
+def test_direction_switch_equals_lambda_zero():
+    grads = {}
+    for kw in ({"direction": False, "lambda_gm": 1.0}, {"lambda_gm": 0.0}):
+        strat = MultiFair(clip_norm=None, group_level=False, **kw)
+        ctx, batch = _setup(strat)
+        strat._prev_auc = torch.tensor([0.3, 0.6])
+        grads[len(grads)] = _grads(ctx, strat, batch, hook=False)
+    for k in grads[0]:
+        assert torch.equal(grads[0][k], grads[1][k]), k

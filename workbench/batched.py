@@ -194,6 +194,7 @@ def _sub(params: dict, prefix: str) -> dict:
 def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict) -> torch.Tensor:
     """``base.fuse`` with the fusion head's (and gate's) parameters taken from ``params``."""
     head = _sub(params, "fusion_head.")
+    out = _sub(params, "fusion_out.")  # the mlp fusion's second layer
     gate = _sub(params, "gate.")
 
     class _Bound:  # the fusion code reads self.fusion_head / self.gate / self.modalities
@@ -204,6 +205,10 @@ def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict)
         @staticmethod
         def fusion_head(h):
             return F.linear(h, head["weight"], head["bias"])
+
+        @staticmethod
+        def fusion_out(h):
+            return F.linear(h, out["weight"], out["bias"])
 
         @staticmethod
         def gate(h):

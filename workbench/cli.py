@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a multimodal model and record the run")
     p.add_argument("--dataset", default="mfeat")
-    p.add_argument("--fusion", default="concat", choices=["late", "concat", "sum", "gated"])
+    # workbench.models.FUSIONS, spelled out so that parsing does not import torch
+    p.add_argument("--fusion", default="concat", choices=["late", "concat", "sum", "gated", "mlp"])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategy", default="naive")

@@ -498,7 +498,7 @@ def train(
     ----------
     dataset : str or MultimodalDataset
         A catalog name (see ``workbench datasets``), a data folder path, or a dataset.
-    fusion : {"late", "concat", "sum", "gated"}
+    fusion : {"late", "concat", "sum", "gated", "mlp"}
     epochs, seed : int
     strategy : str
         A registered training strategy (``naive`` by default).

@@ -213,6 +213,19 @@ def make_optimizer(params, *, lr: float, weight_decay: float, kind: str = "adam"
         return cls(params, lr=lr, weight_decay=weight_decay, foreach=True, **extra)
 
 
+def settle_step_mode(mode: str, reason: str, optimizer: torch.optim.Optimizer) -> tuple[str, str]:
+    """The step mode once the strategy's ``setup`` has run.
+
+    :func:`choose_step_mode` decides before ``setup`` (the capturable optimizer must be built
+    first), but ``setup`` may replace the optimizer (``optimizer="sgd"`` strategies): a graph
+    step then needs the replacement to be capturable too, else the step runs eagerly.
+    """
+    if mode == "graph" and not optimizer.defaults.get("capturable", False):
+        return "eager", (f"the strategy's setup installed a non-capturable {type(optimizer).__name__} "
+                         "optimizer (no CUDA graph)")
+    return mode, reason
+
+
 class Trainer:
     """Train a multimodal model with a pluggable strategy.
 
@@ -289,6 +302,8 @@ class Trainer:
         self.model_, self.ctx_ = model, ctx
         strategy.setup(ctx)
         optimizer = ctx.optimizer  # a strategy's setup may replace it (e.g. SGD as in its paper)
+        self.step_mode_, self.step_mode_reason_ = settle_step_mode(self.step_mode_, self.step_mode_reason_, optimizer)
+        graph = self.step_mode_ == "graph"
         generator = torch.Generator().manual_seed(cfg.seed)
         rows: list[dict] = []
         start = 0

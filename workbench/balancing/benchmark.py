@@ -13,6 +13,28 @@ Measured per run (test split): fused accuracy; per modality the accuracy of a li
 comparable across methods whether or not their unimodal heads trained the encoder); and,
 from a :class:`workbench.gap.GapTracker`, the per-epoch gap and GMM fit on the training set.
 
+Which ingredient does the work
+------------------------------
+Besides the methods, :data:`ABLATIONS` switches off one ingredient at a time:
+
+- ``multi_loss``: the unimodal losses train the encoders and nothing else (MLB with
+  ``alpha = 0``, so ``k_m = 1``) -- the simplest baseline the multi-loss methods (MLB, the GMM
+  loss, MCR) must beat to credit their own mechanism;
+- ``mcr_no_reg`` / ``mcr_no_contrastive`` / ``mcr_no_pretrain``: MCR without its game
+  regulariser (``lam = 0``), without its contrastive term, without the unimodal pre-training;
+- ``ogm_ge_no_ge``: OGM-GE without the generalization-enhancement noise (OGM alone).
+
+``paired`` reports, for every method (and ablation) and every measured model, the paired
+difference over shared seeds (same split, initialisation and data per seed) against naive
+training, against the unimodal ensemble (fused accuracy) and, for the rows of
+:data:`INGREDIENTS`, against the ablation that removes the method's own ingredient: mean,
+sd, 95% t interval (``diff_ci_lower`` / ``diff_ci_upper``, ``n - 1`` degrees of freedom), the
+seeds it won and the number of seeds. The default is five seeds; fewer than five give wide
+intervals (the t quantile at 4 d.o.f. is 2.78).
+
+MultiFair (levels and direction term: ``modality_level``, ``group_level``, ``direction``) is
+a fairness method and is benchmarked on group data in notebook 04, not here.
+
 Example
 -------
 >>> res = run_benchmark(["synthetic-imbalance"], ["naive", "ogm_ge"], seeds=[0], epochs=2,
@@ -37,8 +59,26 @@ from workbench.results import Result
 from workbench.runs import Run, train
 
 JOINT = {"naive": "joint", "ogm_ge": "ogm_ge", "gmm_adaptive": "gmm_adaptive", "mlb": "mlb", "mcr": "mcr"}
-METHODS = [*JOINT, "unimodal", "ensemble"]
-DEFAULT_METHOD_PARAMS = {"ogm_ge": {"alpha": 0.8}, "mcr": {"num_perms": 8}}
+# ablation -> (the method it ablates, the parameters that switch its ingredient off)
+ABLATIONS = {
+    "multi_loss": ("mlb", {"alpha": 0.0}),
+    "mcr_no_reg": ("mcr", {"lam": 0.0}),
+    "mcr_no_contrastive": ("mcr", {"contrastive_weight": 0.0}),
+    "mcr_no_pretrain": ("mcr", {"pretrain_epochs": 0}),
+    "ogm_ge_no_ge": ("ogm_ge", {"ge": False}),
+}
+# method -> [(reference run, what the paired difference measures)]
+INGREDIENTS = {
+    "mlb": [("multi_loss", "MLB's modulation over multi-loss")],
+    "gmm_adaptive": [("multi_loss", "GMM loss over multi-loss")],
+    "mcr": [("multi_loss", "MCR over multi-loss"), ("mcr_no_reg", "MCR's regulariser"),
+            ("mcr_no_contrastive", "MCR's contrastive term"), ("mcr_no_pretrain", "MCR's pre-training")],
+    "ogm_ge": [("ogm_ge_no_ge", "OGM-GE's GE noise")],
+}
+METHODS = [*JOINT, *ABLATIONS, "unimodal", "ensemble"]
+# the authors' settings: OGM-GE alpha 0.8 (their CREMA-D tip), MCR 32 permutations (run.sh) and
+# unimodal pre-training (release configs), for as many epochs as the run itself when not given
+DEFAULT_METHOD_PARAMS = {"ogm_ge": {"alpha": 0.8}, "mcr": {"num_perms": 32}}
 # synthetic-imbalance tuned so the weak modality needs *learned* features (many noisy
 # dimensions) and the strong one saturates the fused loss: imbalance shows under naive training
 DEFAULT_DATASET_PARAMS = {"synthetic-imbalance": {"snr": [4.0, 2.5], "dims": [16, 1024]}}
@@ -47,7 +87,8 @@ DEFAULT_DATASET_PARAMS = {"synthetic-imbalance": {"snr": [4.0, 2.5], "dims": [16
 @dataclasses.dataclass
 class BalanceBenchmarkResult(Result):
     """Tables: ``scores`` (one row per dataset, method, seed, model; kind fused/probe),
-    ``summary`` (mean, sd and t interval over seeds), ``gap_summary`` (per-epoch gap statistics
+    ``summary`` (mean, sd and t interval over seeds), ``paired`` (paired differences against
+    the references, see the module docstring), ``gap_summary`` (per-epoch gap statistics
     and GMM weights of every joint run), and ``gaps``/``gmm`` (per-sample gaps and GMM fits of the
     first seed, for the distribution plots)."""
 
@@ -56,6 +97,7 @@ class BalanceBenchmarkResult(Result):
     gap_summary: pd.DataFrame
     gaps: pd.DataFrame
     gmm: pd.DataFrame
+    paired: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     datasets: list = dataclasses.field(default_factory=list)
     methods: list = dataclasses.field(default_factory=list)
     seeds: list = dataclasses.field(default_factory=list)
@@ -72,6 +114,18 @@ class BalanceBenchmarkResult(Result):
         s = self.summary.assign(cell=lambda f: f["mean"].map("{:.3f}".format) + " ± " + f["sd"].map("{:.3f}".format))
         s["column"] = np.where(s["kind"] == "fused", "fused", "probe " + s["model"])
         return s.pivot_table(index=["dataset", "method"], columns="column", values="cell", aggfunc="first")
+
+    def paired_table(self, reference: str | None = None) -> pd.DataFrame:
+        """Paired differences as ``mean [ci_lower, ci_upper] (wins/n)`` cells: one row per
+        (dataset, method, reference), one column per model (optionally one reference only)."""
+        p = self.paired if reference is None else self.paired[self.paired["reference"] == reference]
+        cell = (p["diff_mean"].map("{:+.3f}".format) + " [" + p["diff_ci_lower"].map("{:+.3f}".format) + ", "
+                + p["diff_ci_upper"].map("{:+.3f}".format) + "] (" + p["wins"].astype(int).astype(str) + "/"
+                + p["n_seeds"].astype(int).astype(str) + ")")
+        column = np.where(p["kind"] == "fused", "fused", "probe " + p["model"])
+        return (p.assign(cell=cell, column=column)
+                .pivot_table(index=["dataset", "method", "reference"], columns="column", values="cell",
+                             aggfunc="first", sort=False))
 
     def gap_result(self, dataset: str, method: str) -> GapResult:
         """The :class:`GapResult` of one (dataset, method) run of the first seed (for the gap panels)."""
@@ -144,8 +198,46 @@ def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby(keys, sort=False)["accuracy"].apply(agg).unstack().reset_index()
 
 
+def paired_differences(scores: pd.DataFrame, method: str, reference: str, *, level: float = 0.95) -> pd.DataFrame:
+    """``method - reference`` per (dataset, model, kind) over the seeds both have.
+
+    Mean and sd of the per-seed differences, the ``level`` t interval (``n - 1`` degrees of
+    freedom; NaN for one seed), the seeds where the method scored higher and ``n_seeds``.
+    The ensemble has only a fused row, so against it only fused accuracy is compared.
+    """
+    keys = ["dataset", "seed", "model", "kind"]
+    a = scores[scores["method"] == method].set_index(keys)["accuracy"]
+    b = scores[scores["method"] == reference].set_index(keys)["accuracy"]
+    diff = (a - b).dropna().rename("diff").reset_index()
+    rows = []
+    for (dataset, model, kind), part in diff.groupby(["dataset", "model", "kind"], sort=False):
+        d = part["diff"].to_numpy()
+        n, mean = len(d), float(d.mean())
+        sd = float(d.std(ddof=1)) if n > 1 else 0.0
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else np.nan
+        rows.append({"dataset": dataset, "method": method, "reference": reference, "model": model, "kind": kind,
+                     "diff_mean": mean, "diff_sd": sd, "diff_ci_lower": mean - half, "diff_ci_upper": mean + half,
+                     "wins": int((d > 0).sum()), "n_seeds": n})
+    return pd.DataFrame(rows)
+
+
+def paired_summary(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+    """Every run against naive, against the ensemble and (:data:`INGREDIENTS`) its own ablation,
+    with a ``measures`` column saying what each comparison isolates."""
+    present = list(dict.fromkeys(scores["method"]))
+    runs = [m for m in present if m in JOINT or m in ABLATIONS]
+    parts = []
+    for m in runs:
+        comparisons = [("naive", "over naive joint training"), ("ensemble", "over the unimodal ensemble")]
+        comparisons += INGREDIENTS.get(m, [])
+        for ref, what in comparisons:
+            if ref != m and ref in present:
+                parts.append(paired_differences(scores, m, ref, level=level).assign(measures=what))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), methods: Sequence[str] = tuple(METHODS),
-                  seeds: Sequence[int] = (0, 1, 2), epochs: int = 10, *, optimizer: str = "sgd",
+                  seeds: Sequence[int] = (0, 1, 2, 3, 4), epochs: int = 10, *, optimizer: str = "sgd",
                   lr: float = 0.02, method_params: dict | None = None, dataset_params: dict | None = None,
                   progress: bool = True) -> BalanceBenchmarkResult:
     """Train every method on every dataset and seed; see the module docstring.
@@ -153,14 +245,16 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
     Parameters
     ----------
     datasets, methods : sequences of str
-        Catalog names; methods from :data:`METHODS`.
+        Catalog names; methods (and ablations) from :data:`METHODS`.
     seeds : sequence of int
         Seeds of the split, the initialisation and (for synthetic data) the generator.
     epochs : int
     optimizer, lr : str, float
         Shared optimizer (``"sgd"`` with momentum 0.9, or ``"adam"``: the trainer's default).
     method_params, dataset_params : dict, optional
-        Per-method strategy parameters / per-dataset generator parameters (merged over the defaults).
+        Per-method strategy parameters / per-dataset generator parameters (merged over the
+        defaults). An ablation runs its method's parameters with its switch on top; MCR
+        pre-trains its encoders for ``epochs`` epochs unless ``pretrain_epochs`` is given.
     """
     from workbench import load_dataset
 
@@ -181,11 +275,11 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
         if dataset.startswith("synthetic"):
             extra["seed"] = seed
         ds = load_dataset(dataset, **extra)
-        for method in [m for m in methods if m in JOINT]:
+        for method in [m for m in methods if m in JOINT or m in ABLATIONS]:
             tracker = GapTracker(scheme="rest")
-            run = train(ds, epochs=epochs, seed=seed, strategy=JOINT[method],
-                        strategy_params={**opt, **mparams.get(method, {})}, save=False, progress=False,
-                        callbacks=[tracker])
+            strategy, params = _strategy_of(method, mparams, epochs)
+            run = train(ds, epochs=epochs, seed=seed, strategy=strategy, strategy_params={**opt, **params},
+                        save=False, progress=False, callbacks=[tracker])
             rows += _joint_rows(run, dataset, method, seed)
             gap = tracker.result(seed=seed)
             tag = {"dataset": dataset, "method": method}
@@ -199,8 +293,18 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
     cat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
     return BalanceBenchmarkResult(
         scores=scores, summary=summarize(scores), gap_summary=cat(gap_rows), gaps=cat(gap_parts), gmm=cat(gmm_parts),
+        paired=paired_summary(scores),
         datasets=list(datasets), methods=list(methods), seeds=list(seeds),
         config={"epochs": epochs, "optimizer": optimizer, "lr": lr, "method_params": mparams, "dataset_params": dparams})
+
+
+def _strategy_of(method: str, mparams: dict, epochs: int) -> tuple[str, dict]:
+    """Registered strategy name and parameters of a method or an ablation."""
+    base, switch = (method, {}) if method in JOINT else ABLATIONS[method]
+    params = {**mparams.get(base, {}), **mparams.get(method, {}), **switch}
+    if base == "mcr":
+        params.setdefault("pretrain_epochs", epochs)
+    return JOINT[base], params
 
 
 def _gap_rows(gap: GapResult, tag: dict, seed: int) -> pd.DataFrame:

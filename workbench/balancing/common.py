@@ -15,7 +15,7 @@ def true_class_score(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def fusion_block(model: MultimodalModel, m: str) -> slice:
-    """Columns of the concat fusion layer's weight that read modality ``m``'s embedding."""
+    """Columns of the concat (or mlp joint) fusion layer's weight that read modality ``m``'s embedding."""
     width = model.fusion_head.in_features // len(model.modalities)
     j = model.modalities.index(m)
     return slice(j * width, (j + 1) * width)
@@ -30,6 +30,9 @@ def fusion_slice_logits(model: MultimodalModel, out: ModelOutput) -> dict[str, t
     """
     if model.fusion == "late":
         return dict(out.unimodal_logits)
+    if model.fusion == "mlp":
+        raise ValueError("fusion 'mlp' has no per-modality logits to slice (its joint layer is non-linear); "
+                         "use concat, sum, gated or late fusion with OGM-GE")
     head = model.fusion_head
     bias = head.bias / len(model.modalities)
     res = {}

@@ -143,7 +143,7 @@ class GMMAdaptive(Strategy):
             return self.fused_loss(out, batch.y) + uni
         if self._phase == "finetune":
             keep = self._keep[batch.idx]
-            per = self.fused_loss(out, batch.y, reduction="none") + sum(
+            per = self.fused_loss(out, batch.y, reduction="none") + self.unimodal_weight * sum(
                 F.cross_entropy(z.float(), batch.y, reduction="none") for z in out.unimodal_logits.values())
             return (keep * per).sum() / keep.sum().clamp_min(1.0)
         return self.adaptive_loss(out, batch) + uni

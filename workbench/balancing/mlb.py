@@ -15,12 +15,17 @@ Equations::
 
 The weak modality is accelerated (``k > 1``), the strong one decelerated (``k < 1``). With
 ``beta_max = 2`` this is the BMVC form ``k = 1 + tanh(alpha (r - 1))``; ``beta_max > 2`` is the
-IJCV form (code ``tanh_mode 2``). There is no explicit schedule: once every unimodal head
+IJCV form (code ``tanh_mode 2``). ``beta_max <= 1`` is allowed, as in the authors' release
+``run.sh`` (UCF: ``tanh_mode_beta 0.5``; AVE: 1): ``beta_max = 1`` switches acceleration off
+(``k = 1`` for weaker modalities) and ``beta_max < 1`` *decelerates* the weaker modality too,
+to ``k in (beta_max, 1)``, while the stronger one is slowed as before; ``k`` stays positive for
+any ``beta_max > 0``. There is no explicit schedule: once every unimodal head
 fits the training set, ``s_m -> 1``, ``r_m -> 1`` and ``k_m -> 1`` (phase-out).
 
 Scaled gradients (after backward, before the optimizer step, no noise): every parameter of
 modality ``m``'s encoder and unimodal head, and for concat fusion the columns of the fusion
-layer's weight that read ``m``'s embedding (the code's ``fc_m_lin.weight``). For sum/gated
+layer's weight that read ``m``'s embedding (the code's ``fc_m_lin.weight``; for ``mlp`` fusion
+the joint layer's block, as ``fc_m_lin`` in the code's non-linear classifier). For sum/gated
 fusion the fusion layer is shared and left unscaled. [CHOICE]
 
 Defaults (configs): ``alpha = 0.8``, ``beta_max = 2``. The authors train with Adam; we keep
@@ -73,8 +78,10 @@ class MLB(Strategy):
     def __init__(self, *, alpha: float = 0.8, beta_max: float = 2.0, unimodal_weight: float = 1.0,
                  optimizer: str | None = None, sgd_lr: float = 0.02, sgd_momentum: float = 0.9):
         super().__init__(unimodal_weight=unimodal_weight)
-        if alpha < 0 or beta_max <= 1:
-            raise ValueError(f"need alpha >= 0 and beta_max > 1, got alpha={alpha}, beta_max={beta_max}")
+        if alpha < 0:
+            raise ValueError(f"MLB: alpha must be >= 0, got {alpha}")
+        if beta_max <= 0:
+            raise ValueError(f"MLB: beta_max must be > 0 (the authors' UCF run uses 0.5), got {beta_max}")
         self.alpha, self.beta_max = alpha, beta_max
         self.optimizer, self.sgd_lr, self.sgd_momentum = optimizer, sgd_lr, sgd_momentum
         self._log: dict[str, list[float]] = {}
@@ -95,7 +102,7 @@ class MLB(Strategy):
             for p in self.scaled_parameters(ctx, m):
                 if p.grad is not None:
                     p.grad.mul_(coeff)
-            if model.fusion == "concat" and model.fusion_head.weight.grad is not None:
+            if model.fusion in ("concat", "mlp") and model.fusion_head.weight.grad is not None:
                 model.fusion_head.weight.grad[:, fusion_block(model, m)] *= coeff
             self._log.setdefault(f"mlb_k_{m}", []).append(coeff)
 
