@@ -26,9 +26,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from workbench.data import kind_shape_error
-
 from data_catalog.names import safe_name
+from workbench.data import kind_shape_error
 
 MAX_CARD_BYTES = 1_000_000  # a card is a page of YAML; anything bigger is refused before parsing
 
