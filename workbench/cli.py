@@ -51,24 +51,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_writable_dir(path: str | Path, *, option: str) -> None:
-    """Refuse a folder that cannot be created or written, before any training.
-
-    Checks the folder, or the nearest ancestor that exists when it does not exist yet, so
-    the check itself creates nothing. ``option`` names the flag in the message.
-    """
-    target = Path(path).absolute()
-    probe = target
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"{option} {target}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {target}: {probe} is not writable")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from workbench.runs import default_runs_dir, train
+    from workbench.runs import RunStore, train
     from workbench.strategy import make_strategy
     from workbench.trainer import TrainConfig
 
@@ -78,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 strategy_params=params, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                 device=args.device, progress=False)
     make_strategy(args.strategy, **params)
-    check_writable_dir(args.runs_dir or default_runs_dir(), option="--runs-dir")
+    RunStore(args.runs_dir).check_writable()
     run = train(args.dataset, fusion=args.fusion, epochs=args.epochs, seed=args.seed, strategy=args.strategy,
                 strategy_params=params, runs_dir=args.runs_dir, batch_size=args.batch_size, lr=args.lr,
                 patience=args.patience, device=args.device)
@@ -96,9 +80,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
-    from workbench.runs import default_runs_dir
+    from workbench.runs import RunStore
 
-    check_writable_dir(args.runs_dir or default_runs_dir(), option="--runs-dir")
+    RunStore(args.runs_dir).check_writable()
     run_demo(runs_dir=args.runs_dir, epochs=args.epochs, report=not args.no_report)
     return 0
 

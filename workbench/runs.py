@@ -311,19 +311,23 @@ class RunStore:
         """Raise :class:`RunError` naming the folder unless runs can be written under the root.
 
         Run before training, so a read-only or full runs folder is reported in one line instead of
-        after the first epoch. A real probe file is written: ``os.access`` alone says yes to root
-        on a read-only mount.
+        after the first epoch. The check creates nothing: it probes the runs folder, or the nearest
+        ancestor that exists when it does not exist yet, with a real temp file that it removes
+        (``os.access`` alone says yes to root on a read-only mount).
         """
-        target = self.root / ".incomplete"
+        probe_dir = self.root.absolute()
+        while not probe_dir.exists() and probe_dir != probe_dir.parent:
+            probe_dir = probe_dir.parent
         try:
-            target.mkdir(parents=True, exist_ok=True)
-            if not os.access(target, os.W_OK | os.X_OK):
-                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
-            fd, probe = tempfile.mkstemp(dir=target, prefix=".probe-")
+            if not probe_dir.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "is not a folder", str(probe_dir))
+            if not os.access(probe_dir, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(probe_dir))
+            fd, probe = tempfile.mkstemp(dir=probe_dir, prefix=".workbench-probe-")
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
-            where = exc.filename or target
+            where = exc.filename or probe_dir
             raise RunError(f"runs folder {self.root} is not writable ({where}: {exc.strerror or exc})") from None
 
     @contextlib.contextmanager

@@ -35,6 +35,7 @@ import hashlib
 import json
 import pickle
 import random
+import re
 import time
 import warnings
 from contextlib import nullcontext
@@ -410,7 +411,9 @@ class Trainer:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
                 ImportError, KeyError, OSError) as exc:  # a truncated zip is OSError(EINVAL) in torch.load
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # torch's message runs to a page with terminal escapes: keep its first sentence only
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+            first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
             raise CheckpointError(f"checkpoint {path} is unreadable (truncated, or not a weights-only torch "
                                   f"file): {first}") from None
         need = {"format", "epoch", "model", "optimizer", "generator", "rng", "rows", "early_stop", "strategy"}

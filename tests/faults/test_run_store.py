@@ -455,4 +455,5 @@ def test_runs_folder_under_a_file_is_one_line_in_the_cli(tmp_path):
                          text=True, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and f"runs folder {runs} is not writable" in out.stderr
+    assert "is not a folder" in out.stderr
     assert (tmp_path / "afile").read_text() == "x"

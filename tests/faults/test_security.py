@@ -88,7 +88,8 @@ def plant_payload_runs(trained: Path, root: Path) -> dict[str, Path]:
     cfg["modalities"][0] = MODALITY
     cfg["shapes"][MODALITY], cfg["kinds"][MODALITY] = cfg["shapes"].pop(old), cfg["kinds"].pop(old)
     cfg.update(dataset=payload("dataset"), created=SCRIPT, groups=[ATTRIBUTE])
-    cfg["train"].update(strategy=payload("strategy"), fusion=MD_LINK, seed=payload("seed"))
+    cfg["train"].update(strategy=payload("strategy"), fusion=MD_LINK,
+                        strategy_params={payload("param"): payload("value")})
     (run / "config.json").write_text(json.dumps(cfg))
     history = pd.read_parquet(run / "history.parquet")
     history.rename(columns={f"heldout_acc_{old}": f"heldout_acc_{MODALITY}"}).to_parquet(run / "history.parquet")
