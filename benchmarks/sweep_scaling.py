@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 
-from workbench.sweep import open_client, sweep
+from workbench.jobs.sweep import open_client, sweep
 
 
 def main() -> None:

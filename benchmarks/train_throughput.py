@@ -12,7 +12,7 @@ Model: the workbench default on UCI mfeat (6 views, MLP encoders d -> 128 -> 64,
   captured by hand in one ``torch.cuda.CUDAGraph`` (the ceiling the fast path is held to)
 - ``coalitions_1by1`` / ``coalitions_batched``: the 63 coalition models of the 6 views, trained one
   by one with the Trainer (timed on ``--coalition-sample`` coalitions spread over the sizes) or all at once as
-  one stacked model (``workbench.batched``); samples/s counts model-samples
+  one stacked model (``workbench.training.stacked``); samples/s counts model-samples
 - ``--shapley``: wall time of exact retraining Shapley on mfeat (63 coalition models, default epochs)
 
 Usage::
@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data import MultimodalDataset
-from workbench.models import build_model
-from workbench.trainer import TrainConfig, Trainer, make_optimizer, resolve_device
+from workbench.models.multimodal import build_model
+from workbench.training.trainer import TrainConfig, Trainer, make_optimizer, resolve_device
 
 
 def load_data(npz: str | None) -> MultimodalDataset:
@@ -155,7 +155,7 @@ def hand_graph_loop(ds, splits, device, batch, epochs) -> float:
 
 
 def coalition_loops(ds, splits, device, batch, epochs, sample: int) -> dict[str, float]:
-    from workbench.batched import all_coalitions, coalition_dataset_mask, train_coalitions
+    from workbench.training.stacked import all_coalitions, coalition_dataset_mask, train_coalitions
 
     coalitions = all_coalitions(ds.modality_names)
     n = len(splits.train)
@@ -173,7 +173,7 @@ def coalition_loops(ds, splits, device, batch, epochs, sample: int) -> dict[str,
 
 
 def shapley_wall_time(ds, splits) -> float:
-    from workbench.shapley import all_coalitions, coalition_values
+    from workbench.analyses.shapley import all_coalitions, coalition_values
 
     t0 = time.perf_counter()
     coalition_values(ds, splits, all_coalitions(len(ds.modality_names)), method="retrain", progress=False)

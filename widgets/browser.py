@@ -74,7 +74,7 @@ def dashboard_server(runs_dir: str | Path, port: int | None = None) -> Iterator[
     port = port or free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                                      os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--runs-dir", str(runs_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "serve", "--runs-dir", str(runs_dir),
                              "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:

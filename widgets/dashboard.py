@@ -42,7 +42,7 @@ from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_f
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from widgets.text import escape
-from workbench.runs import Run, RunStore, default_runs_dir
+from workbench.store.runs import Run, RunStore, default_runs_dir
 
 PLOT_HEIGHT = 380
 RUN_CACHE_SIZE = 32  # runs kept loaded per server process (predictions of a big run: tens of MB each)
@@ -101,9 +101,9 @@ def comparison_figure_for(runs: dict[str, Run], split: str) -> go.Figure:
 
 
 def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
-    """Configurations compared across seeds (``workbench.compare`` + its figure builder)."""
+    """Configurations compared across seeds (``workbench.analyses.compare`` + its figure builder)."""
     from widgets.figures.compare import comparison_figure
-    from workbench.compare import compare
+    from workbench.analyses.compare import compare
 
     return comparison_figure(compare(list(runs.values())))
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from widgets.text import escape
-from workbench.results import Result, load_result
-from workbench.runs import Run
+from workbench.store.results import Result, load_result
+from workbench.store.runs import Run
 
 SPLIT_ORDER = ("test", "calib", "train")
 
@@ -21,7 +21,7 @@ def run_summary_html(run: Run) -> str:
 
     Examples
     --------
-    >>> from workbench.runs import Run
+    >>> from workbench.store.runs import Run
     >>> import pandas as pd
     >>> cfg = {"dataset": "d<x>", "train": {"fusion": "late", "strategy": "naive", "seed": 0},
     ...        "epochs_run": 2, "modalities": ["a", "b"], "created": "now"}

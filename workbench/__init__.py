@@ -10,9 +10,9 @@ Example
 """
 
 from workbench.data import DataError, MultimodalDataset, Splits
-from workbench.models import ModalitySpec, ModelOutput, MultimodalModel, build_model
-from workbench.runs import Run, RunError, RunStore, load_run, train
-from workbench.strategy import (
+from workbench.models.multimodal import ModalitySpec, ModelOutput, MultimodalModel, build_model
+from workbench.store.runs import Run, RunError, RunStore, load_run, train
+from workbench.strategies.base import (
     Batch,
     Strategy,
     TrainContext,
@@ -20,7 +20,7 @@ from workbench.strategy import (
     make_strategy,
     register_strategy,
 )
-from workbench.trainer import TrainConfig, Trainer, predict_frame, predict_proba
+from workbench.training.trainer import TrainConfig, Trainer, predict_frame, predict_proba
 
 __version__ = "0.1.0"
 

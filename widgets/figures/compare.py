@@ -1,4 +1,4 @@
-"""Figures of a run comparison (:class:`workbench.compare.Comparison`): mean +- 95% CI per
+"""Figures of a run comparison (:class:`workbench.analyses.compare.Comparison`): mean +- 95% CI per
 configuration with the individual seeds, and paired differences with their 95% CI."""
 
 from __future__ import annotations

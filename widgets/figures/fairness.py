@@ -1,4 +1,4 @@
-"""Figures of a :class:`workbench.fairness.FairnessResult`: per-group bars with bootstrap error
+"""Figures of a :class:`workbench.analyses.fairness.FairnessResult`: per-group bars with bootstrap error
 bars, the disparity summary and the modality-by-group view. Pure functions: result -> figure.
 
 Example

@@ -60,7 +60,7 @@ def result_figures(name: str, result) -> dict[str, go.Figure]:
     --------
     >>> import pandas as pd
     >>> from dataclasses import dataclass
-    >>> from workbench.results import Result
+    >>> from workbench.store.results import Result
     >>> @dataclass
     ... class R(Result):
     ...     table: pd.DataFrame

@@ -1,4 +1,4 @@
-"""Figures of a conformal Shapley analysis (:class:`workbench.shapley.ShapleyResult`).
+"""Figures of a conformal Shapley analysis (:class:`workbench.analyses.shapley.ShapleyResult`).
 
 Forest plot of per-modality intervals (dataset level or one sample), heat map of the
 coalition values, and the accuracy of modality selection against the number of modalities.
@@ -21,7 +21,7 @@ def _finite(v: pd.Series, fallback: float) -> np.ndarray:
 def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.Figure:
     """Per modality: marginal conformal interval (thin bar) and mean with its t-interval (dot, thick bar).
 
-    ``modalities`` is ``result.modalities`` or :func:`workbench.shapley.intervals_for_alpha`'s table.
+    ``modalities`` is ``result.modalities`` or :func:`workbench.analyses.shapley.intervals_for_alpha`'s table.
     """
     part = modalities.iloc[::-1]
     span = np.nanmax(np.abs(part[["lower", "upper"]].replace([np.inf, -np.inf], np.nan).to_numpy())) or 1.0

@@ -21,7 +21,7 @@ from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure, history_figure, show_epochs
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from widgets.text import escape
-from workbench.runs import Run
+from workbench.store.runs import Run
 
 
 def redraw(target: go.FigureWidget, fig: go.Figure) -> None:
@@ -37,7 +37,7 @@ class ResultPanel(w.VBox):
 
     Parameters
     ----------
-    result : workbench.results.Result
+    result : workbench.store.results.Result
     name : str
         The result's name in the run (``results/NAME``), which selects its registered figures.
     figures : dict of str to go.Figure, optional

@@ -1,4 +1,4 @@
-"""JupyterLab panel for a :class:`workbench.fairness.FairnessResult`.
+"""JupyterLab panel for a :class:`workbench.analyses.fairness.FairnessResult`.
 
 A group-attribute selector and a metric selector re-draw the per-group bars (with bootstrap
 error bars), the disparity summary and the modality-by-group view from the result; the panel

@@ -1,6 +1,6 @@
 """JupyterLab panels for the modality gap: a gap panel and a GMM-fit panel.
 
-They take a :class:`workbench.gap.GapResult`, draw with :mod:`widgets.figures.gap` and
+They take a :class:`workbench.analyses.gap.GapResult`, draw with :mod:`widgets.figures.gap` and
 re-draw on control changes; they compute nothing.
 """
 

@@ -1,7 +1,7 @@
-"""JupyterLab panel for a :class:`workbench.shapley.ShapleyResult`.
+"""JupyterLab panel for a :class:`workbench.analyses.shapley.ShapleyResult`.
 
 Controls: alpha (intervals are recomputed by the pure function
-:func:`workbench.shapley.intervals_for_alpha` from the stored calibration values), the test
+:func:`workbench.analyses.shapley.intervals_for_alpha` from the stored calibration values), the test
 sample shown, and the split of the coalition heat map. The panel computes no statistics.
 
 Example
@@ -22,7 +22,7 @@ from widgets.figures.shapley import (
     selection_figure,
 )
 from widgets.text import escape
-from workbench.shapley import ShapleyResult, intervals_for_alpha
+from workbench.analyses.shapley import ShapleyResult, intervals_for_alpha
 
 
 def _redraw(out: W.Output, fig) -> None:

@@ -1,0 +1,151 @@
+"""The served dashboard in a real browser: headless Debian Chromium driven by playwright.
+
+Two tiny runs (synthetic-imbalance, n=300, 2 epochs) and a small saved analysis result; the test
+opens the page, moves the epoch slider, changes the split, opens the analysis and comparison tabs,
+switches runs, selects a broken run, and checks each figure changed. Screenshots go to
+``test-artifacts/``. Chromium is required (CI installs it with ``apt-get install -y chromium``);
+set ``WORKBENCH_SKIP_BROWSER=1`` to skip these tests deliberately.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from widgets import browser
+from widgets.figures import RESULT_FIGURES
+from workbench.store.results import Result
+from workbench.store.runs import train
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TOY_MODULE = "workbench._toy_result_for_tests"
+
+pytestmark = pytest.mark.skipif(os.environ.get("WORKBENCH_SKIP_BROWSER") == "1",
+                                reason="WORKBENCH_SKIP_BROWSER=1 set")
+
+
+@dataclass
+class ToyResult(Result):
+    """A small analysis result: one score per modality."""
+
+    scores: pd.DataFrame
+    note: str = ""
+
+
+def toy_figures(result: ToyResult) -> list[go.Figure]:
+    s = result.scores
+    return [go.Figure(go.Bar(x=s["modality"], y=s["score"]), layout={"title": {"text": "toy scores"}}),
+            go.Figure(go.Bar(x=s["modality"], y=1 - s["score"]), layout={"title": {"text": "toy complement"}})]
+
+
+def install_toy_result(monkeypatch) -> None:
+    """Make :class:`ToyResult` loadable by ``load_result`` (which imports only ``workbench.*`` modules)."""
+    module = types.ModuleType(TOY_MODULE)
+    module.ToyResult, module.toy_figures = ToyResult, toy_figures
+    monkeypatch.setattr(ToyResult, "__module__", TOY_MODULE)
+    monkeypatch.setitem(sys.modules, TOY_MODULE, module)
+    monkeypatch.setitem(RESULT_FIGURES, "toy", f"{TOY_MODULE}:toy_figures")
+
+
+def make_runs(root: Path) -> list:
+    runs = [train("synthetic-imbalance", epochs=2, seed=seed, runs_dir=root, dataset_params={"n": 300},
+                  progress=False) for seed in (0, 1)]
+    broken = root / "zz-broken-run"
+    broken.mkdir()
+    (broken / "status.json").write_text(json.dumps({"status": "complete", "version": 999}))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    make_runs(root)
+    return root
+
+
+@pytest.fixture
+def page():
+    if not Path(browser.CHROMIUM).exists():
+        pytest.fail(f"{browser.CHROMIUM} is missing: install it with `{browser.INSTALL_HINT}` "
+                    "(or set WORKBENCH_SKIP_BROWSER=1 to skip the browser tests)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with browser.chromium() as page:
+        yield page
+
+
+def tab(page, name: str):
+    return page.locator(".bk-tab", has_text=name).first
+
+
+def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
+    install_toy_result(monkeypatch)
+    run0, run1 = sorted(p.name for p in runs_root.iterdir() if p.name.startswith("synthetic"))
+    scores = pd.DataFrame({"modality": ["strong", "weak"], "score": [0.8, 0.3]})
+    ToyResult(scores, note="test").save(runs_root / run0 / "results" / "toy")
+    ToyResult(scores.assign(score=[0.123, 0.456])).save(runs_root / run0 / "results" / "scores")  # no figures
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    with browser.dashboard_thread(runs_root) as url:
+        browser.open_dashboard(page, url)
+        page.screenshot(path=str(ARTIFACTS / "dashboard_overview.png"))
+        assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "scores", "toy", "compare runs"]
+
+        # the epoch slider zooms the learning curves
+        before = browser.wait_until(lambda: browser.history_plot(page))
+        browser.drag_slider_handle(page, ".noUi-handle-upper", 0.0)
+        after = browser.wait_until(lambda: (h := browser.history_plot(page)) and h["xrange"] != before["xrange"] and h)
+        assert json.loads(after["xrange"]) == [0.5, 1.5]
+        page.screenshot(path=str(ARTIFACTS / "dashboard_slider.png"))
+
+        # the split selector re-draws the accuracy bars
+        page.locator("select").nth(1).select_option("train")
+        browser.wait_until(lambda: any(p["title"] == "Accuracy on the train split" for p in browser.visible_plots(page)))
+
+        # the analysis tab shows the registered figures, and its selector switches between them
+        tab(page, "toy").click()
+        shown = browser.wait_until(lambda: [p for p in browser.visible_plots(page) if p["title"] == "toy scores"])
+        assert "0.8" in shown[0]["sig"]
+        page.locator("select").nth(1).select_option("toy complement")
+        browser.wait_until(lambda: [p for p in browser.visible_plots(page) if p["title"] == "toy complement"])
+        page.screenshot(path=str(ARTIFACTS / "dashboard_analysis.png"))
+
+        # a result without registered figures shows its table (HTML: the light plotly.js has no tables)
+        tab(page, "scores").click()
+        page.locator("table", has_text="0.456").first.wait_for(state="visible")
+
+        # the comparison tab puts both runs side by side
+        tab(page, "compare runs").click()
+        compare = browser.wait_until(lambda: [p for p in browser.visible_plots(page) if "run by run" in p["title"]])
+        assert run0 in compare[0]["sig"] and run1 in compare[0]["sig"]
+        page.screenshot(path=str(ARTIFACTS / "dashboard_compare.png"))
+
+        # switching runs re-draws the overview and drops the other run's analysis tab
+        tab(page, "overview").click()
+        history0 = browser.wait_until(lambda: browser.history_plot(page))
+        page.locator("select").first.select_option(run1)
+        page.get_by_text(f"run {run1} \u00b7").first.wait_for(state="visible")
+        browser.wait_until(lambda: [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "compare runs"])
+        assert browser.wait_until(lambda: (h := browser.history_plot(page)) and h["sig"] != history0["sig"])
+        page.screenshot(path=str(ARTIFACTS / "dashboard_run_switch.png"))
+
+        # a broken run shows a message in the page, and the server keeps serving
+        page.locator("select").first.select_option("zz-broken-run")
+        message = page.get_by_text("Run 'zz-broken-run' cannot be shown").first
+        message.wait_for(state="visible")
+        assert "format version 999" in message.inner_text()
+        assert not browser.visible_plots(page)
+        page.screenshot(path=str(ARTIFACTS / "dashboard_bad_run.png"))
+        page.locator("select").first.select_option(run0)
+        browser.wait_until(lambda: len(browser.visible_plots(page)) >= 2)
+    remote = [r for r in requests if r.startswith(("http:", "https:", "ws:", "wss:")) and not r.startswith(url)]
+    assert requests and not remote, remote  # everything (plotly.js included) is served by the dashboard
+    plotly_js = [r for r in requests if "plotly" in r and r.endswith(".js")]
+    assert len(plotly_js) == 1 and "plotly-cartesian-3.1.0.min.js" in plotly_js[0], plotly_js

@@ -1,0 +1,164 @@
+"""Parameterised notebook reports: execute a notebook with papermill, render self-contained HTML.
+
+Figures in the notebooks are plain plotly ``go.Figure`` objects shown with plotly.js
+inlined, so the HTML opens offline. This module runs notebooks; it imports no UI code.
+
+Example
+-------
+>>> from workbench.cli.report import render_notebook                       # doctest: +SKIP
+>>> render_notebook("notebooks/01_quickstart.ipynb", "out.html", {"epochs": 3})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+RUN_REPORT_TEMPLATE = "run_report.ipynb"
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
+
+
+def notebook_parameters(notebook: str | Path) -> list[str]:
+    """Names assigned in ``notebook``'s cell tagged ``parameters`` (papermill's own inspection).
+
+    Examples
+    --------
+    >>> notebook_parameters(Path(__file__).parent / "templates" / RUN_REPORT_TEMPLATE)
+    ['run_path']
+    """
+    from papermill.inspection import inspect_notebook
+
+    return list(inspect_notebook(str(notebook)))
+
+
+def check_parameters(notebook: str | Path, parameters: dict) -> None:
+    """Refuse any parameter name that is not an identifier assigned in the notebook's parameters cell.
+
+    papermill pastes parameter *names* into the injected cell as code (values are quoted by its
+    translator), so a name like ``x=__import__('os').system('...');y`` would run; and a misspelt
+    name would otherwise be injected silently and ignored by the notebook.
+    """
+    names = [str(n) for n in parameters]
+    if not names:
+        return
+    bad = next((n for n in names if not n.isidentifier() or keyword.iskeyword(n)), None)
+    if bad is not None:
+        raise ValueError(f"report parameter {bad!r}: not a Python identifier (use -p NAME VALUE with NAME "
+                         f"from {Path(notebook).name}'s parameters cell)")
+    known = notebook_parameters(notebook)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        cell = ", ".join(known) if known else "none: the notebook has no cell tagged 'parameters'"
+        raise ValueError(f"report parameter {unknown[0]!r} is not in {Path(notebook).name}'s parameters cell "
+                         f"(it defines: {cell})")
+
+
+def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict | None = None, *,
+                     cwd: str | Path | None = None, timeout: int = 1200) -> Path:
+    """Execute ``notebook`` with papermill, injecting ``parameters``; returns the executed copy.
+
+    Parameter names are checked against the notebook's parameters cell first
+    (:func:`check_parameters`); values are injected as literals by papermill, never as code.
+    """
+    import papermill as pm
+
+    notebook = Path(notebook)
+    if not notebook.exists():
+        raise FileNotFoundError(f"notebook {notebook} not found")
+    check_parameters(notebook, parameters or {})
+    pm.execute_notebook(str(notebook), str(output), parameters=parameters or {}, cwd=str(cwd) if cwd else None,
+                        kernel_name="python3", progress_bar=False, execution_timeout=timeout)
+    return Path(output)
+
+
+# The lab template, without the CDN scripts (require.js, MathJax, mermaid, widget manager) so the
+# page opens offline; code cells are folded in <details> when code is shown.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{% block input_group -%}
+<details class="workbench-code"><summary>code</summary>
+{{ super() }}
+</details>
+{%- endblock input_group %}
+"""
+
+
+def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool = True) -> Path:
+    """Render an executed notebook to one self-contained HTML file that opens offline.
+
+    Plotly figures shown with the ``notebook`` renderer carry plotly.js inline; no script is
+    fetched from the network. ``hide_code=False`` keeps each code cell folded in a ``<details>``
+    element (click "code" to unfold); ``hide_code=True`` leaves the code out.
+    """
+    import nbformat
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    exporter = HTMLExporter(template_name="lab", template_file="workbench_offline.html.j2",
+                            extra_loaders=[DictLoader({"workbench_offline.html.j2": _OFFLINE_TEMPLATE})])
+    exporter.exclude_input = hide_code
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nb)
+    body = _REMOTE_SCRIPT.sub("", body)  # mathjax/require.js from a CDN: the report must open offline
+    html = Path(html)
+    html.parent.mkdir(parents=True, exist_ok=True)
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def render_notebook(notebook: str | Path, html: str | Path, parameters: dict | None = None, *,
+                    hide_code: bool = True) -> Path:
+    """Execute a notebook with papermill and write it as self-contained HTML."""
+    with tempfile.TemporaryDirectory() as tmp:
+        executed = execute_notebook(notebook, Path(tmp) / "executed.ipynb", parameters,
+                                    cwd=Path(notebook).resolve().parent)
+        return notebook_to_html(executed, html, hide_code=hide_code)
+
+
+def render_run_report(run_path: str | Path, html: str | Path | None = None) -> Path:
+    """The run report (training curves, accuracy per modality, every saved analysis) as HTML."""
+    run_path = Path(run_path).resolve()
+    template = resources.files("workbench") / "templates" / RUN_REPORT_TEMPLATE
+    with resources.as_file(template) as path:
+        return render_notebook(path, html or run_path / "report.html", {"run_path": str(run_path)})
+
+
+def _parameter_value(text: str):
+    """A ``-p`` value: JSON where it parses (numbers, booleans, lists), else the plain string; never evaluated."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_report(args) -> int:
+    notebook = Path(args.notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"notebook {notebook} not found")
+    parameters = {name: _parameter_value(value) for name, value in args.parameters or []}
+    check_parameters(notebook, parameters)  # before the output path or a kernel is touched
+    html = Path(args.output) if args.output else notebook.with_suffix(".html")
+    render_notebook(notebook, html, parameters, hide_code=not args.show_code)
+    print(f"report: {html}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """``workbench report NOTEBOOK -p NAME VALUE ... [--output report.html] [--show-code]``."""
+    p = subparsers.add_parser("report", help="execute a notebook with papermill and write self-contained HTML")
+    p.add_argument("notebook", help="the .ipynb to execute (needs a cell tagged 'parameters' for -p)")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="papermill parameter (repeatable); VALUE is read as JSON when it parses, else a string")
+    p.add_argument("-o", "--output", help="HTML file to write (default: NOTEBOOK with .html)")
+    p.add_argument("--show-code", action="store_true", help="keep code cells, folded (click to unfold)")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,1 @@
+"""Long-running orchestration: sweeps on Dask and the demo."""

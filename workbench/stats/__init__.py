@@ -1,0 +1,1 @@
+"""Statistics with numpy/scipy only (no project imports): conformal intervals, confidence intervals."""

@@ -1,0 +1,1 @@
+"""Results and runs on disk: atomic writes, per-file schemas, run folders."""

@@ -1,0 +1,99 @@
+"""Saving and loading analysis results: dataclasses of tidy DataFrames and plain values.
+
+Every analysis result subclasses :class:`Result`: its DataFrame fields are written as
+Parquet files and everything else as one JSON file, each atomically (temp file + rename),
+so a result folder is never half-written (:mod:`workbench.store.atomic`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+# the one atomic-write implementation; re-exported here for the modules that import it from results
+from workbench.store.atomic import (  # noqa: F401
+    atomic_write_bytes,
+    atomic_write_frame,
+    atomic_write_json,
+    jsonable,
+)
+
+T = TypeVar("T", bound="Result")
+
+
+@dataclasses.dataclass
+class Result:
+    """Base for analysis results: DataFrame fields + JSON-able fields, saved to a folder."""
+
+    def to_frame(self) -> pd.DataFrame:
+        """The result's main tidy table (the first DataFrame field)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, pd.DataFrame):
+                return value
+        raise TypeError(f"{type(self).__name__} has no table")
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        scalars = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, pd.DataFrame):
+                atomic_write_frame(folder / f"{f.name}.parquet", value)
+            else:
+                scalars[f.name] = value
+        meta = {"type": type(self).__name__, "module": type(self).__module__, "fields": scalars}
+        atomic_write_json(folder / "result.json", meta)
+        return folder
+
+    @classmethod
+    def load(cls: type[T], folder: str | Path) -> T:
+        folder = Path(folder)
+        meta_path = folder / "result.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{folder}: no result.json; not a saved {cls.__name__}")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("type") != cls.__name__:
+            raise ValueError(f"{folder}: holds a {meta.get('type')}, not a {cls.__name__}")
+        kwargs = dict(meta["fields"])
+        for f in dataclasses.fields(cls):
+            path = folder / f"{f.name}.parquet"
+            if path.exists():
+                kwargs[f.name] = pd.read_parquet(path)
+        return cls(**kwargs)
+
+
+# Result modules before the layout of version 0.2 (run folders store their results' module path):
+# old name -> new name, so runs written before the move still load.
+MOVED_MODULES = {
+    "workbench" + ".gap": "workbench.analyses.gap",
+    "workbench" + ".shapley": "workbench.analyses.shapley",
+    "workbench" + ".fairness": "workbench.analyses.fairness",
+    "workbench" + ".compare": "workbench.analyses.compare",
+    "workbench" + ".balancing.benchmark": "workbench.analyses.imbalance_benchmark",
+    "workbench" + ".sweep": "workbench.jobs.sweep",
+    "workbench" + ".results": "workbench.store.results",
+}
+
+
+def load_result(folder: str | Path) -> Result:
+    """Load any saved result; its class is imported from the ``workbench`` package only."""
+    import importlib
+
+    folder = Path(folder)
+    meta_path = folder / "result.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{folder}: no result.json")
+    meta = json.loads(meta_path.read_text())
+    module = str(meta.get("module", ""))
+    module = MOVED_MODULES.get(module, module)
+    if not module.startswith("workbench."):
+        raise ValueError(f"{folder}: result module {module!r} is outside the workbench package")
+    cls = getattr(importlib.import_module(module), str(meta.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, Result)):
+        raise ValueError(f"{folder}: unknown result type {meta.get('type')!r}")
+    return cls.load(folder)

@@ -1,0 +1,612 @@
+"""The Trainer: seeded, device-aware training of a :class:`MultimodalModel` with a strategy hook.
+
+- Device ``auto``: CUDA when present, else CPU. Data are moved to the device once and
+  batches are gathered there by index (no DataLoader, no host round trip per step).
+- AMP (bfloat16 autocast) on CUDA when ``amp=True``; losses are computed in float32.
+- Seeded: the same config and seed give the same numbers on CPU.
+- Early stopping on the loss of a validation slice carved from the training split when
+  ``patience`` is set (the calibration split is never used for decisions, so conformal
+  analyses keep their exchangeability); the best weights are restored.
+- Checkpoints every epoch when ``checkpoint_path`` is given: model, optimizer, history, every
+  RNG (torch, CUDA, numpy, Python, the batch-order generator), the early-stopping state (best
+  loss, best weights, the epoch of the best, whether it has stopped) and the strategy's
+  :meth:`~workbench.strategies.base.Strategy.state_dict`; ``resume=True`` continues from it, loaded with
+  ``torch.load(weights_only=True)``, so a resumed run gives the numbers of an uninterrupted one.
+  A checkpoint that cannot be used (truncated, pickled objects, another model's, an older
+  format) is moved aside as ``checkpoint.bad-N`` with a warning naming it, and training restarts.
+- Per-epoch history as a DataFrame: training loss/accuracy, held-out loss/accuracy and
+  held-out accuracy of every unimodal head (every ``eval_every`` epochs; 0 turns it off).
+
+Example
+-------
+>>> from workbench import load_dataset
+>>> from workbench.training.trainer import Trainer, TrainConfig
+>>> ds = load_dataset("synthetic-imbalance", n=300)
+>>> splits = ds.split(seed=0)
+>>> trainer = Trainer(TrainConfig(epochs=2, progress=False)).fit(ds, splits)
+>>> list(trainer.history.columns[:3])
+['epoch', 'train_loss', 'train_acc']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import pickle
+import random
+import re
+import time
+import warnings
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from workbench.data import MultimodalDataset, Splits, stratified_split
+from workbench.models.multimodal import FUSIONS, MultimodalModel, build_model
+from workbench.progress import progress_bar
+from workbench.store.atomic import atomic_torch_save
+from workbench.strategies.base import (
+    Batch,
+    Strategy,
+    TrainContext,
+    check_plain_state,
+    make_strategy,
+)
+from workbench.training.steps import EagerStep, GraphStep, choose_step_mode
+
+CHECKPOINT_FORMAT = 2  # 2: early-stopping and strategy state, every RNG, rows as a list of dicts
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be resumed from (the message names the file and why)."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that determines a training run (hashed into the run id)."""
+
+    fusion: str = "concat"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    hidden: int = 128
+    embed: int = 64
+    dropout: float = 0.1
+    seed: int = 0
+    strategy: str = "naive"
+    strategy_params: dict = dataclasses.field(default_factory=dict)
+    patience: int | None = None
+    val_fraction: float = 0.1
+    eval_every: int = 1
+    device: str = "auto"
+    fast_path: bool | str = "auto"
+    amp: bool = True
+    use_groups_as_input: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse every bad value here, before data or models are touched; errors name the field.
+
+        ``lr`` is bounded at 10: above it no optimizer here converges, and values such as
+        ``1e30`` or ``inf`` only surfaced after an epoch as a non-finite loss. Strategy
+        parameters are checked for NaN/inf (their ranges belong to each strategy).
+        ``device`` must name a device this machine has, so ``cuda`` without CUDA fails here
+        instead of as an AssertionError inside torch.
+        """
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {FUSIONS}")
+
+        def integer(name: str, low: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+        def number(name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
+            ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+            if not ok:
+                span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+                raise ValueError(f"{name} must be a finite number in {span}, got {value!r}")
+
+        integer("epochs", 0)
+        integer("batch_size", 1)
+        integer("hidden", 1)
+        integer("embed", 1)
+        integer("eval_every", 0)
+        integer("seed", 0)
+        if self.patience is not None:
+            integer("patience", 0)
+        number("lr", 0.0, 10.0, low_open=True)
+        number("weight_decay", 0.0, 10.0)
+        number("dropout", 0.0, 1.0, high_open=True)
+        number("val_fraction", 0.0, 1.0, high_open=True)
+        if not isinstance(self.strategy_params, dict):
+            raise ValueError(f"strategy_params must be a mapping, got {type(self.strategy_params).__name__}")
+        def leaves(value):
+            if isinstance(value, dict):
+                value = list(value.values())
+            if isinstance(value, (list, tuple)):
+                for v in value:
+                    yield from leaves(v)
+            else:
+                yield value
+
+        for key, value in self.strategy_params.items():
+            if any(isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in leaves(value)):
+                raise ValueError(f"strategy parameter {key!r} must be finite, got {value!r}")
+        if self.fast_path not in (True, False, "auto", "off"):
+            raise ValueError(f"fast_path must be True, False, 'auto' or 'off', got {self.fast_path!r}")
+        self._check_device()
+
+    def _check_device(self) -> None:
+        if self.device == "auto":
+            return
+        try:
+            dev = torch.device(self.device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device {self.device!r} is not a device name; use 'auto', 'cpu' or 'cuda'") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {self.device!r}: CUDA is not available on this machine; use 'auto' or 'cpu'")
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise ValueError(f"device {self.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        elif dev.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {self.device!r}: MPS is not available on this machine; use 'auto' or 'cpu'")
+        elif dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {self.device!r} is not supported; use 'auto', 'cpu' or 'cuda'")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self, extra: dict | None = None) -> str:
+        """Stable hash of the settings that change results (not progress/device)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ("progress", "device", "fast_path", "eval_every")}
+        d.update(extra or {})
+        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _fits_on_device(tensors: list[torch.Tensor], device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    need = sum(t.numel() * t.element_size() for t in tensors)
+    free, _ = torch.cuda.mem_get_info(device)
+    return need < 0.5 * free
+
+
+def group_codes(groups: pd.DataFrame | None) -> dict[str, torch.Tensor] | None:
+    """Integer codes per group attribute (sorted category order)."""
+    if groups is None or groups.empty:
+        return None
+    return {c: torch.as_tensor(pd.Categorical(groups[c].astype(str)).codes.astype(np.int64)) for c in groups.columns}
+
+
+def make_optimizer(params, *, lr: float, weight_decay: float, kind: str = "adam", momentum: float = 0.9,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam (or SGD with momentum) using the fused kernel where this build has one for the
+    parameters' device: the same update rule in one pass over all tensors instead of a Python
+    loop of small ops per tensor (on the CPU the per-tensor loop was a third of a training step).
+    ``capturable=True`` (CUDA-graph capture) keeps the capturable implementation.
+    """
+    if kind not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
+    params = list(params)
+    cls, extra = (torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {})
+    if capturable:
+        return cls(params, lr=lr, weight_decay=weight_decay, capturable=True, **extra)
+    try:
+        return cls(params, lr=lr, weight_decay=weight_decay, fused=True, **extra)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return cls(params, lr=lr, weight_decay=weight_decay, foreach=True, **extra)
+
+
+def settle_step_mode(mode: str, reason: str, optimizer: torch.optim.Optimizer) -> tuple[str, str]:
+    """The step mode once the strategy's ``setup`` has run.
+
+    :func:`choose_step_mode` decides before ``setup`` (the capturable optimizer must be built
+    first), but ``setup`` may replace the optimizer (``optimizer="sgd"`` strategies): a graph
+    step then needs the replacement to be capturable too, else the step runs eagerly.
+    """
+    if mode == "graph" and not optimizer.defaults.get("capturable", False):
+        return "eager", (f"the strategy's setup installed a non-capturable {type(optimizer).__name__} "
+                         "optimizer (no CUDA graph)")
+    return mode, reason
+
+
+class Trainer:
+    """Train a multimodal model with a pluggable strategy.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    strategy : Strategy, optional
+        Overrides ``config.strategy``/``config.strategy_params``.
+
+    Attributes (after :meth:`fit`)
+    ------------------------------
+    model_ : MultimodalModel
+    history : DataFrame, one row per epoch
+    device_ : torch.device
+    strategy_ : Strategy
+    callbacks : list
+        Objects with ``on_epoch_end(ctx, epoch, row)`` (e.g. :class:`workbench.analyses.gap.GapTracker`),
+        called after the strategy's hook at the end of every epoch.
+    """
+
+    def __init__(self, config: TrainConfig | None = None, *, strategy: Strategy | None = None,
+                 callbacks: list | None = None):
+        self.config = config or TrainConfig()
+        # objects with ``on_epoch_end(ctx, epoch, row)``, called once per epoch after the strategy's
+        self.callbacks = list(callbacks or [])
+        self._strategy_from_config = strategy is None  # a bad checkpoint restarts with a fresh one
+        self.strategy_ = strategy or make_strategy(self.config.strategy, **self.config.strategy_params)
+        self.checkpoint_problem_: str | None = None
+        self.history = pd.DataFrame()
+        self.model_: MultimodalModel | None = None
+
+    # -- data -------------------------------------------------------------------------
+    def _resident(self, ds: MultimodalDataset, idx: np.ndarray, device: torch.device):
+        idx_t = torch.as_tensor(idx, dtype=torch.long)
+        x = {m: t[idx_t] for m, t in ds.modalities.items()}
+        y = ds.y[idx_t]
+        mask = None if ds.mask is None else {m: v[idx_t] for m, v in ds.mask.items()}
+        groups = group_codes(ds.groups.iloc[idx] if ds.groups is not None else None)
+        tensors = list(x.values()) + [y]
+        target = device if _fits_on_device(tensors, device) else torch.device("cpu")
+        move = lambda d: None if d is None else {k: v.to(target) for k, v in d.items()}  # noqa: E731
+        return move(x), y.to(target), move(mask), move(groups)
+
+    def _split_validation(self, ds: MultimodalDataset, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.patience is None or self.config.val_fraction <= 0:
+            return train_idx, np.array([], dtype=int)
+        tr, va = stratified_split(train_idx, ds.y.numpy()[train_idx], test_size=self.config.val_fraction,
+                                  seed=self.config.seed + 7)
+        return np.sort(tr), np.sort(va)
+
+    # -- training ---------------------------------------------------------------------
+    def fit(
+        self, ds: MultimodalDataset, splits: Splits, *, checkpoint_path: str | Path | None = None,
+        resume: bool = False,
+    ) -> Trainer:
+        """Train on ``splits.train``; track held-out metrics on ``splits.calib`` each epoch."""
+        cfg = self.config
+        seed_everything(cfg.seed)
+        device = resolve_device(cfg.device)
+        self.device_ = device
+        train_idx, val_idx = self._split_validation(ds, splits.train)
+        monitor_idx = val_idx if len(val_idx) else splits.calib
+        x, y, mask, groups = self._resident(ds, train_idx, device)
+        mx, my, mmask, _ = self._resident(ds, monitor_idx, device) if len(monitor_idx) else (None,) * 4
+        model = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=cfg.fusion, hidden=cfg.hidden,
+                            embed=cfg.embed, dropout=cfg.dropout)
+        model.set_standardization({m: t.cpu() for m, t in x.items()})
+        model.to(device)
+        strategy = self.strategy_
+        self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
+        graph = self.step_mode_ == "graph"
+        optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=graph)
+        ctx = TrainContext(model, optimizer, x, y, mask, groups, device, cfg)
+        self.model_, self.ctx_ = model, ctx
+        strategy.setup(ctx)
+        optimizer = ctx.optimizer  # a strategy's setup may replace it (e.g. SGD as in its paper)
+        self.step_mode_, self.step_mode_reason_ = settle_step_mode(self.step_mode_, self.step_mode_reason_, optimizer)
+        graph = self.step_mode_ == "graph"
+        generator = torch.Generator().manual_seed(cfg.seed)
+        rows: list[dict] = []
+        start = 0
+        best = (float("inf"), None, 0)  # early stopping: best held-out loss, its weights (CPU), its epoch
+        stopped = False
+        if resume and checkpoint_path and Path(checkpoint_path).exists():
+            try:
+                start, rows, best, stopped = self._load_checkpoint(checkpoint_path, model, optimizer, generator,
+                                                                   strategy)
+            except CheckpointError as exc:
+                return self._restart_after_bad_checkpoint(ds, splits, Path(checkpoint_path), exc)
+        amp = cfg.amp and device.type == "cuda"
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+        n = len(y)
+
+        def make_batch(bi: torch.Tensor) -> Batch:
+            batch = Batch({m: t[bi] for m, t in x.items()}, y[bi], bi,
+                          None if mask is None else {m: v[bi] for m, v in mask.items()},
+                          None if groups is None else {g: v[bi] for g, v in groups.items()})
+            return strategy.prepare_batch(ctx, batch)
+
+        step = (GraphStep(ctx, strategy, make_batch, autocast, batch_size=cfg.batch_size) if graph
+                else EagerStep(ctx, strategy, make_batch, autocast))
+        epochs = progress_bar(range(start, cfg.epochs if not stopped else start), enabled=cfg.progress,
+                              desc=f"train {ds.name}")
+        for epoch in epochs:
+            t0 = time.perf_counter()
+            ctx.epoch = epoch
+            strategy.on_epoch_start(ctx, epoch)
+            model.train()
+            perm = torch.randperm(n, generator=generator).to(y.device)
+            loss_sum = torch.zeros((), device=y.device)
+            correct = torch.zeros((), device=y.device)
+            for s in range(0, n, cfg.batch_size):
+                bi = perm[s : s + cfg.batch_size]
+                loss, logits = step(bi)
+                loss_sum += loss * len(bi)
+                correct += (logits.argmax(1) == y[bi]).sum()
+            row = {"epoch": epoch + 1, "train_loss": float(loss_sum) / n, "train_acc": float(correct) / n}
+            if mx is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                row.update(self._evaluate(model, mx, my, mmask, autocast))
+            row["seconds"] = time.perf_counter() - t0
+            strategy.on_epoch_end(ctx, epoch, row)
+            for callback in self.callbacks:
+                callback.on_epoch_end(ctx, epoch, row)
+            if not np.isfinite(row["train_loss"]):
+                raise FloatingPointError(f"training loss is not finite at epoch {epoch + 1} ({row['train_loss']})")
+            rows.append(row)
+            if cfg.patience is not None and "heldout_loss" in row:
+                if row["heldout_loss"] < best[0] - 1e-6:
+                    best = (row["heldout_loss"], {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                            epoch)
+                elif epoch - best[2] >= cfg.patience:
+                    stopped = True
+            # saved after the early-stopping update, so a kill right after it resumes the same decision
+            if checkpoint_path:
+                self._save_checkpoint(checkpoint_path, epoch + 1, model, optimizer, generator, rows,
+                                      strategy=strategy, best=best, stopped=stopped)
+            if stopped:
+                break
+        if best[1] is not None:
+            model.load_state_dict(best[1])
+        self.history = pd.DataFrame(rows)
+        self.stopped_epoch_ = len(rows)
+        model.eval()
+        return self
+
+    @torch.no_grad()
+    def _evaluate(self, model, x, y, mask, autocast) -> dict:
+        model.eval()
+        with autocast():
+            out = model(x, mask)
+        row = {
+            "heldout_loss": float(F.cross_entropy(out.logits.float(), y)),
+            "heldout_acc": float((out.logits.argmax(1) == y).float().mean()),
+        }
+        for m, z in out.unimodal_logits.items():
+            row[f"heldout_acc_{m}"] = float((z.argmax(1) == y).float().mean())
+        return row
+
+    # -- checkpoints --------------------------------------------------------------------
+    @staticmethod
+    def _save_checkpoint(path, epoch, model, optimizer, generator, rows, *, strategy: Strategy | None = None,
+                         best: tuple = (float("inf"), None, 0), stopped: bool = False) -> None:
+        """Everything a resumed run needs to continue exactly, written atomically
+        (:func:`workbench.store.atomic.atomic_torch_save`: unique temp name, no partial file on errors)."""
+        state = {
+            "format": CHECKPOINT_FORMAT, "epoch": epoch, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "rng": _rng_state(),
+            "rows": [{k: _plain_value(v) for k, v in r.items()} for r in rows],
+            "early_stop": {"best_loss": float(best[0]), "best_state": best[1], "best_epoch": int(best[2]),
+                           "stopped": bool(stopped)},
+            "strategy_name": strategy.name if strategy is not None else "",
+            "strategy": strategy.state_dict() if strategy is not None else {},
+        }
+        check_plain_state(state["strategy"], f"strategy {state['strategy_name']!r} state_dict()")
+        check_plain_state(state["rows"], "history row")
+        atomic_torch_save(path, state)
+
+    @staticmethod
+    def _read_checkpoint(path: Path, model: MultimodalModel, strategy: Strategy | None) -> dict:
+        """Load and check a checkpoint without touching the model: CheckpointError names the file."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
+                ImportError, KeyError, OSError) as exc:  # a truncated zip is OSError(EINVAL) in torch.load
+            # torch's message runs to a page with terminal escapes: keep its first sentence only
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+            first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
+            raise CheckpointError(f"checkpoint {path} is unreadable (truncated, or not a weights-only torch "
+                                  f"file): {first}") from None
+        need = {"format", "epoch", "model", "optimizer", "generator", "rng", "rows", "early_stop", "strategy"}
+        if not isinstance(state, dict) or not need <= set(state):
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(f"checkpoint {path} is not a workbench checkpoint of format {CHECKPOINT_FORMAT} "
+                                  f"(it holds {have})")
+        if state["format"] != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"checkpoint {path} has format {state['format']}, this workbench resumes "
+                                  f"format {CHECKPOINT_FORMAT}")
+        ours = model.state_dict()
+        theirs = state["model"]
+        if not isinstance(theirs, dict) or set(theirs) != set(ours):
+            extra = sorted(set(theirs) - set(ours)) if isinstance(theirs, dict) else []
+            missing = sorted(set(ours) - set(theirs)) if isinstance(theirs, dict) else sorted(ours)
+            raise CheckpointError(f"checkpoint {path} was written for another model (missing {missing[:3]}, "
+                                  f"unexpected {extra[:3]})")
+        for k, v in ours.items():
+            if not isinstance(theirs[k], torch.Tensor) or theirs[k].shape != v.shape:
+                shape = tuple(theirs[k].shape) if isinstance(theirs[k], torch.Tensor) else type(theirs[k]).__name__
+                raise CheckpointError(f"checkpoint {path} was written for another model ({k}: {shape} in the file, "
+                                      f"{tuple(v.shape)} here)")
+        name = strategy.name if strategy is not None else ""
+        if state.get("strategy_name", "") != name:
+            raise CheckpointError(f"checkpoint {path} was written by strategy {state.get('strategy_name')!r}, "
+                                  f"not {name!r}")
+        return state
+
+    @classmethod
+    def _load_checkpoint(cls, path, model, optimizer, generator, strategy: Strategy | None = None,
+                         ) -> tuple[int, list[dict], tuple, bool]:
+        """Restore a checkpoint into model, optimizer, RNGs and strategy;
+        returns ``(epoch, rows, best, stopped)``."""
+        path = Path(path)
+        state = cls._read_checkpoint(path, model, strategy)
+        try:
+            model.load_state_dict(state["model"])
+            # load_state_dict replaces the param-group dicts; keep the live ones, which strategies may
+            # hold (OGM-GE steers its encoders' learning rates through them)
+            live = optimizer.param_groups
+            optimizer.load_state_dict(state["optimizer"])
+            for old, new in zip(live, optimizer.param_groups, strict=True):
+                old.update(new)
+            optimizer.param_groups = live
+            generator.set_state(state["generator"])
+            _set_rng_state(state["rng"])
+            if strategy is not None:
+                strategy.load_state_dict(state["strategy"])
+            es = state["early_stop"]
+            best = (float(es["best_loss"]), es["best_state"], int(es["best_epoch"]))
+            return int(state["epoch"]), [dict(r) for r in state["rows"]], best, bool(es["stopped"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint {path} does not fit this run ({type(exc).__name__}: {exc})") from None
+
+    def _restart_after_bad_checkpoint(self, ds: MultimodalDataset, splits: Splits, path: Path,
+                                      exc: CheckpointError) -> Trainer:
+        """Keep the bad file as ``checkpoint.bad-N`` (nothing on disk is lost), warn, train from scratch."""
+        aside = move_aside(path)
+        self.checkpoint_problem_ = f"{exc}; moved it to {aside.name} and restarted from epoch 0"
+        warnings.warn(self.checkpoint_problem_, RuntimeWarning, stacklevel=3)
+        if self._strategy_from_config:  # a half-restored strategy must not leak into the fresh run
+            self.strategy_ = make_strategy(self.config.strategy, **self.config.strategy_params)
+        problem = self.checkpoint_problem_
+        self.fit(ds, splits, checkpoint_path=path, resume=False)
+        self.checkpoint_problem_ = problem
+        return self
+
+    # -- prediction -------------------------------------------------------------------
+    def predict(self, ds: MultimodalDataset, idx: np.ndarray | None = None,
+                mask: dict[str, torch.Tensor] | None = None) -> pd.DataFrame:
+        """Per-sample predictions; see :func:`predict_frame`."""
+        if self.model_ is None:
+            raise RuntimeError("call fit() before predict()")
+        return predict_frame(self.model_, ds, idx, mask=mask)
+
+
+def move_aside(path: str | Path) -> Path:
+    """Rename ``DIR/NAME.EXT`` to the first free ``DIR/NAME.bad-N`` and return the new path."""
+    path = Path(path)
+    n = 1
+    while (aside := path.with_name(f"{path.stem}.bad-{n}")).exists():
+        n += 1
+    path.replace(aside)
+    return aside
+
+
+def _plain_value(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _rng_state() -> dict:
+    """Every global RNG a strategy or the model may draw from, as tensors and plain values."""
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                       "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+             "python": {"version": py_version, "internal": list(py_internal), "gauss": py_gauss}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    npst = state["numpy"]
+    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"],
+                         npst["gauss"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@torch.no_grad()
+def predict_proba(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray | None = None, *,
+                  mask: dict[str, torch.Tensor] | None = None, batch_size: int = 4096):
+    """Fused and unimodal class probabilities, as CPU tensors ``(n, C)`` and ``{m: (n, C)}``.
+
+    ``mask`` (``modality -> bool[n]`` over the selected samples) hides modalities; the
+    dataset's own presence mask is combined with it.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    idx = np.arange(ds.n_samples) if idx is None else np.asarray(idx)
+    fused, uni = [], {m: [] for m in model.modalities}
+    for s in range(0, len(idx), batch_size):
+        sl = torch.as_tensor(idx[s : s + batch_size], dtype=torch.long)
+        xb = {m: ds.modalities[m][sl].to(device) for m in model.modalities}
+        mb = _combine_masks(ds, sl, mask, s, len(sl), device)
+        out = model(xb, mb)
+        fused.append(out.logits.float().softmax(1).cpu())
+        for m, z in out.unimodal_logits.items():
+            uni[m].append(z.float().softmax(1).cpu())
+    return torch.cat(fused), {m: torch.cat(v) for m, v in uni.items()}
+
+
+def _combine_masks(ds, sl, mask, start, count, device):
+    if ds.mask is None and mask is None:
+        return None
+    out = {}
+    for m in ds.modality_names:
+        v = ds.presence(m)[sl]
+        if mask is not None and m in mask:
+            v = v & torch.as_tensor(mask[m], dtype=torch.bool)[start : start + count]
+        out[m] = v.to(device)
+    return out
+
+
+def predict_frame(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray | None = None, *,
+                  mask: dict[str, torch.Tensor] | None = None, split_labels: np.ndarray | None = None) -> pd.DataFrame:
+    """Tidy per-sample predictions: ``sample, y, pred, p_true, p_<class>...`` and per
+    modality ``p_true_<m>`` (true-class probability of its unimodal head) and ``pred_<m>``."""
+    idx = np.arange(ds.n_samples) if idx is None else np.asarray(idx)
+    fused, uni = predict_proba(model, ds, idx, mask=mask)
+    y = ds.y[torch.as_tensor(idx, dtype=torch.long)]
+    frame = {"sample": idx, "y": y.numpy(), "pred": fused.argmax(1).numpy(),
+             "p_true": fused.gather(1, y[:, None])[:, 0].numpy()}
+    if split_labels is not None:
+        frame["split"] = split_labels[idx]
+    for c in range(fused.shape[1]):
+        frame[f"p_{c}"] = fused[:, c].numpy()
+    for m, p in uni.items():
+        frame[f"p_true_{m}"] = p.gather(1, y[:, None])[:, 0].numpy()
+        frame[f"pred_{m}"] = p.argmax(1).numpy()
+    out = pd.DataFrame(frame)
+    if ds.groups is not None:
+        for g in ds.groups.columns:
+            out[f"group_{g}"] = ds.groups[g].to_numpy()[idx]
+    return out
+
+
+def accuracy_table(predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
+    """Accuracy per split of the fused model and every unimodal head (long format)."""
+    rows = []
+    splits = predictions["split"].unique() if "split" in predictions else ["all"]
+    for split in splits:
+        part = predictions if split == "all" else predictions[predictions["split"] == split]
+        rows.append({"split": split, "model": "fused", "accuracy": float((part["pred"] == part["y"]).mean()), "n": len(part)})
+        for m in modalities:
+            rows.append({"split": split, "model": m, "accuracy": float((part[f"pred_{m}"] == part["y"]).mean()), "n": len(part)})
+    return pd.DataFrame(rows)
+
+
+def describe_strategy(trainer: Trainer) -> dict[str, Any]:
+    """What the run's config records about the strategy and how the step ran (eager or graph, and why)."""
+    strategy = trainer.strategy_
+    return {"name": strategy.name, "params": strategy.params(), "graph_safe": strategy.graph_safe,
+            "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_,
+            "device": str(trainer.device_)}
