@@ -459,7 +459,7 @@ def test_card_schema_checks_the_name_with_safe_name() -> None:
 XSS_STATE = "() => ({xss: window.__xss === undefined ? null : String(window.__xss), title: document.title})"
 
 
-@pytest.mark.skipif(os.environ.get("WORKBENCH_SKIP_BROWSER") == "1", reason="WORKBENCH_SKIP_BROWSER=1 set")
+@pytest.mark.browser
 def test_no_payload_runs_in_the_browser(payload_root: Path) -> None:
     from widgets import browser
 
