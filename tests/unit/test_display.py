@@ -115,3 +115,14 @@ def test_core_reaches_the_ui_only_through_display():
                  if str(p.relative_to(root)) not in allowed
                  and any(line.lstrip().startswith(("from widgets", "import widgets")) for line in p.read_text().splitlines())]
     assert offenders == []
+
+
+def test_every_registered_builder_and_class_resolves():
+    import importlib
+
+    from widgets import registry
+
+    for key, target in [*registry.PANELS.items(), *registry.RESULT_FIGURES.items()]:
+        module, _, name = key.partition(":")
+        assert isinstance(getattr(importlib.import_module(module), name), type), key
+        assert callable(registry.resolve(target)), target
