@@ -67,6 +67,11 @@ def show(obj: object) -> None:
     ----------
     obj : Result or Run
         Anything; the panel is looked up by its class (:func:`widgets.registry.register_panel`).
+
+    Examples
+    --------
+    >>> from workbench import load_run
+    >>> show(load_run("runs/<run id>"))  # doctest: +SKIP
     """
     from IPython.display import HTML, display
 
