@@ -2,7 +2,7 @@
 
 One page per browser session: a run picker; the run overview (summary, learning curves with an
 epoch-range slider, accuracy per modality with a split selector); one tab per saved analysis with
-its registered figures (``widgets.figures.RESULT_FIGURES``; a table when none is registered); and a
+its figures (registered by result class in :mod:`widgets.registry`; a table when none is); and a
 comparison tab with the accuracy per modality of several runs side by side.
 
 Safety: the dashboard only reads run ids and result names it listed itself from the configured

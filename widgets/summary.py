@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from widgets.registry import load_extensions
 from widgets.text import escape
 from workbench.store.results import Result, load_result
 from workbench.store.runs import Run
@@ -52,7 +53,10 @@ def load_run_results(run: Run, accept: Callable[[Path], bool] | None = None) -> 
     """Each saved result of ``run`` by name, or a one-line error message where it cannot be loaded.
 
     ``accept(folder)`` may refuse a result folder (e.g. one that resolves outside the runs folder).
+    Extension modules (:func:`widgets.registry.load_extensions`) are imported first, so their
+    results load.
     """
+    load_extensions()
     out: dict[str, Result | str] = {}
     for name in run.result_names():
         folder = run.path / "results" / name

@@ -26,7 +26,6 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
-MODALITY_KINDS = ("vector", "sequence", "image")
 # per-sample dimensions each kind's default encoder expects (models.make_encoder)
 KIND_NDIM = {"vector": 1, "sequence": 2, "image": 3}
 KIND_LAYOUT = {"vector": "(features,)", "sequence": "(channels, time)", "image": "(channels, height, width)"}

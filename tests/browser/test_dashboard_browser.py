@@ -52,7 +52,7 @@ def install_toy_result(monkeypatch) -> None:
     module.ToyResult, module.toy_figures = ToyResult, toy_figures
     monkeypatch.setattr(ToyResult, "__module__", TOY_MODULE)
     monkeypatch.setitem(sys.modules, TOY_MODULE, module)
-    monkeypatch.setitem(RESULT_FIGURES, "toy", f"{TOY_MODULE}:toy_figures")
+    monkeypatch.setitem(RESULT_FIGURES, f"{TOY_MODULE}:ToyResult", f"{TOY_MODULE}:toy_figures")
 
 
 def make_runs(root: Path) -> list:

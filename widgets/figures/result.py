@@ -52,9 +52,11 @@ def figure_title(fig: go.Figure, default: str) -> str:
 
 
 def result_figures(name: str, result) -> dict[str, go.Figure]:
-    """Title -> figure for a saved result: its registered builders, else a table of ``to_frame()``.
+    """Title -> figure for a saved result: its class's registered builders, else a table of ``to_frame()``.
 
-    Titles are made unique so a selector can offer them all.
+    The builders are looked up by the result's class (:mod:`widgets.registry`), so a result saved
+    under any name gets its figures; ``name`` is used only in titles, which are made unique so a
+    selector can offer them all.
 
     Examples
     --------

@@ -1,7 +1,7 @@
 """Generic JupyterLab panels: any saved result, and a whole run.
 
-:class:`ResultPanel` shows a result's registered figures (``widgets.figures.RESULT_FIGURES``) with a
-selector, or its table when no figure is registered; :class:`RunPanel` shows a run's learning curves
+:class:`ResultPanel` shows a result's figures (registered by its class in :mod:`widgets.registry`)
+with a selector, or its table when no figure is registered; :class:`RunPanel` shows a run's learning curves
 with an epoch-range slider, its accuracy per modality with a split selector, and one tab per saved
 analysis. Panels only compose figure builders; controls re-draw, nothing is recomputed.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipywidgets as w
 import plotly.graph_objects as go
-from IPython.display import display
 
 from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure, history_figure, show_epochs
@@ -38,14 +37,16 @@ class ResultPanel(w.VBox):
     Parameters
     ----------
     result : workbench.store.results.Result
-    name : str
-        The result's name in the run (``results/NAME``), which selects its registered figures.
+    name : str, optional
+        The result's name in the run (``results/NAME``), used in titles; its class's name by default.
+        Figures are selected by the result's class, never by this name.
     figures : dict of str to go.Figure, optional
         Figures to offer instead of the registered ones (for a result class with its own builders).
     """
 
-    def __init__(self, result, name: str, figures: dict[str, go.Figure] | None = None):
+    def __init__(self, result, name: str | None = None, figures: dict[str, go.Figure] | None = None):
         self.result = result
+        name = name if name is not None else type(result).__name__
         self.figures = figures if figures is not None else result_figures(name, result)
         titles = list(self.figures)
         self.selector = w.Dropdown(options=titles, value=titles[0], description="figure")
@@ -85,7 +86,3 @@ class RunPanel(w.VBox):
             return w.HTML(f"<p style='color:#b00'>{escape(result)}</p>")
         return ResultPanel(result, name)
 
-
-def show_result(result, name: str) -> None:
-    """Display a result's panel (for ``_ipython_display_`` of result classes)."""
-    display(ResultPanel(result, name))

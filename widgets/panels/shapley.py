@@ -1,8 +1,9 @@
 """JupyterLab panel for a :class:`workbench.analyses.shapley.ShapleyResult`.
 
-Controls: alpha (intervals are recomputed by the pure function
-:func:`workbench.analyses.shapley.intervals_for_alpha` from the stored calibration values), the test
-sample shown, and the split of the coalition heat map. The panel computes no statistics.
+Controls: alpha (intervals are recomputed by the result's
+:meth:`~workbench.analyses.shapley.ShapleyResult.intervals_for_alpha` from the stored calibration
+values), the test sample shown, and the split of the coalition heat map. The panel computes no
+statistics, and imports no analysis module (which would bring the trainer in).
 
 Example
 -------
@@ -22,7 +23,6 @@ from widgets.figures.shapley import (
     selection_figure,
 )
 from widgets.text import escape
-from workbench.analyses.shapley import ShapleyResult, intervals_for_alpha
 
 
 def _redraw(out: W.Output, fig) -> None:
@@ -31,8 +31,11 @@ def _redraw(out: W.Output, fig) -> None:
         display(fig)
 
 
-def shapley_panel(result: ShapleyResult) -> W.Widget:
-    """Forest plots, coalition heat map and selection curve with alpha / sample / split controls."""
+def shapley_panel(result) -> W.Widget:
+    """Forest plots, coalition heat map and selection curve with alpha / sample / split controls.
+
+    ``result`` is a :class:`workbench.analyses.shapley.ShapleyResult`.
+    """
     samples = sorted(result.values.loc[result.values["split"] == "test", "sample"].unique().tolist())
     alpha = W.FloatSlider(value=result.alpha, min=0.01, max=0.5, step=0.01, description="alpha")
     bonf = W.Checkbox(value=bool(result.bonferroni), description="Bonferroni")
@@ -41,7 +44,7 @@ def shapley_panel(result: ShapleyResult) -> W.Widget:
     outs = {k: W.Output() for k in ("forest", "sample", "heat", "select")}
 
     def draw_forest(*_):
-        table = intervals_for_alpha(result, alpha.value, bonferroni=bonf.value)
+        table = result.intervals_for_alpha(alpha.value, bonferroni=bonf.value)
         _redraw(outs["forest"], forest_figure(table, title=f"Shapley intervals, alpha = {alpha.value:.2f}"))
 
     def draw_sample(*_):

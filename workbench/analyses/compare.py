@@ -56,14 +56,6 @@ class Comparison(Result):
     def metrics(self) -> list[str]:
         return list(dict.fromkeys(self.summary["metric"]))
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        from widgets.figures.compare import comparison_figure  # UI only when displayed
-
-        display(self.summary)
-        display(comparison_figure(self))
-
 
 # -- per-run metrics -------------------------------------------------------------------------------
 

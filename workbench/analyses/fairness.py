@@ -224,13 +224,6 @@ class FairnessResult(Result):
         part = self.pairwise[(self.pairwise["attribute"] == attribute) & (self.pairwise["metric"] == metric)]
         return part[["group", "reference", "value", "lo", "hi", "p_value"]].reset_index(drop=True)
 
-    def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
-        from IPython.display import display
-
-        from widgets.panels.fairness import fairness_panel
-
-        display(fairness_panel(self))
-
 
 # -- per-group metric vector ------------------------------------------------------------------------
 @dataclasses.dataclass

@@ -337,13 +337,6 @@ class GapResult(Result):
     def last_epoch(self) -> int:
         return int(max(self.epochs))
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        from widgets.panels.gap import gap_panel
-
-        display(gap_panel(self))
-
 
 def wilson_interval(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """95% Wilson score interval of a binomial proportion ``k / n``."""

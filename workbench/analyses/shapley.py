@@ -435,12 +435,9 @@ class ShapleyResult(Result):
     selection_rule: str = "upper"
     cond_coverage_error: float = float("nan")
 
-    def _ipython_display_(self) -> None:  # pragma: no cover - needs a notebook front end
-        from IPython.display import display
-
-        from widgets.panels.shapley import shapley_panel
-
-        display(shapley_panel(self))
+    def intervals_for_alpha(self, alpha: float, *, bonferroni: bool | None = None) -> pd.DataFrame:
+        """:func:`intervals_for_alpha` of this result (what the panel's alpha control calls)."""
+        return intervals_for_alpha(self, alpha, bonferroni=bonferroni)
 
     def calib_values(self) -> pd.DataFrame:
         """Wide ``(calibration sample x modality)`` table of Shapley values."""

@@ -24,10 +24,27 @@ from workbench.store.atomic import (  # noqa: F401
 
 T = TypeVar("T", bound="Result")
 
+# "module:ClassName" -> every Result subclass defined so far in this process (see load_result)
+_DEFINED: dict[str, type[Result]] = {}
+
 
 @dataclasses.dataclass
 class Result:
-    """Base for analysis results: DataFrame fields + JSON-able fields, saved to a folder."""
+    """Base for analysis results: DataFrame fields + JSON-able fields, saved to a folder.
+
+    In a notebook a result shows itself through :func:`workbench.display.show`: the panel
+    registered for its class, or its tables as HTML when the UI is not installed.
+    """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        _DEFINED[f"{cls.__module__}:{cls.__qualname__}"] = cls
+
+    def _ipython_display_(self) -> None:
+        """Show the result when it is the last expression of a notebook cell."""
+        from workbench.display import show
+
+        show(self)
 
     def to_frame(self) -> pd.DataFrame:
         """The result's main tidy table (the first DataFrame field)."""
@@ -81,7 +98,12 @@ MOVED_MODULES = {
 
 
 def load_result(folder: str | Path) -> Result:
-    """Load any saved result; its class is imported from the ``workbench`` package only."""
+    """Load any saved result.
+
+    Its class is imported from the ``workbench`` package, or is a :class:`Result` subclass already
+    defined in this process (an extension's analysis: import its module first); a run folder never
+    makes us import any other module.
+    """
     import importlib
 
     folder = Path(folder)
@@ -91,9 +113,13 @@ def load_result(folder: str | Path) -> Result:
     meta = json.loads(meta_path.read_text())
     module = str(meta.get("module", ""))
     module = MOVED_MODULES.get(module, module)
-    if not module.startswith("workbench."):
-        raise ValueError(f"{folder}: result module {module!r} is outside the workbench package")
-    cls = getattr(importlib.import_module(module), str(meta.get("type")), None)
+    if module.startswith("workbench."):
+        cls = getattr(importlib.import_module(module), str(meta.get("type")), None)
+    else:
+        cls = _DEFINED.get(f"{module}:{meta.get('type')}")
+        if cls is None:
+            raise ValueError(f"{folder}: result module {module!r} is outside the workbench package and not "
+                             f"imported (import the module that defines {meta.get('type')!r} first)")
     if not (isinstance(cls, type) and issubclass(cls, Result)):
         raise ValueError(f"{folder}: unknown result type {meta.get('type')!r}")
     return cls.load(folder)

@@ -258,12 +258,10 @@ class Run:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
     def _ipython_display_(self) -> None:
-        """Show the run as an interactive panel when it is the last expression of a notebook cell."""
-        from IPython.display import display
+        """Show the run (its panel, or its tables without the UI) as the last expression of a notebook cell."""
+        from workbench.display import show
 
-        from widgets.panels.base import RunPanel  # the core never imports UI code at module level
-
-        display(RunPanel(self))
+        show(self)
 
     def __repr__(self) -> str:
         acc = self.metrics.get("test", {}).get("fused")

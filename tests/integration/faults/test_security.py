@@ -75,6 +75,7 @@ def trained(tmp_path_factory) -> Path:
 def plant_payload_runs(trained: Path, root: Path) -> dict[str, Path]:
     """A copy of ``trained`` whose every user-visible text is a payload, a failed run, and a good run."""
     from workbench.analyses.fairness import assess_fairness
+    from workbench.jobs.sweep import SweepResult
 
     root.mkdir(parents=True, exist_ok=True)
     good = root / trained.name
@@ -99,7 +100,8 @@ def plant_payload_runs(trained: Path, root: Path) -> dict[str, Path]:
     preds.to_parquet(run / "predictions.parquet")
     result = assess_fairness(preds, n_boot=20, min_group_size=5)
     result.save(run / "results" / "fairness")
-    result.save(run / "results" / RESULT)  # a payload result name: shown as a table
+    # a payload result name, of a class with no figures (figures go by class): shown as a table
+    SweepResult(result.to_frame()).save(run / "results" / RESULT)
     failed = root / FAILED_ID
     failed.mkdir()
     (failed / "config.json").write_text(json.dumps(cfg))
@@ -156,7 +158,7 @@ def test_figures_of_a_payload_run_hold_no_live_tag(trained, tmp_path) -> None:
             runs_accuracy_figure({RUN_ID: run.accuracy(), "other": run.accuracy()})]
     fairness = load_result(runs["payload"] / "results" / "fairness")
     figs += figures_for_result("fairness", fairness)
-    table = result_figures(RESULT, fairness)
+    table = result_figures(RESULT, load_result(runs["payload"] / "results" / RESULT))
     figs += list(table.values())
     for fig in figs:
         strings = all_strings(fig.to_plotly_json())
