@@ -141,6 +141,19 @@ class FairnessResult(Result):
     params: dict
     pairwise: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=PAIRWISE_COLUMNS))
 
+    @classmethod
+    def _legacy_columns(cls) -> dict[str, dict[str, str]]:
+        """Results saved before the interval convention had ``lo``/``hi`` beside ``value``."""
+        return {"*": {"lo": "value_ci_lower", "hi": "value_ci_upper"}}
+
+    @classmethod
+    def _legacy_fields(cls, fields: dict) -> dict:
+        """``params["ci"]`` (before the convention) is ``params["level"]``."""
+        params = dict(fields.get("params", {}))
+        if "ci" in params and "level" not in params:
+            params["level"] = params.pop("ci")
+        return {**fields, "params": params}
+
     @property
     def attributes(self) -> list[str]:
         return list(self.params["attributes"])
