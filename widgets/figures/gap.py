@@ -58,7 +58,7 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
     summ = result.summary[result.summary["pair"] == pair]
     # the intervals under-cover when components overlap; say which kind is drawn (issue 14, item 9)
     kind = fit["ci_method"].iloc[0] if "ci_method" in fit and len(fit) else "approximate"
-    level = getattr(result, "level", 0.95)  # GapResult.level; results saved before it were at 95%
+    level = result.level  # results saved before the field load with 0.95, the level they used
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"component mean ± {level:.0%} interval ({kind})",
                                                         "weight / share imbalanced"))
     for comp, part in fit.groupby("component"):

@@ -25,6 +25,8 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import stats
 
@@ -92,7 +94,8 @@ def t_interval(values: np.ndarray, level: float = LEVEL, *, axis: int = 0
         nan = np.full_like(np.asarray(mean, dtype=float), np.nan)
         lo, hi = nan, nan.copy()
     else:
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (near-)constant columns: handled below
             ci = stats.ttest_1samp(values, 0.0, axis=axis).confidence_interval(level)
         lo, hi = np.asarray(ci.low, dtype=float), np.asarray(ci.high, dtype=float)
         flat = np.ptp(values, axis=axis) == 0  # zero spread: scipy gives NaN; the interval is the point
