@@ -28,7 +28,7 @@ def comparison_figure(comparison, metric: str = "acc_fused") -> go.Figure:
     summary = comparison.summary[comparison.summary["metric"] == metric]
     paired = comparison.paired[comparison.paired["metric"] == metric]
     runs = comparison.runs[comparison.runs["metric"] == metric]
-    level = f"{getattr(comparison, 'level', 0.95):.0%}"
+    level = f"{comparison.level:.0%}"
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.25,
                         subplot_titles=(f"{metric}: mean and {level} CI over seeds",
                                         f"Paired difference (B - A), {level} CI"))
