@@ -50,7 +50,6 @@ def gmm_posterior(d: np.ndarray, weights: np.ndarray, means: np.ndarray, varianc
     return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
 
 
-
 EM_TOL, EM_MAX_ITER = 1e-6, 1000
 
 
