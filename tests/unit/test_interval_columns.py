@@ -130,15 +130,45 @@ def test_comparison_and_benchmark_tables_follow_the_convention():
     assert {"mean_ci_lower", "mean_ci_upper"} <= set(summary) and "diff_mean_ci_lower" in paired
 
 
-def test_shapley_result_follows_the_convention():
+@pytest.fixture(scope="module")
+def shapley_result():
     ds = imbalance(n=400, dims=[4, 4], snr=[2.0, 0.0], names=["signal", "noise"], seed=0)
     cfg = TrainConfig(epochs=3, seed=0, progress=False, hidden=16, embed=8)
-    res = conformal_shapley(ds, ds.split(seed=0, train=0.5, calib=0.3, test=0.2), value_method="masked",
-                            config=cfg, alpha=0.1, level=0.9, n_pca=1, progress=False)
+    return ds, conformal_shapley(ds, ds.split(seed=0, train=0.5, calib=0.3, test=0.2), value_method="masked",
+                                 config=cfg, alpha=0.1, level=0.9, n_pca=1, progress=False)
+
+
+def test_shapley_result_follows_the_convention(shapley_result):
+    ds, res = shapley_result
     assert_convention(res)
     assert res.level == 0.9 and (res.modalities["level"] == 0.9).all() and (res.modalities["alpha"] == 0.1).all()
     with pytest.raises(ValueError, match="level"):
         conformal_shapley(ds, ds.split(seed=0), level=0.0, progress=False)
+
+
+def _save_with_old_names(result: Result, folder: Path) -> Path:
+    """Save ``result``, then rewrite its tables with the names of before the convention."""
+    result.save(folder)
+    for table, renames in type(result)._legacy_columns().items():
+        frame = getattr(result, table)
+        frame.rename(columns={new: old for old, new in renames.items()}).to_parquet(folder / f"{table}.parquet")
+    return folder
+
+
+def test_old_shapley_and_benchmark_columns_are_renamed_on_load(shapley_result, tmp_path):
+    _, res = shapley_result
+    back = load_result(_save_with_old_names(res, tmp_path / "shapley"))
+    assert "mean_lower" in pd.read_parquet(tmp_path / "shapley" / "modalities.parquet")
+    for table in ("modalities", "coalitions", "selection"):
+        pd.testing.assert_frame_equal(getattr(back, table), getattr(res, table))
+    scores = _runs_long().rename(columns={"strategy": "method", "fusion": "kind", "value": "accuracy"})
+    scores = scores.assign(model="fused")
+    empty = pd.DataFrame()
+    result = bench.BalanceBenchmarkResult(scores=scores, summary=bench.summarize(scores), gap_summary=empty,
+                                          gaps=empty, gmm=empty, paired=bench.paired_differences(scores, "b", "a"))
+    back = load_result(_save_with_old_names(result, tmp_path / "bench"))
+    pd.testing.assert_frame_equal(back.summary, result.summary)
+    pd.testing.assert_frame_equal(back.paired, result.paired)
 
 
 def test_results_saved_before_the_convention_load_with_the_new_names(tmp_path):
