@@ -387,8 +387,8 @@ def test_paired_differences_equal_a_hand_computation():
         row = got.loc[model]
         assert row["n_seeds"] == 5 and row["wins"] == int((a > b).sum())
         assert row["diff_mean"] == pytest.approx((a - b).mean(), abs=1e-12)
-        assert row["diff_ci_lower"] == pytest.approx(ci.low, abs=1e-12)
-        assert row["diff_ci_upper"] == pytest.approx(ci.high, abs=1e-12)
+        assert row["diff_mean_ci_lower"] == pytest.approx(ci.low, abs=1e-12)
+        assert row["diff_mean_ci_upper"] == pytest.approx(ci.high, abs=1e-12)
     summary = paired_summary(scores)
     refs = summary.groupby("method")["reference"].apply(set).to_dict()
     assert refs == {"mlb": {"naive", "ensemble", "multi_loss"}, "multi_loss": {"naive", "ensemble"},

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.analyses.compare import Comparison, compare, t_interval
+from workbench.analyses.compare import Comparison, compare
 from workbench.cli.main import main
+from workbench.stats.intervals import t_interval
 from workbench.store.runs import Run, RunStore
 
 T975_2 = 4.302652729749462  # Student t 0.975 quantile, 2 degrees of freedom (tables: 4.303)
@@ -52,7 +53,7 @@ def test_summary_matches_hand_computation(runs):
     half = T975_2 * 0.05 / math.sqrt(3)
     assert row["n"] == 3 and row["seeds"] == "0,1,2"
     assert row["mean"] == pytest.approx(0.85) and row["sd"] == pytest.approx(0.05)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.85 - half, 0.85 + half))
+    assert (row["mean_ci_lower"], row["mean_ci_upper"]) == pytest.approx((0.85 - half, 0.85 + half))
     assert row["config"] == "toy | naive | concat | 3 ep"
     # worst group: group A is always right, so the worst group is B with (acc * 20 - 10) / 10 correct
     worst = _row(cmp.summary, strategy="better", metric="worst_group_acc_site")
@@ -69,7 +70,7 @@ def test_paired_differences_match_hand_computation(runs):
     # d = 0.05, 0.10, 0.00: mean 0.05, sd 0.05
     half = T975_2 * 0.05 / math.sqrt(3)
     assert row["n"] == 3 and row["mean_diff"] == pytest.approx(0.05) and row["sd_diff"] == pytest.approx(0.05)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.05 - half, 0.05 + half))
+    assert (row["mean_diff_ci_lower"], row["mean_diff_ci_upper"]) == pytest.approx((0.05 - half, 0.05 + half))
     t_stat = 0.05 / (0.05 / math.sqrt(3))
     from scipy import stats
 
@@ -81,7 +82,7 @@ def test_paired_differences_match_hand_computation(runs):
 def test_unpaired_seeds_are_dropped_and_single_seed_has_no_interval(runs):
     cmp = compare(runs[:3] + runs[3:4])  # "better" only has seed 0
     row = _row(cmp.summary, strategy="better", metric="acc_fused")
-    assert row["n"] == 1 and np.isnan(row["sd"]) and np.isnan(row["ci_low"])
+    assert row["n"] == 1 and np.isnan(row["sd"]) and np.isnan(row["mean_ci_lower"])
     pair = _row(cmp.paired, metric="acc_fused")
     # no baseline: A before B in label order, so "better" is A here
     assert pair["config_a"].startswith("toy | better") and pair["n"] == 1 and pair["seeds"] == "0"
@@ -103,7 +104,7 @@ def test_comparison_saves_and_draws(runs, tmp_path):
     means, seeds, diffs = fig.data
     assert list(means.y) == ["toy | naive | concat | 3 ep", "toy | better | concat | 3 ep"]
     row = _row(cmp.summary, strategy="naive", metric="acc_fused")
-    assert means.error_x.array[0] == pytest.approx(row["ci_high"] - row["mean"])
+    assert means.error_x.array[0] == pytest.approx(row["mean_ci_upper"] - row["mean"])
     assert len(seeds.x) == 6 and diffs.x[0] == pytest.approx(0.05)
     assert len(figures_for_result("comparison", loaded)) == 4
     with pytest.raises(ValueError, match="no_metric"):

@@ -130,7 +130,7 @@ def test_intersections_match_metricframe(preds, result):
 def test_multiclass_disparities_reduce_to_per_class():
     preds = _predictions(n=500, n_classes=3, seed=2)
     res = assess_fairness(preds, "sex", n_boot=0)
-    assert "tpr_2" in res.metrics and res.by_group["lo"].isna().all()
+    assert "tpr_2" in res.metrics and res.by_group["value_ci_lower"].isna().all()
     sel = preds.groupby("group_sex")["pred"].apply(lambda p: np.array([(p == c).mean() for c in range(3)]))
     expected = max(abs(sel["F"][c] - sel["M"][c]) for c in range(3))
     assert res.disparity("demographic_parity_difference", "sex")["value"] == pytest.approx(expected)
@@ -138,17 +138,17 @@ def test_multiclass_disparities_reduce_to_per_class():
 
 # -- bootstrap ------------------------------------------------------------------------------------
 def test_bootstrap_intervals_bracket_and_scale(result, preds):
-    by = result.by_group.dropna(subset=["lo"]).query("metric != 'ece'")  # ECE's bootstrap is biased upward
-    assert (by["lo"] <= by["value"] + 1e-9).all() and (by["value"] <= by["hi"] + 1e-9).all()
+    by = result.by_group.dropna(subset=["value_ci_lower"]).query("metric != 'ece'")  # ECE's bootstrap is biased upward
+    assert (by["value_ci_lower"] <= by["value"] + 1e-9).all() and (by["value"] <= by["value_ci_upper"] + 1e-9).all()
     acc = result.metric_by_group("accuracy", "sex")
     for g, row in acc.iterrows():
         se = np.sqrt(row["value"] * (1 - row["value"]) / row["n"])
-        width = row["hi"] - row["lo"]
+        width = row["value_ci_upper"] - row["value_ci_lower"]
         assert 0.6 * 2 * 1.96 * se < width < 1.5 * 2 * 1.96 * se, g  # binomial width
     n_rows = acc["n"]
-    assert (result.metric_by_group("n", "sex")["lo"] == n_rows).all()  # resampled within groups
-    d = result.disparities.dropna(subset=["lo"])
-    assert (d["lo"] <= d["value"] + 1e-9).all() and (d["value"] <= d["hi"] + 1e-9).all()
+    assert (result.metric_by_group("n", "sex")["value_ci_lower"] == n_rows).all()  # resampled within groups
+    d = result.disparities.dropna(subset=["value_ci_lower"])
+    assert (d["value_ci_lower"] <= d["value"] + 1e-9).all() and (d["value"] <= d["value_ci_upper"] + 1e-9).all()
 
 
 def test_small_and_one_class_groups_are_flagged(preds):
@@ -221,7 +221,7 @@ def test_figures_and_panel_draw_the_result(result):
     bar = group_metric_figure(result, "auc", "sex")
     expected = result.metric_by_group("auc", "sex")
     assert list(bar.data[0].y) == pytest.approx(list(expected["value"]))
-    assert list(bar.data[0].error_y.array) == pytest.approx(list(expected["hi"] - expected["value"]))
+    assert list(bar.data[0].error_y.array) == pytest.approx(list(expected["value_ci_upper"] - expected["value"]))
     panel = fairness_panel(result)
     attr, metric, _ = panel.children[0].children
     attr.value, metric.value = "race", "auc"
@@ -324,7 +324,7 @@ def test_assess_fairness_reports_intervals_tests_and_pairwise(preds, result):
     assert {"p_value", "ci_method"} <= set(result.disparities.columns)
     # the generator makes the model worse for F: the accuracy gap is significant and its interval excludes 0
     row = d.loc[("sex", "accuracy_gap")]
-    assert row["p_value"] < 0.01 and row["lo"] > 0 and row["lo"] <= row["value"] <= row["hi"]
+    assert row["p_value"] < 0.01 and row["value_ci_lower"] > 0 and row["value_ci_lower"] <= row["value"] <= row["value_ci_upper"]
     # pairwise signed differences agree with fairlearn's MetricFrame
     mf = MetricFrame(metrics={"accuracy": lambda a, b: float(np.mean(a == b))}, y_true=preds["y"],
                      y_pred=preds["pred"], sensitive_features=preds["group_race"])
@@ -332,7 +332,7 @@ def test_assess_fairness_reports_intervals_tests_and_pairwise(preds, result):
     assert len(pw) == 3
     for r in pw.itertuples():
         assert r.value == pytest.approx(mf.by_group.loc[r.group, "accuracy"] - mf.by_group.loc[r.reference, "accuracy"])
-        assert r.lo <= r.value <= r.hi
+        assert r.value_ci_lower <= r.value <= r.value_ci_upper
     assert max(abs(pw["value"])) == pytest.approx(mf.difference()["accuracy"])
     assert d.loc[("race", "accuracy_gap"), "value"] == pytest.approx(mf.difference()["accuracy"])
 
@@ -345,5 +345,5 @@ def test_identical_groups_give_zero_inside_the_interval_and_p_one():
     d = res.disparities.set_index("metric")
     for metric in ("accuracy_gap", "demographic_parity_difference", "equalized_odds_difference", "auc_gap"):
         assert d.loc[metric, "value"] == pytest.approx(0.0, abs=1e-12)
-        assert d.loc[metric, "lo"] == 0.0 and d.loc[metric, "hi"] > 0
+        assert d.loc[metric, "value_ci_lower"] == 0.0 and d.loc[metric, "value_ci_upper"] > 0
         assert d.loc[metric, "p_value"] == pytest.approx(1.0)

@@ -152,11 +152,11 @@ def test_mean_interval_matches_scipy():
     from scipy import stats
 
     x = np.random.default_rng(0).normal(0.3, 1, size=(80, 1))
-    out = mean_interval(x, 0.05)
+    out = mean_interval(x, level=0.95)
     ref = stats.ttest_1samp(x[:, 0], 0.0, alternative="greater")
     assert out["p_value"][0] == pytest.approx(ref.pvalue)
     lo, hi = stats.t.interval(0.95, 79, loc=x.mean(), scale=stats.sem(x[:, 0]))
-    assert (out["mean_lower"][0], out["mean_upper"][0]) == pytest.approx((lo, hi))
+    assert (out["mean_ci_lower"][0], out["mean_ci_upper"][0]) == pytest.approx((lo, hi))
 
 
 # -- conditional intervals --------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_pipeline_useless_modality_and_efficiency(pipeline_result):
     assert mods.loc["noise", "lower"] <= 0 <= mods.loc["noise", "upper"]
     assert abs(mods.loc["noise", "mean"]) < 0.05
     assert mods.loc["signal", "mean"] > 0.4 and mods.loc["signal", "p_value"] < 1e-6
-    assert mods.loc["signal", "mean_lower"] > mods.loc["noise", "mean_upper"]
+    assert mods.loc["signal", "mean_ci_lower"] > mods.loc["noise", "mean_ci_upper"]
     assert (mods["coverage"] >= 0.8).all()
     # the lower-bound rule mostly keeps the informative modality, whose predictor is far
     # above the 1/3 of the noise modality alone
@@ -391,7 +391,7 @@ def test_noise_modality_at_default_settings(noise_default_result):
     assert res.selection_rule == "upper"
     assert not res.selected.query("q == 2")["subset"].str.contains("noise").any()
     noise = res.modalities.set_index("modality").loc["noise"]
-    assert noise["mean_lower"] <= 0 <= noise["mean_upper"] and noise["p_value"] > 0.05
+    assert noise["mean_ci_lower"] <= 0 <= noise["mean_ci_upper"] and noise["p_value"] > 0.05
     assert np.isfinite(res.cond_coverage_error) and (res.values.query("split == 'test'")["cond_coverage_error"]
                                                     == res.cond_coverage_error).all()
 

@@ -1,5 +1,6 @@
-"""Figures of a run comparison (:class:`workbench.analyses.compare.Comparison`): mean +- 95% CI per
-configuration with the individual seeds, and paired differences with their 95% CI."""
+"""Figures of a run comparison (:class:`workbench.analyses.compare.Comparison`): mean +- CI per
+configuration with the individual seeds, and paired differences with their CI (at the comparison's
+``level``, 95% by default)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from widgets.text import escaped_figure
 
 
 def _error_bar(frame, est: str):
-    return {"type": "data", "symmetric": False, "array": (frame["ci_high"] - frame[est]).fillna(0),
-            "arrayminus": (frame[est] - frame["ci_low"]).fillna(0)}
+    return {"type": "data", "symmetric": False, "array": (frame[f"{est}_ci_upper"] - frame[est]).fillna(0),
+            "arrayminus": (frame[est] - frame[f"{est}_ci_lower"]).fillna(0)}
 
 
 @escaped_figure
@@ -27,8 +28,10 @@ def comparison_figure(comparison, metric: str = "acc_fused") -> go.Figure:
     summary = comparison.summary[comparison.summary["metric"] == metric]
     paired = comparison.paired[comparison.paired["metric"] == metric]
     runs = comparison.runs[comparison.runs["metric"] == metric]
+    level = f"{comparison.level:.0%}"
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.25,
-                        subplot_titles=(f"{metric}: mean and 95% CI over seeds", "Paired difference (B - A), 95% CI"))
+                        subplot_titles=(f"{metric}: mean and {level} CI over seeds",
+                                        f"Paired difference (B - A), {level} CI"))
     fig.add_trace(go.Scatter(x=summary["mean"], y=summary["config"], mode="markers", name="mean",
                              marker={"size": 11, "symbol": "diamond"}, error_x=_error_bar(summary, "mean"),
                              customdata=summary[["n", "sd"]],

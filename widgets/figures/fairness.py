@@ -17,8 +17,9 @@ FLAG_COLOR, OK_COLOR = "#bbbbbb", "#3b6fb6"
 
 
 def _errors(part: pd.DataFrame) -> dict:
-    return dict(type="data", symmetric=False, array=(part["hi"] - part["value"]).clip(lower=0),
-                arrayminus=(part["value"] - part["lo"]).clip(lower=0), visible=bool(part["lo"].notna().any()))
+    lower, upper = part["value_ci_lower"], part["value_ci_upper"]
+    return dict(type="data", symmetric=False, array=(upper - part["value"]).clip(lower=0),
+                arrayminus=(part["value"] - lower).clip(lower=0), visible=bool(lower.notna().any()))
 
 
 @escaped_figure
@@ -33,7 +34,7 @@ def group_metric_figure(result, metric: str = "accuracy", attribute: str | None 
     if metric in overall.index and metric != "n":
         fig.add_hline(y=float(overall.loc[metric, "value"]), line_dash="dash", annotation_text="overall")
     attr = attribute or result.attributes[0]
-    fig.update_layout(title=f"{metric} by {attr} ({int(result.params['ci'] * 100)}% bootstrap CI)",
+    fig.update_layout(title=f"{metric} by {attr} ({result.params['level']:.0%} bootstrap CI)",
                       yaxis_title=metric, template="plotly_white")
     return fig
 

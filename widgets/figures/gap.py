@@ -58,7 +58,8 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
     summ = result.summary[result.summary["pair"] == pair]
     # the intervals under-cover when components overlap; say which kind is drawn (issue 14, item 9)
     kind = fit["ci_method"].iloc[0] if "ci_method" in fit and len(fit) else "approximate"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"component mean ± 95% interval ({kind})",
+    level = result.level  # results saved before the field load with 0.95, the level they used
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(f"component mean ± {level:.0%} interval ({kind})",
                                                         "weight / share imbalanced"))
     for comp, part in fit.groupby("component"):
         c = COLORS[comp]
@@ -76,7 +77,7 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
 
 @escaped_figure
 def unimodal_accuracy_figure(result) -> go.Figure:
-    """Accuracy of each unimodal head over epochs, with Wilson intervals."""
+    """Accuracy of each unimodal head over epochs, with Wilson intervals (at ``result.level``)."""
     fig = go.Figure()
     for m, part in result.unimodal.groupby("modality", sort=False):
         fig.add_trace(go.Scatter(x=part["epoch"], y=part["accuracy"], name=m, mode="lines+markers",

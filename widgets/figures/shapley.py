@@ -27,6 +27,8 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.F
     span = np.nanmax(np.abs(part[["lower", "upper"]].replace([np.inf, -np.inf], np.nan).to_numpy())) or 1.0
     lo, hi = _finite(part["lower"], -1.2 * span), _finite(part["upper"], 1.2 * span)
     alpha = float(part["alpha"].iloc[0])
+    # results saved before the convention have no level column: their mean interval was at 1 - alpha
+    level = float(part["level"].iloc[0]) if "level" in part else 1 - alpha
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=(lo + hi) / 2, y=part["modality"], mode="markers", marker={"size": 1, "opacity": 0},
@@ -38,9 +40,9 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.F
     ))
     fig.add_trace(go.Scatter(
         x=part["mean"], y=part["modality"], mode="markers", marker={"size": 9, "color": "#1f4e79"},
-        error_x={"type": "data", "symmetric": False, "array": part["mean_upper"] - part["mean"],
-                 "arrayminus": part["mean"] - part["mean_lower"], "thickness": 4, "width": 0},
-        name="mean Shapley value (t-interval)", customdata=part[["p_value"]],
+        error_x={"type": "data", "symmetric": False, "array": part["mean_ci_upper"] - part["mean"],
+                 "arrayminus": part["mean"] - part["mean_ci_lower"], "thickness": 4, "width": 0},
+        name=f"mean Shapley value ({level:.0%} t-interval)", customdata=part[["p_value"]],
         hovertemplate="%{y}: mean %{x:.3f}, p = %{customdata[0]:.2g}<extra></extra>",
     ))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
@@ -90,13 +92,13 @@ def coalition_heatmap(coalitions: pd.DataFrame, modalities: list[str], *, split:
 
 @escaped_figure
 def selection_figure(selection: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """Test accuracy (Wilson 95% band) against the number of modalities used, per selection rule."""
+    """Test accuracy (Wilson band at the result's ``level``) against the number of modalities used, per rule."""
     fig = go.Figure()
     for rule, part in selection.groupby("rule", sort=False):
         fig.add_trace(go.Scatter(
             x=part["q"], y=part["accuracy"], mode="lines+markers", name=str(rule),
-            error_y={"type": "data", "symmetric": False, "array": part["accuracy_upper"] - part["accuracy"],
-                     "arrayminus": part["accuracy"] - part["accuracy_lower"]}))
+            error_y={"type": "data", "symmetric": False, "array": part["accuracy_ci_upper"] - part["accuracy"],
+                     "arrayminus": part["accuracy"] - part["accuracy_ci_lower"]}))
     fig.update_layout(template="plotly_white", title=title or "Accuracy of the selected modalities",
                       xaxis_title="modalities used (q)", yaxis_title="test accuracy")
     return fig

@@ -4,10 +4,12 @@ A *configuration* is everything in a run's config except the seed (dataset and i
 parameters, strategy and its parameters, fusion, epochs, every other training setting), so
 the runs of one configuration are replicates over seeds. Per configuration and metric:
 
-- mean, sample sd (ddof=1), ``n`` and a 95% t-interval ``mean +- t_{0.975, n-1} * sd / sqrt(n)``
-  (no interval when n < 2);
+- mean, sample sd (ddof=1), ``n`` and a t-interval at ``level`` (0.95 by default),
+  ``mean +- t_{(1 + level)/2, n-1} * sd / sqrt(n)`` (:func:`workbench.stats.intervals.t_interval`;
+  no interval when n < 2), in columns ``mean``, ``mean_ci_lower``, ``mean_ci_upper``;
 - paired differences between two configurations of the same dataset on the seeds both have:
-  ``d_s = metric_B(s) - metric_A(s)``, mean, sd, the same t-interval on ``d`` and the paired
+  ``d_s = metric_B(s) - metric_A(s)``, mean, sd, the same t-interval on ``d``
+  (``mean_diff``, ``mean_diff_ci_lower``, ``mean_diff_ci_upper``) and the paired
   t-test p-value (``scipy.stats.ttest_rel``). Seeds fix the data split and the initialisation,
   so pairing removes the split-to-split variance that dominates small test sets.
 
@@ -22,7 +24,7 @@ Example
 -------
 >>> from workbench.analyses.compare import compare      # doctest: +SKIP
 >>> cmp = compare(["sweep-5bb864c8a5"], runs_dir="runs")                      # doctest: +SKIP
->>> cmp.summary.query("metric == 'acc_fused'")[["config", "n", "mean", "ci_low", "ci_high"]]  # doctest: +SKIP
+>>> cmp.summary.query("metric == 'acc_fused'")[["config", "n", "mean", "mean_ci_lower", "mean_ci_upper"]]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workbench.stats.intervals import LEVEL, check_level, t_interval
 from workbench.store.results import Result
 from workbench.store.runs import Run, RunError, RunStore, load_run
 
@@ -52,6 +55,13 @@ class Comparison(Result):
     paired: pd.DataFrame
     runs: pd.DataFrame
     sources: list = field(default_factory=list)
+    level: float = LEVEL
+
+    @classmethod
+    def _legacy_columns(cls) -> dict[str, dict[str, str]]:
+        """Comparisons saved before the interval convention had ``ci_low``/``ci_high``."""
+        return {"summary": {"ci_low": "mean_ci_lower", "ci_high": "mean_ci_upper"},
+                "paired": {"ci_low": "mean_diff_ci_lower", "ci_high": "mean_diff_ci_upper"}}
 
     def metrics(self) -> list[str]:
         return list(dict.fromkeys(self.summary["metric"]))
@@ -116,36 +126,35 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
 
 # -- statistics ------------------------------------------------------------------------------------
 
-def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
-    """``(mean, sd, ci_low, ci_high)`` with a Student t interval; NaN sd/interval when n < 2.
+def _mean_sd_interval(values: np.ndarray, level: float) -> tuple[float, float, float, float]:
+    """``(mean, sd, ci_lower, ci_upper)``: sample sd (NaN when n < 2) and the Student-t interval."""
+    values = np.asarray(values, dtype=float)
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    mean, lo, hi = t_interval(values, level)
+    return mean, sd, lo, hi
+
+
+def summarize_runs(runs: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """Mean, sd, n and t-interval (``mean_ci_lower``, ``mean_ci_upper``) per configuration and metric.
 
     Examples
     --------
-    >>> [round(v, 4) for v in t_interval(np.array([1.0, 2.0, 3.0]))]
-    [2.0, 1.0, -0.4841, 4.4841]
+    >>> runs = pd.DataFrame({"config_key": "k", "config": "a", "dataset": "d", "strategy": "s", "fusion": "f",
+    ...                      "epochs": 1, "metric": "acc", "seed": [0, 1, 2], "value": [1.0, 2.0, 3.0]})
+    >>> summarize_runs(runs)[["mean", "mean_ci_lower", "mean_ci_upper"]].round(4).values.tolist()
+    [[2.0, -0.4841, 4.4841]]
     """
-    values = np.asarray(values, dtype=float)
-    n, mean = len(values), float(np.mean(values))
-    if n < 2:
-        return mean, float("nan"), float("nan"), float("nan")
-    sd = float(np.std(values, ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
-    return mean, sd, float(mean - half), float(mean + half)
-
-
-def summarize_runs(runs: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """Mean, sd, n and t-interval per configuration and metric."""
     rows = []
     for (key, metric), part in runs.groupby(["config_key", "metric"], sort=False):
-        mean, sd, lo, hi = t_interval(part["value"].to_numpy(), level)
+        mean, sd, lo, hi = _mean_sd_interval(part["value"].to_numpy(), level)
         first = part.iloc[0]
         rows.append({**{c: first[c] for c in CONFIG_COLUMNS}, "config_key": key, "metric": metric,
                      "n": len(part), "seeds": ",".join(map(str, sorted(part["seed"]))),
-                     "mean": mean, "sd": sd, "ci_low": lo, "ci_high": hi})
+                     "mean": mean, "sd": sd, "mean_ci_lower": lo, "mean_ci_upper": hi})
     return pd.DataFrame(rows)
 
 
-def paired_differences(runs: pd.DataFrame, baseline: str | None = None, level: float = 0.95) -> pd.DataFrame:
+def paired_differences(runs: pd.DataFrame, baseline: str | None = None, level: float = LEVEL) -> pd.DataFrame:
     """``B - A`` per metric on shared seeds, for pairs of configurations of the same dataset.
 
     ``baseline`` (a strategy name or a configuration label) keeps only pairs against it, with
@@ -159,8 +168,8 @@ def paired_differences(runs: pd.DataFrame, baseline: str | None = None, level: f
             if a is None:
                 continue
             rows += _pair_rows(data, a, b, level)
-    columns = ["dataset", "config_a", "config_b", "metric", "n", "seeds", "mean_diff", "sd_diff", "ci_low",
-               "ci_high", "p_value"]
+    columns = ["dataset", "config_a", "config_b", "metric", "n", "seeds", "mean_diff", "sd_diff",
+               "mean_diff_ci_lower", "mean_diff_ci_upper", "p_value"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -178,11 +187,12 @@ def _pair_rows(data: pd.DataFrame, a: str, b: str, level: float) -> list[dict]:
     rows = []
     for metric, part in wide.dropna().groupby(level="metric", sort=False):
         diff = np.round((part[b] - part[a]).to_numpy(), 12)  # equal accuracies must differ by exactly 0
-        mean, sd, lo, hi = t_interval(diff, level)
+        mean, sd, lo, hi = _mean_sd_interval(diff, level)
         p = float(stats.ttest_rel(part[b], part[a]).pvalue) if len(diff) > 1 and sd > 0 else float("nan")
         seeds = ",".join(str(s) for s in part.index.get_level_values("seed"))
         rows.append({"dataset": data["dataset"].iloc[0], "config_a": a, "config_b": b, "metric": metric,
-                     "n": len(diff), "seeds": seeds, "mean_diff": mean, "sd_diff": sd, "ci_low": lo, "ci_high": hi,
+                     "n": len(diff), "seeds": seeds, "mean_diff": mean, "sd_diff": sd,
+                     "mean_diff_ci_lower": lo, "mean_diff_ci_upper": hi,
                      "p_value": p})
     return rows
 
@@ -209,7 +219,7 @@ def resolve_runs(sources: list[str], runs_dir: str | Path | None = None) -> list
 
 
 def compare(sources: list[str] | list[Run], *, runs_dir: str | Path | None = None, baseline: str | None = None,
-            level: float = 0.95) -> Comparison:
+            level: float = LEVEL) -> Comparison:
     """Group runs by configuration across seeds and compare configurations on shared seeds.
 
     Parameters
@@ -226,16 +236,19 @@ def compare(sources: list[str] | list[Run], *, runs_dir: str | Path | None = Non
     Returns
     -------
     Comparison
-        ``summary`` (config x metric: n, mean, sd, ci_low, ci_high), ``paired`` (config_b - config_a
-        per metric on shared seeds: mean_diff, sd_diff, ci_low, ci_high, p_value) and ``runs``.
+        ``summary`` (config x metric: n, mean, sd, mean_ci_lower, mean_ci_upper), ``paired``
+        (config_b - config_a per metric on shared seeds: mean_diff, sd_diff, mean_diff_ci_lower,
+        mean_diff_ci_upper, p_value) and ``runs``.
 
     Examples
     --------
     >>> cmp = compare(["sweep-5bb864c8a5"], runs_dir="runs", baseline="naive")   # doctest: +SKIP
     """
+    level = check_level(level)
     runs = [s for s in sources if isinstance(s, Run)]
     names = [s for s in sources if not isinstance(s, Run)]
     runs += resolve_runs(names, runs_dir) if names else []
     frame = runs_frame(runs)
     return Comparison(summary=summarize_runs(frame, level), paired=paired_differences(frame, baseline, level),
-                      runs=frame, sources=[str(s) if not isinstance(s, Run) else s.run_id for s in sources])
+                      runs=frame, sources=[str(s) if not isinstance(s, Run) else s.run_id for s in sources],
+                      level=level)

@@ -22,12 +22,12 @@ What it computes (for every group attribute and, by default, every intersection 
 Bookkeeping is fairlearn's :class:`~fairlearn.metrics.MetricFrame`. Bootstrap: the samples
 are resampled *within each group* (so every group keeps its size) ``n_boot`` times; all
 replicates go through one MetricFrame with the replicate id as a ``control_feature``, which
-gives per-group and overall estimates per replicate in one pass. ``lo``/``hi`` of per-group
+gives per-group and overall estimates per replicate in one pass. ``value_ci_lower``/``value_ci_upper`` of per-group
 metrics are the percentile interval (default 95%); for biased statistics such as ECE
 (resampling inflates it) the interval can sit above the point estimate. The max-min
 disparities are non-negative, so a percentile interval of their bootstrap cannot reach 0
 (with equal groups it missed 0 in about half the simulations, issue 14 item 7); their
-``lo``/``hi`` come instead from simultaneous max-t bootstrap intervals of the signed
+``value_ci_lower``/``value_ci_upper`` come instead from simultaneous max-t bootstrap intervals of the signed
 pairwise differences (:func:`maxmin_interval`), each has a permutation ``p_value`` of
 equal groups (:func:`disparity_pvalues`), and the signed differences themselves are in the
 ``pairwise`` table. A group with fewer than ``min_group_size`` samples (30) or
@@ -62,39 +62,16 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
-from scipy.stats import rankdata
 
+from workbench.stats.intervals import LEVEL, auc_score, check_level, rank_auc
 from workbench.store.results import Result
 
 INTERSECT_SEP = " & "
-PAIRWISE_COLUMNS = ["attribute", "metric", "group", "reference", "value", "lo", "hi", "p_value"]
+PAIRWISE_COLUMNS = ["attribute", "metric", "group", "reference", "value", "value_ci_lower", "value_ci_upper", "p_value"]
 ECE_BINS = 15
 
 
 # -- metric primitives (numpy, fast: they run once per group per bootstrap replicate) ---------------
-def auc_score(y: np.ndarray, scores: np.ndarray) -> float:
-    """Exact ROC AUC (Mann-Whitney with mid-ranks); binary ``scores`` (n,) or macro one-vs-rest
-    over the classes present for ``scores`` (n, C). NaN when only one class is present."""
-    y = np.asarray(y)
-    scores = np.asarray(scores, dtype=float)
-    if scores.ndim == 1:
-        return _binary_auc(y == 1, scores)
-    if scores.shape[1] == 2:
-        return _binary_auc(y == 1, scores[:, 1])
-    vals = [_binary_auc(y == c, scores[:, c]) for c in range(scores.shape[1])]
-    vals = [v for v in vals if np.isfinite(v)]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def _binary_auc(pos: np.ndarray, s: np.ndarray) -> float:
-    n_pos = int(pos.sum())
-    n_neg = len(pos) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(s).rank(method="average").to_numpy()
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def expected_calibration_error(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
     """Top-label ECE: ``sum_b (n_b/n) |acc_b - conf_b|`` over equal-width confidence bins."""
     if len(y) == 0:
@@ -130,26 +107,26 @@ def _es_auc(overall: float, per_group: np.ndarray, alpha: float = 1.0) -> float:
 class FairnessResult(Result):
     """Per-group metrics, disparities and modality-by-group views with bootstrap intervals.
 
-    Tables (tidy, one estimate per row with ``value``, ``lo``, ``hi``):
+    Tables (tidy, one estimate per row with ``value``, ``value_ci_lower``, ``value_ci_upper``):
 
     by_group
-        ``attribute, group, metric, value, lo, hi, n, flag`` (``flag`` empty when the group
+        ``attribute, group, metric, value, value_ci_lower, value_ci_upper, n, flag`` (``flag`` empty when the group
         is estimable, else ``"n<30"`` or ``"one class"``).
     disparities
-        ``attribute, metric, value, lo, hi, p_value, ci_method, n_groups, excluded``. For the
-        max-min disparities and the worst-group accuracy ``lo``/``hi`` come from simultaneous
+        ``attribute, metric, value, value_ci_lower, value_ci_upper, p_value, ci_method, n_groups, excluded``. For the
+        max-min disparities and the worst-group accuracy ``value_ci_lower``/``value_ci_upper`` come from simultaneous
         max-t bootstrap intervals of the pairwise differences (:func:`maxmin_interval`), so they
         cover the true value also when it is 0; ``p_value`` is the permutation test of equal
         groups (:func:`disparity_pvalues`).
     overall
-        ``metric, value, lo, hi`` over all samples.
+        ``metric, value, value_ci_lower, value_ci_upper`` over all samples.
     modality_by_group
-        ``attribute, group, modality, metric, value, lo, hi, flag`` with metrics
+        ``attribute, group, modality, metric, value, value_ci_lower, value_ci_upper, flag`` with metrics
         ``accuracy``, ``p_true``, ``gap`` and (given Shapley values) ``shapley``.
     params
-        split, n_boot, n_perm, ci, min_group_size, attributes, modalities, classes.
+        split, n_boot, n_perm, level, min_group_size, attributes, modalities, classes.
     pairwise
-        ``attribute, metric, group, reference, value, lo, hi, p_value``: signed differences
+        ``attribute, metric, group, reference, value, value_ci_lower, value_ci_upper, p_value``: signed differences
         ``metric(group) - metric(reference)`` for every pair of estimable groups, with percentile
         bootstrap intervals and bootstrap p-values (:func:`_pairwise_rows`).
 
@@ -163,6 +140,19 @@ class FairnessResult(Result):
     modality_by_group: pd.DataFrame
     params: dict
     pairwise: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=PAIRWISE_COLUMNS))
+
+    @classmethod
+    def _legacy_columns(cls) -> dict[str, dict[str, str]]:
+        """Results saved before the interval convention had ``lo``/``hi`` beside ``value``."""
+        return {"*": {"lo": "value_ci_lower", "hi": "value_ci_upper"}}
+
+    @classmethod
+    def _legacy_fields(cls, fields: dict) -> dict:
+        """``params["ci"]`` (before the convention) is ``params["level"]``."""
+        params = dict(fields.get("params", {}))
+        if "ci" in params and "level" not in params:
+            params["level"] = params.pop("ci")
+        return {**fields, "params": params}
 
     @property
     def attributes(self) -> list[str]:
@@ -180,12 +170,12 @@ class FairnessResult(Result):
         return attribute
 
     def metric_by_group(self, metric: str = "accuracy", attribute: str | None = None) -> pd.DataFrame:
-        """One row per group of ``attribute``: value, lo, hi, n, flag."""
+        """One row per group of ``attribute``: value, value_ci_lower, value_ci_upper, n, flag."""
         attribute = self._attr(attribute)
         if metric not in self.metrics:
             raise KeyError(f"no metric {metric!r}; this result has {self.metrics}")
         part = self.by_group[(self.by_group["attribute"] == attribute) & (self.by_group["metric"] == metric)]
-        return part.set_index("group")[["value", "lo", "hi", "n", "flag"]]
+        return part.set_index("group")[["value", "value_ci_lower", "value_ci_upper", "n", "flag"]]
 
     def _estimable(self, metric: str, attribute: str | None) -> pd.Series:
         frame = self.metric_by_group(metric, attribute)
@@ -211,7 +201,7 @@ class FairnessResult(Result):
         raise ValueError(f"method must be 'between_groups' or 'to_overall', got {method!r}")
 
     def disparity(self, metric: str, attribute: str | None = None) -> pd.Series:
-        """A row of the disparities table (value, lo, hi, n_groups, excluded)."""
+        """A row of the disparities table (value, value_ci_lower, value_ci_upper, n_groups, excluded)."""
         attribute = self._attr(attribute)
         part = self.disparities[(self.disparities["attribute"] == attribute) & (self.disparities["metric"] == metric)]
         if part.empty:
@@ -222,7 +212,7 @@ class FairnessResult(Result):
         """Signed differences ``group - reference`` of ``metric`` with interval and p-value."""
         attribute = self._attr(attribute)
         part = self.pairwise[(self.pairwise["attribute"] == attribute) & (self.pairwise["metric"] == metric)]
-        return part[["group", "reference", "value", "lo", "hi", "p_value"]].reset_index(drop=True)
+        return part[["group", "reference", "value", "value_ci_lower", "value_ci_upper", "p_value"]].reset_index(drop=True)
 
 
 # -- per-group metric vector ------------------------------------------------------------------------
@@ -404,7 +394,7 @@ MAXT, PERCENTILE = "max-t bootstrap", "percentile bootstrap"
 
 
 def _disparity_intervals(point_by: np.ndarray, boot_by: np.ndarray | None, names: list[str], keep: np.ndarray,
-                         n_classes: int, ci: float, boot_es: np.ndarray | None) -> dict[str, tuple]:
+                         n_classes: int, level: float, boot_es: np.ndarray | None) -> dict[str, tuple]:
     """``metric -> (lo, hi, method)`` for every disparity (see :func:`maxmin_interval`)."""
     metrics = ("demographic_parity_difference", "equalized_odds_difference", "worst_group_accuracy",
                "accuracy_gap", "auc_gap")
@@ -417,14 +407,14 @@ def _disparity_intervals(point_by: np.ndarray, boot_by: np.ndarray | None, names
 
     def spread(cols: list[str]) -> tuple:
         j = [names.index(c) for c in cols]
-        return (*maxmin_interval(point[:, j], boot[:, :, j], ci), MAXT)
+        return (*maxmin_interval(point[:, j], boot[:, :, j], level), MAXT)
 
     acc = names.index("accuracy")
-    es_lo, es_hi = _interval(boot_es, ci)
+    es_lo, es_hi = _interval(boot_es, level)
     return {
         "demographic_parity_difference": spread([f"selection_rate{c}" for c in classes]),
         "equalized_odds_difference": spread([f"{r}{c}" for c in classes for r in ("tpr", "fpr")]),
-        "worst_group_accuracy": (*min_interval(point[:, acc], boot[:, :, acc], ci), MAXT),
+        "worst_group_accuracy": (*min_interval(point[:, acc], boot[:, :, acc], level), MAXT),
         "accuracy_gap": spread(["accuracy"]),
         "auc_gap": spread(["auc"]),
         # ES-AUC is a smooth function of the group AUCs only away from equal groups (|.| in its
@@ -434,11 +424,11 @@ def _disparity_intervals(point_by: np.ndarray, boot_by: np.ndarray | None, names
 
 
 def _pairwise_rows(attribute: str, groups: list, point_by: np.ndarray, boot_by: np.ndarray | None,
-                   names: list[str], keep: np.ndarray, ci: float) -> list[tuple]:
+                   names: list[str], keep: np.ndarray, level: float) -> list[tuple]:
     """Signed differences ``group - reference`` for every pair of estimable groups (in the
     groups' order, so the reference is the later one) with percentile bootstrap intervals and
     the bootstrap p-value ``min(1, 2 min(P*(d* <= 0), P*(d* >= 0)))`` of no difference (the one
-    that inverts the percentile interval: ``p < 1 - ci`` exactly when it excludes 0)."""
+    that inverts the percentile interval: ``p < 1 - level`` exactly when it excludes 0)."""
     est = [i for i in range(len(groups)) if keep[i]]
     metrics = [(j, m) for j, m in enumerate(names) if m not in PAIRWISE_SKIP]
     rows = []
@@ -450,16 +440,16 @@ def _pairwise_rows(attribute: str, groups: list, point_by: np.ndarray, boot_by: 
                 d = boot_by[:, a, j] - boot_by[:, b, j]
                 d = d[np.isfinite(d)]
                 if len(d):
-                    lo, hi = _interval(d, ci)
+                    lo, hi = _interval(d, level)
                     p = min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0)))
             rows.append((attribute, metric, groups[a], groups[b], value, float(lo), float(hi), float(p)))
     return rows
 
 
-def _interval(samples: np.ndarray | None, ci: float) -> tuple:
+def _interval(samples: np.ndarray | None, level: float) -> tuple:
     if samples is None:
         return np.nan, np.nan
-    q = [(1 - ci) / 2 * 100, (1 + ci) / 2 * 100]
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     with warnings.catch_warnings():  # all-NaN columns (e.g. AUC of a one-class group) stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         finite = np.isfinite(samples)
@@ -468,14 +458,14 @@ def _interval(samples: np.ndarray | None, ci: float) -> tuple:
 
 
 # -- intervals and tests for disparities ------------------------------------------------------------
-def simultaneous_intervals(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def simultaneous_intervals(point: np.ndarray, boot: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """Simultaneous bootstrap intervals ``point_j +- c * se_j`` for a family of estimates.
 
     ``se_j`` is the bootstrap standard deviation of column ``j`` of ``boot`` (B, J) and ``c``
-    the ``ci`` quantile of the bootstrap max-|t| statistic ``max_j |boot_bj - point_j| / se_j``
+    the ``level`` quantile of the bootstrap max-|t| statistic ``max_j |boot_bj - point_j| / se_j``
     (the max-t construction of Romano & Wolf 2005, *Exact and approximate stepdown methods for
     multiple hypothesis testing*, JASA 100:94-108), so that all intervals of the family cover
-    together with probability ``ci``. With one estimate ``c`` is about 1.96 and the interval is
+    together with probability ``level``. With one estimate ``c`` is about 1.96 and the interval is
     the normal-bootstrap one. Columns whose bootstrap spread is zero (a rate of 0 or 1 in every
     replicate) get the degenerate interval ``[point, point]``; NaN estimates stay NaN.
     """
@@ -488,14 +478,14 @@ def simultaneous_intervals(point: np.ndarray, boot: np.ndarray, ci: float = 0.95
         live = np.isfinite(point) & np.isfinite(se) & (se > 0)
         if live.any():
             t = np.nanmax(np.abs(boot[:, live] - point[live]) / se[live], axis=1)
-            c = float(np.nanquantile(t[np.isfinite(t)], ci)) if np.isfinite(t).any() else np.nan
+            c = float(np.nanquantile(t[np.isfinite(t)], level)) if np.isfinite(t).any() else np.nan
         else:
             c = 0.0
     half = np.where(live, c * np.nan_to_num(se), 0.0)
     return point - half, point + half
 
 
-def maxmin_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple[float, float]:
+def maxmin_interval(point: np.ndarray, boot: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """Interval for ``max_k (max_g m_gk - min_g m_gk)`` that covers its true value, also 0.
 
     ``point`` (G, K) holds the metric of each group (rows) and component (columns; e.g. TPR and
@@ -504,7 +494,7 @@ def maxmin_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tu
     components. Given simultaneous intervals ``[l_j, u_j]`` of all pairwise differences
     (:func:`simultaneous_intervals`), whenever they all cover, ``max_j l_j <= theta <= max_j u_j``
     (ordered pairs: ``[-u_j, -l_j]`` for the reversed difference). So the interval
-    ``[max(0, max_j l_j, -min_j u_j), max_j max(u_j, -l_j)]`` covers with at least ``ci``; it
+    ``[max(0, max_j l_j, -min_j u_j), max_j max(u_j, -l_j)]`` covers with at least ``level``; it
     contains 0 exactly when every pairwise interval does. Why not the percentile interval of
     the bootstrapped max-min: that statistic is non-negative and biased upward, so with equal
     groups its percentile interval excludes 0 about half the time (issue 14, item 7). For
@@ -518,13 +508,13 @@ def maxmin_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tu
     if len(point) < 2:
         return float("nan"), float("nan")
     g, h = np.triu_indices(len(point), 1)
-    lo, hi = simultaneous_intervals(point[g] - point[h], boot[:, g] - boot[:, h], ci)
+    lo, hi = simultaneous_intervals(point[g] - point[h], boot[:, g] - boot[:, h], level)
     lower = max(0.0, float(np.max(lo)), float(-np.min(hi)))
     upper = max(float(np.max(hi)), float(-np.min(lo)))
     return lower, upper
 
 
-def min_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple[float, float]:
+def min_interval(point: np.ndarray, boot: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """Interval for ``min_g m_g`` (worst group) from simultaneous intervals of the ``m_g``:
     ``[min_g l_g, min_g u_g]`` covers whenever all of them do. The percentile interval of the
     bootstrapped minimum is biased low when groups are close, this one is not."""
@@ -533,7 +523,7 @@ def min_interval(point: np.ndarray, boot: np.ndarray, ci: float = 0.95) -> tuple
     keep = np.isfinite(point)
     if not keep.any():
         return float("nan"), float("nan")
-    lo, hi = simultaneous_intervals(point[keep], boot[:, keep], ci)
+    lo, hi = simultaneous_intervals(point[keep], boot[:, keep], level)
     return float(np.min(lo)), float(np.min(hi))
 
 
@@ -588,9 +578,7 @@ def group_aucs(y: np.ndarray, proba: np.ndarray, codes: np.ndarray, n_groups: in
             if n_pos == 0 or n_neg == 0:
                 continue
             s = np.broadcast_to(proba[:, c], codes.shape)
-            both = np.concatenate([s[pos].reshape(-1, n_pos), s[neg].reshape(-1, n_neg)], axis=1)
-            ranks = rankdata(both, axis=1)
-            per.append((ranks[:, :n_pos].sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+            per.append(rank_auc(s[pos].reshape(-1, n_pos), s[neg].reshape(-1, n_neg)))
         if per:
             out[:, g] = np.mean(per, axis=0)
     return out
@@ -662,7 +650,7 @@ def assess_fairness(
     shapley: pd.DataFrame | None = None,
     n_boot: int = 200,
     n_perm: int = 1000,
-    ci: float = 0.95,
+    level: float = LEVEL,
     min_group_size: int = 30,
     seed: int = 0,
     progress: bool = False,
@@ -687,7 +675,7 @@ def assess_fairness(
     n_perm : int
         Permutations of the group labels for the equality tests of the max-min disparities
         (``p_value``); 0 skips them.
-    ci : float
+    level : float
         Coverage of the intervals (percentile for per-group metrics and pairwise differences,
         simultaneous max-t for the disparities).
     min_group_size : int
@@ -706,6 +694,7 @@ def assess_fairness(
     >>> run = train("synthetic-group-noise", epochs=10)  # doctest: +SKIP
     >>> assess_fairness(run.predictions).disparity("worst_group_accuracy", "group")  # doctest: +SKIP
     """
+    level = check_level(level)
     frame = predictions
     if split is not None and "split" in frame:
         frame = frame[frame["split"] == split]
@@ -728,7 +717,7 @@ def assess_fairness(
     for attribute, lab in tqdm(labels.items(), disable=not progress, desc="fairness"):
         boot = _resample_within(lab, n_boot, rng)
         groups_, point_by, point_all, boot_by, boot_all = _run_metricframe(data, lab, boot)
-        lo_by, hi_by = _interval(boot_by, ci)
+        lo_by, hi_by = _interval(boot_by, level)
         flags = [_flag(data.y[lab == g], min_group_size) for g in groups_]
         keep = np.array([f == "" for f in flags])
         k = len(names)
@@ -742,7 +731,7 @@ def assess_fairness(
         point_d = _disparities(point_by, point_all, names, keep, data.n_classes)
         boot_es = None if boot_by is None else np.array(
             [_disparities(b, a, names, keep, data.n_classes)["es_auc"] for b, a in zip(boot_by, boot_all, strict=True)])
-        intervals = _disparity_intervals(point_by, boot_by, names, keep, data.n_classes, ci, boot_es)
+        intervals = _disparity_intervals(point_by, boot_by, names, keep, data.n_classes, level, boot_es)
         in_kept = np.isin(lab, [g for g, k in zip(groups_, keep, strict=True) if k])
         pvals = disparity_pvalues(data.y[in_kept], data.pred[in_kept], data.proba[in_kept], lab[in_kept],
                                   n_perm, perm_rng)
@@ -750,18 +739,21 @@ def assess_fairness(
         for metric, value in point_d.items():
             lo, hi, how = intervals[metric]
             drows.append((attribute, metric, value, lo, hi, pvals.get(metric, np.nan), how, int(keep.sum()), excluded))
-        prows += _pairwise_rows(attribute, groups_, point_by, boot_by, names, keep, ci)
+        prows += _pairwise_rows(attribute, groups_, point_by, boot_by, names, keep, level)
         if overall_rows is None:
-            lo_a, hi_a = _interval(boot_all, ci)
+            lo_a, hi_a = _interval(boot_all, level)
             overall_rows = [(metric, point_all[j], _at(lo_a, j), _at(hi_a, j)) for j, metric in enumerate(names)]
     return FairnessResult(
-        by_group=pd.DataFrame(rows, columns=["attribute", "group", "metric", "value", "lo", "hi", "n", "flag"]),
-        disparities=pd.DataFrame(drows, columns=["attribute", "metric", "value", "lo", "hi", "p_value", "ci_method",
+        by_group=pd.DataFrame(rows, columns=["attribute", "group", "metric", "value", "value_ci_lower", "value_ci_upper", "n",
+                                             "flag"]),
+        disparities=pd.DataFrame(drows, columns=["attribute", "metric", "value", "value_ci_lower", "value_ci_upper",
+                                                 "p_value", "ci_method",
                                                  "n_groups", "excluded"]),
-        overall=pd.DataFrame(overall_rows, columns=["metric", "value", "lo", "hi"]),
-        modality_by_group=pd.DataFrame(mrows, columns=["attribute", "group", "modality", "metric", "value", "lo", "hi", "flag"]),
+        overall=pd.DataFrame(overall_rows, columns=["metric", "value", "value_ci_lower", "value_ci_upper"]),
+        modality_by_group=pd.DataFrame(mrows, columns=["attribute", "group", "modality", "metric", "value", "value_ci_lower",
+                                                       "value_ci_upper", "flag"]),
         pairwise=pd.DataFrame(prows, columns=PAIRWISE_COLUMNS),
-        params={"split": split, "n_boot": n_boot, "n_perm": n_perm, "ci": ci, "min_group_size": min_group_size, "seed": seed,
+        params={"split": split, "n_boot": n_boot, "n_perm": n_perm, "level": level, "min_group_size": min_group_size, "seed": seed,
                 "attributes": list(labels), "modalities": data.modalities, "n_classes": data.n_classes,
                 "n_samples": len(frame), "shapley": bool(data.shapley)},
     )

@@ -17,10 +17,12 @@ abstracts only, see ``shared/methods/imbalance.md`` section A):
       gamma_i = pi_u N(d_i; mu_u, s_u^2) / sum_k pi_k N(d_i; mu_k, s_k^2)
 
   (:func:`gmm_posterior`, equal to ``predict_proba`` of the fitted mixture).
-- Uncertainty beside every estimate: Wilson intervals for accuracies and shares, a normal
-  interval for the mean gap, and for the GMM parameters either the intervals that treat the
-  posterior assignments as known (``mu_k +- 1.96 s_k / sqrt(n pi_k)``,
-  ``pi_k +- 1.96 sqrt(pi_k (1 - pi_k) / n)``) or, with ``n_boot > 0``, bootstrap refits
+- Uncertainty beside every estimate, at ``level`` (0.95 by default; columns ``<estimate>``,
+  ``<estimate>_ci_lower``, ``<estimate>_ci_upper``): Wilson intervals for accuracies and shares,
+  a Student-t interval for the mean gap (:mod:`workbench.stats.intervals`), and for the GMM
+  parameters either the intervals that treat the posterior assignments as known
+  (``mu_k +- z s_k / sqrt(n pi_k)``, ``pi_k +- z sqrt(pi_k (1 - pi_k) / n)``, ``z = 1.96`` at
+  0.95) or, with ``n_boot > 0``, bootstrap refits
   (:func:`gmm_bootstrap`); both under-cover when the components overlap, so both are
   labelled approximate (column ``ci_method``, and the figure's title).
 
@@ -51,11 +53,17 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import logsumexp
 
+from workbench.stats.intervals import LEVEL, check_level, t_interval, wilson_interval, z_value
+from workbench.stats.mixtures import (  # noqa: F401  (re-exported: the gap's mixture statistics)
+    EM_MAX_ITER,
+    EM_TOL,
+    em_refit,
+    expected_abs_gap,
+    gmm_bootstrap,
+    gmm_posterior,
+)
 from workbench.store.results import Result
-
-Z95 = 1.959963984540054
 
 
 # -- gaps -------------------------------------------------------------------------------------
@@ -106,23 +114,6 @@ def modality_gaps(p_true: Mapping[str, np.ndarray], scheme: str = "all") -> pd.D
 
 
 # -- the two-component mixture -----------------------------------------------------------------
-def gmm_posterior(d: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """Posterior of each component for 1-D data by Bayes' rule, shape ``(n, K)``.
-
-    ``gamma_ik = pi_k N(d_i; mu_k, s_k^2) / sum_j pi_j N(d_i; mu_j, s_j^2)``, in log space.
-
-    Examples
-    --------
-    >>> gmm_posterior(np.array([0.0]), np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.array([1.0, 1.0]))
-    array([[0.5, 0.5]])
-    """
-    d = np.asarray(d, dtype=float)[:, None]
-    var = np.asarray(variances, dtype=float)[None, :]
-    log_pdf = -0.5 * (np.log(2 * np.pi * var) + (d - np.asarray(means)[None, :]) ** 2 / var)
-    joint = np.log(np.asarray(weights, dtype=float))[None, :] + log_pdf
-    return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
-
-
 @dataclasses.dataclass
 class GMMFit:
     """A fitted two-component mixture on the gap; component 0 is balanced, 1 imbalanced."""
@@ -138,18 +129,19 @@ class GMMFit:
         """Posterior of the imbalanced component, ``gamma_i``."""
         return gmm_posterior(d, self.weights, self.means, self.variances)[:, 1]
 
-    def rows(self, boot: dict | None = None) -> list[dict]:
+    def rows(self, boot: dict | None = None, level: float = LEVEL) -> list[dict]:
         """One row per component. ``boot`` (from :func:`gmm_bootstrap`) gives the intervals;
-        without it they treat the posterior assignments as known. Both are approximate with
-        overlapping components, and ``ci_method`` says which one a row carries."""
+        without it they treat the posterior assignments as known, at ``level``. Both are
+        approximate with overlapping components, and ``ci_method`` says which one a row carries."""
+        z = z_value(level)
         out = []
         for k, label in enumerate(("balanced", "imbalanced")):
             w, mu, var = float(self.weights[k]), float(self.means[k]), float(self.variances[k])
             if boot is None:
                 se_mu = np.sqrt(var / max(self.n * w, 1e-12))
                 se_w = np.sqrt(w * (1 - w) / max(self.n, 1))
-                ci = {"weight": (max(0.0, w - Z95 * se_w), min(1.0, w + Z95 * se_w)),
-                      "mean": (mu - Z95 * se_mu, mu + Z95 * se_mu)}
+                ci = {"weight": (max(0.0, w - z * se_w), min(1.0, w + z * se_w)),
+                      "mean": (mu - z * se_mu, mu + z * se_mu)}
                 method = "approximate: assignments treated as known"
             else:
                 ci = {key: (float(boot[key][0, k]), float(boot[key][1, k])) for key in ("weight", "mean")}
@@ -160,115 +152,6 @@ class GMMFit:
                         "variance": var, "sd": np.sqrt(var), "loglik": self.loglik,
                         "converged": self.converged, "n": self.n, "ci_method": method})
         return out
-
-
-EM_TOL, EM_MAX_ITER = 1e-6, 1000
-
-
-def expected_abs_gap(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """Expected absolute gap ``E|d|`` under each Gaussian component (the folded-normal mean)::
-
-        E|N(mu, s^2)| = s sqrt(2/pi) exp(-mu^2 / (2 s^2)) + mu (1 - 2 Phi(-mu / s))
-
-    This decides which component is "imbalanced" (the larger ``E|d|``). Ranking by ``|mu|``
-    alone, as before, is right for location mixtures (a balanced component near 0 and a
-    shifted one) but arbitrary for scale mixtures, where both means sit near 0 and the
-    imbalanced samples are the widely spread ones, in both directions (issue 14, item 8:
-    the label flipped in 26 of 40 seeds). ``E|d|`` is what the adaptive loss penalises
-    (``|d_i|``), reduces to ``|mu|`` when ``s -> 0`` and to ``s sqrt(2/pi)`` when ``mu = 0``.
-    [INFERRED: the paper's abstracts do not say how the components are told apart.]
-
-    Examples
-    --------
-    >>> expected_abs_gap(np.array([0.0, 0.5]), np.array([1.0, 1e-12])).round(4).tolist()
-    [0.7979, 0.5]
-    """
-    from scipy.stats import norm
-
-    mu = np.asarray(means, dtype=float)
-    s = np.sqrt(np.maximum(np.asarray(variances, dtype=float), 1e-300))
-    return s * np.sqrt(2 / np.pi) * np.exp(-(mu**2) / (2 * s**2)) + mu * (1 - 2 * norm.cdf(-mu / s))
-
-
-def em_refit(d: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray, *,
-             reg_covar: float = 1e-6, tol: float = EM_TOL, max_iter: int = EM_MAX_ITER) -> tuple:
-    """EM for 1-D two-component Gaussian mixtures on many data sets at once, warm-started from one fit.
-
-    ``d`` (R, n) holds R data sets (bootstrap resamples); the start ``weights, means,
-    variances`` (2,) is the full-data fit (or (R, 2): one start per set). The updates are sklearn's ``GaussianMixture``
-    (``covariance_type="full"``, ``reg_covar`` added to each variance), vectorised over the R
-    sets; a set stops moving once its mean log-likelihood changes by less than ``tol``.
-    Returns ``(weights, means, variances)``, each (R, 2), and the (R,) ``converged`` flags.
-    Starting every refit at the full-data optimum keeps the component identities (no label
-    switching between resamples), as recommended for mixture bootstraps (McLachlan & Peel
-    2000, *Finite Mixture Models*, sec. 2.16).
-    """
-    d = np.asarray(d, dtype=float)
-    r_sets, n = d.shape
-    w, mu, var = (np.broadcast_to(np.asarray(a, float), (r_sets, 2)).copy() for a in (weights, means, variances))
-    prev = np.full(r_sets, -np.inf)
-    done = np.zeros(r_sets, bool)
-    live = np.arange(r_sets)  # sets still moving; converged ones drop out of the loop
-    for _ in range(max_iter):
-        x, wl, ml, vl = d[live], w[live], mu[live], var[live]
-        # two components: the posterior is a logistic of the log-density difference, cheaper
-        # than a general logsumexp (this loop runs hundreds of times when components overlap)
-        lp = [np.log(np.maximum(wl[:, k], 1e-300))[:, None] - 0.5 * (np.log(2 * np.pi * vl[:, k])[:, None]
-              + (x - ml[:, k, None]) ** 2 / vl[:, k, None]) for k in range(2)]
-        diff = lp[1] - lp[0]
-        ll = (np.maximum(lp[0], lp[1]) + np.log1p(np.exp(-np.abs(diff)))).mean(1)
-        stop = np.abs(ll - prev[live]) < tol
-        done[live[stop]] = True
-        prev[live] = ll
-        keep = ~stop
-        live, x, diff = live[keep], x[keep], diff[keep]
-        if not len(live):
-            break
-        r1 = 0.5 * (1 + np.tanh(0.5 * diff))  # = sigmoid(diff), overflow-free
-        resp = (1 - r1, r1)
-        nk = np.stack([r.sum(1) for r in resp], axis=1) + 10 * np.finfo(float).eps
-        new_mu = np.stack([(r * x).sum(1) for r in resp], axis=1) / nk
-        var[live] = np.stack([(r * (x - new_mu[:, k, None]) ** 2).sum(1) for k, r in enumerate(resp)],
-                             axis=1) / nk + reg_covar
-        w[live], mu[live] = nk / n, new_mu
-    return w, mu, var, done
-
-
-def gmm_bootstrap(d: np.ndarray, fit: GMMFit, *, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-                  reg_covar: float = 1e-6, chunk: int = 50) -> dict[str, np.ndarray]:
-    """Bootstrap intervals of the mixture parameters: resample the gaps, refit by EM.
-
-    Each of ``n_boot`` resamples (with replacement, size n) is refitted by :func:`em_refit`
-    warm-started at ``fit``; the intervals are percentile intervals of the refits. They
-    replace, when asked for (``n_boot > 0`` in :func:`gap_analysis`), the "assignments known"
-    intervals ``mu_k +- 1.96 s_k / sqrt(n pi_k)``, which ignore the uncertainty of the
-    assignments (issue 14, item 9: 0.79 for the mean, 0.87 for the weight with overlapping
-    components). Neither is exact with overlapping components, where the likelihood is flat:
-    measured on n = 150, 50 refits, 150 simulations (``tests/test_gap.py``), coverage of the
-    nominal 95% was 0.87-0.91 for separated components and 0.83-0.88 for overlapping ones
-    (the basic interval ``2 theta - q`` did worse there, 0.65-0.72), so results label both
-    as approximate (``ci_method``). Resamples are refitted ``chunk`` at a time to bound
-    memory (``chunk * n * 2`` floats).
-
-    Returns ``{"weight", "mean", "variance"} -> (2, K)`` arrays of lower and upper bounds.
-    """
-    d = np.asarray(d, dtype=float)
-    d = d[np.isfinite(d)]
-    rng = np.random.default_rng(seed)
-    est = {"weight": [], "mean": [], "variance": []}
-    for start in range(0, n_boot, chunk):
-        rows = min(chunk, n_boot - start)
-        sample = d[rng.integers(0, len(d), (rows, len(d)))]
-        w, mu, var, _ = em_refit(sample, fit.weights, fit.means, fit.variances, reg_covar=reg_covar)
-        est["weight"].append(w)
-        est["mean"].append(mu)
-        est["variance"].append(var)
-    alpha = (1 - level) / 2
-    out = {}
-    for key, reps in est.items():
-        lo, hi = np.quantile(np.concatenate(reps), [alpha, 1 - alpha], axis=0)
-        out[key] = np.stack([lo, hi])
-    return out
 
 
 def fit_gap_gmm(d: np.ndarray, *, previous: GMMFit | None = None, seed: int = 0,
@@ -330,22 +213,13 @@ class GapResult(Result):
     pairs: list = dataclasses.field(default_factory=list)
     epochs: list = dataclasses.field(default_factory=list)
     source: str = ""
+    level: float = LEVEL
 
     def to_frame(self) -> pd.DataFrame:
         return self.summary
 
     def last_epoch(self) -> int:
         return int(max(self.epochs))
-
-
-def wilson_interval(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """95% Wilson score interval of a binomial proportion ``k / n``."""
-    k, n = np.asarray(k, float), np.maximum(np.asarray(n, float), 1.0)
-    p = k / n
-    denom = 1 + Z95**2 / n
-    centre = (p + Z95**2 / (2 * n)) / denom
-    half = Z95 * np.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 def _check_frame(frame: pd.DataFrame, modalities: Sequence[str]) -> None:
@@ -355,7 +229,7 @@ def _check_frame(frame: pd.DataFrame, modalities: Sequence[str]) -> None:
                          f"for modalities {list(modalities)} (got {list(frame.columns)[:12]}...)")
 
 
-def _unimodal_table(frame: pd.DataFrame, modalities: Sequence[str]) -> pd.DataFrame:
+def _unimodal_table(frame: pd.DataFrame, modalities: Sequence[str], level: float = LEVEL) -> pd.DataFrame:
     rows = []
     for epoch, part in frame.groupby("epoch", sort=True):
         for m in modalities:
@@ -363,26 +237,27 @@ def _unimodal_table(frame: pd.DataFrame, modalities: Sequence[str]) -> pd.DataFr
             if col not in part or "y" not in part:
                 continue
             k, n = int((part[col] == part["y"]).sum()), len(part)
-            lo, hi = wilson_interval(k, n)
+            lo, hi = wilson_interval(k, n, level)
             rows.append({"epoch": int(epoch), "modality": m, "accuracy": k / n, "accuracy_ci_lower": float(lo),
                          "accuracy_ci_upper": float(hi), "mean_p_true": float(part[f"p_true_{m}"].mean()), "n": n})
     return pd.DataFrame(rows, columns=["epoch", "modality", "accuracy", "accuracy_ci_lower", "accuracy_ci_upper",
                                        "mean_p_true", "n"])
 
 
-def _summary_row(epoch: int, pair: str, d: np.ndarray, gamma: np.ndarray) -> dict:
+def _summary_row(epoch: int, pair: str, d: np.ndarray, gamma: np.ndarray, level: float = LEVEL) -> dict:
     n = len(d)
-    se = d.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
     k = int((gamma > 0.5).sum())
-    lo, hi = wilson_interval(k, n)
-    return {"epoch": epoch, "pair": pair, "mean_gap": float(d.mean()), "mean_gap_ci_lower": float(d.mean() - Z95 * se),
-            "mean_gap_ci_upper": float(d.mean() + Z95 * se), "mean_abs_gap": float(np.abs(d).mean()),
+    lo, hi = wilson_interval(k, n, level)
+    mean, mean_lo, mean_hi = t_interval(d, level)
+    return {"epoch": epoch, "pair": pair, "mean_gap": mean, "mean_gap_ci_lower": mean_lo,
+            "mean_gap_ci_upper": mean_hi, "mean_abs_gap": float(np.abs(d).mean()),
             "share_imbalanced": k / n, "share_imbalanced_ci_lower": float(lo),
             "share_imbalanced_ci_upper": float(hi), "n": n}
 
 
 def gap_analysis(frame: pd.DataFrame, modalities: Sequence[str], *, scheme: str = "all", seed: int = 0,
-                 warm_start: bool = True, source: str = "", progress: bool = False, n_boot: int = 0) -> GapResult:
+                 warm_start: bool = True, source: str = "", progress: bool = False, n_boot: int = 0,
+                 level: float = LEVEL) -> GapResult:
     """Gaps, per-epoch GMM fits and unimodal accuracy from per-sample true-class scores.
 
     Parameters
@@ -402,6 +277,8 @@ def gap_analysis(frame: pd.DataFrame, modalities: Sequence[str], *, scheme: str 
         Bootstrap refits per fit for the parameter intervals (:func:`gmm_bootstrap`); 0 (the
         default, cheap enough to track every epoch) keeps the assignments-known intervals.
         Both are labelled approximate in ``gmm["ci_method"]`` and in the figure.
+    level : float
+        Confidence level of every interval (0.95 by default).
 
     Returns
     -------
@@ -416,6 +293,7 @@ def gap_analysis(frame: pd.DataFrame, modalities: Sequence[str], *, scheme: str 
     [0.5]
     """
     modalities = list(modalities)
+    level = check_level(level)
     _check_frame(frame, modalities)
     frame = frame.copy()
     if "epoch" not in frame:
@@ -440,20 +318,21 @@ def gap_analysis(frame: pd.DataFrame, modalities: Sequence[str], *, scheme: str 
             block = part[keep].reset_index(drop=True).assign(pair=pair, gap=d, posterior=gamma,
                                                             imbalanced=gamma > 0.5)
             gap_parts.append(block)
-            boot = gmm_bootstrap(d, fit, n_boot=n_boot, seed=seed) if n_boot > 0 else None
-            gmm_rows += [{"epoch": int(epoch), "pair": pair, **r} for r in fit.rows(boot)]
-            summary_rows.append(_summary_row(int(epoch), pair, d, gamma))
+            boot = gmm_bootstrap(d, fit, n_boot=n_boot, level=level, seed=seed) if n_boot > 0 else None
+            gmm_rows += [{"epoch": int(epoch), "pair": pair, **r} for r in fit.rows(boot, level)]
+            summary_rows.append(_summary_row(int(epoch), pair, d, gamma, level))
     gaps_table = pd.concat(gap_parts, ignore_index=True)
     lead = ["epoch", "pair", "sample", "gap", "posterior", "imbalanced"]
     gaps_table = gaps_table[lead + [c for c in gaps_table.columns if c not in lead]]
     return GapResult(gaps=gaps_table, gmm=pd.DataFrame(gmm_rows), summary=pd.DataFrame(summary_rows),
-                     unimodal=_unimodal_table(frame, modalities), modalities=modalities,
+                     unimodal=_unimodal_table(frame, modalities, level), modalities=modalities,
                      pairs=list(dict.fromkeys(gaps_table["pair"])), epochs=sorted(int(e) for e in frame["epoch"].unique()),
-                     source=source)
+                     source=source, level=level)
 
 
 def gap_from_predictions(predictions: pd.DataFrame, modalities: Sequence[str] | None = None, *,
-                         split: str | None = None, scheme: str = "all", epoch: int = 0, seed: int = 0) -> GapResult:
+                         split: str | None = None, scheme: str = "all", epoch: int = 0, seed: int = 0,
+                         level: float = LEVEL) -> GapResult:
     """Gap + GMM on a saved run's per-sample predictions (``p_true_<m>`` columns).
 
     Parameters
@@ -466,6 +345,8 @@ def gap_from_predictions(predictions: pd.DataFrame, modalities: Sequence[str] | 
         Keep only this split (``train``/``calib``/``test``); default all rows.
     epoch : int
         The epoch label of the single snapshot (e.g. the number of epochs trained).
+    level : float
+        Confidence level of the intervals (0.95 by default).
     """
     if modalities is None:
         modalities = [c[len("p_true_"):] for c in predictions.columns if c.startswith("p_true_")]
@@ -477,13 +358,15 @@ def gap_from_predictions(predictions: pd.DataFrame, modalities: Sequence[str] | 
         if part.empty:
             raise ValueError(f"gap_from_predictions: no rows with split == {split!r}")
     part = part.assign(epoch=epoch)
-    return gap_analysis(part, modalities, scheme=scheme, seed=seed, source=f"predictions (split={split or 'all'})")
+    return gap_analysis(part, modalities, scheme=scheme, seed=seed, source=f"predictions (split={split or 'all'})",
+                        level=level)
 
 
-def gap_from_run(run, *, split: str | None = "test", scheme: str = "all") -> GapResult:
+def gap_from_run(run, *, split: str | None = "test", scheme: str = "all", level: float = LEVEL) -> GapResult:
     """:func:`gap_from_predictions` on a :class:`~workbench.store.runs.Run`, labelled with its last epoch."""
     epochs = int(run.config.get("epochs_run", run.config.get("train", {}).get("epochs", 0)))
-    res = gap_from_predictions(run.predictions, run.modalities, split=split, scheme=scheme, epoch=epochs)
+    res = gap_from_predictions(run.predictions, run.modalities, split=split, scheme=scheme, epoch=epochs,
+                               level=level)
     res.source = f"run {run.run_id} ({split or 'all'} split)"
     return res
 
@@ -569,7 +452,7 @@ class GapTracker:
             raise RuntimeError("GapTracker recorded nothing; pass it to train(..., callbacks=[tracker])")
         return pd.concat(self.frames, ignore_index=True)
 
-    def result(self, *, seed: int = 0, progress: bool = False, n_boot: int = 0) -> GapResult:
-        """The GMM diagnosis over every recorded epoch (``n_boot``: see :func:`gap_analysis`)."""
+    def result(self, *, seed: int = 0, progress: bool = False, n_boot: int = 0, level: float = LEVEL) -> GapResult:
+        """The GMM diagnosis over every recorded epoch (``n_boot``, ``level``: see :func:`gap_analysis`)."""
         return gap_analysis(self.frame(), self.modalities, scheme=self.scheme, seed=seed,
-                            source="training set, tracked per epoch", progress=progress, n_boot=n_boot)
+                            source="training set, tracked per epoch", progress=progress, n_boot=n_boot, level=level)

@@ -28,7 +28,8 @@ Besides the methods, :data:`ABLATIONS` switches off one ingredient at a time:
 difference over shared seeds (same split, initialisation and data per seed) against naive
 training, against the unimodal ensemble (fused accuracy) and, for the rows of
 :data:`INGREDIENTS`, against the ablation that removes the method's own ingredient: mean,
-sd, 95% t interval (``diff_ci_lower`` / ``diff_ci_upper``, ``n - 1`` degrees of freedom), the
+sd, t interval at ``level`` (0.95 by default; ``diff_mean_ci_lower`` / ``diff_mean_ci_upper``,
+``n - 1`` degrees of freedom), the
 seeds it won and the number of seeds. The default is five seeds; fewer than five give wide
 intervals (the t quantile at 4 d.o.f. is 2.78).
 
@@ -51,10 +52,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from workbench.analyses.baselines import train_unimodal_models
 from workbench.analyses.gap import GapResult, GapTracker
+from workbench.stats.intervals import LEVEL, check_level, t_interval
 from workbench.store.results import Result
 from workbench.store.runs import Run, train
 
@@ -87,7 +88,7 @@ DEFAULT_DATASET_PARAMS = {"synthetic-imbalance": {"snr": [4.0, 2.5], "dims": [16
 @dataclasses.dataclass
 class BalanceBenchmarkResult(Result):
     """Tables: ``scores`` (one row per dataset, method, seed, model; kind fused/probe),
-    ``summary`` (mean, sd and t interval over seeds), ``paired`` (paired differences against
+    ``summary`` (mean, sd and t interval ``mean_ci_lower``/``mean_ci_upper`` over seeds), ``paired`` (paired differences against
     the references, see the module docstring), ``gap_summary`` (per-epoch gap statistics
     and GMM weights of every joint run), and ``gaps``/``gmm`` (per-sample gaps and GMM fits of the
     first seed, for the distribution plots)."""
@@ -102,6 +103,13 @@ class BalanceBenchmarkResult(Result):
     methods: list = dataclasses.field(default_factory=list)
     seeds: list = dataclasses.field(default_factory=list)
     config: dict = dataclasses.field(default_factory=dict)
+    level: float = LEVEL
+
+    @classmethod
+    def _legacy_columns(cls) -> dict[str, dict[str, str]]:
+        """Benchmarks saved before the interval convention."""
+        return {"summary": {"ci_lower": "mean_ci_lower", "ci_upper": "mean_ci_upper"},
+                "paired": {"diff_ci_lower": "diff_mean_ci_lower", "diff_ci_upper": "diff_mean_ci_upper"}}
 
     def to_frame(self) -> pd.DataFrame:
         return self.summary
@@ -119,8 +127,8 @@ class BalanceBenchmarkResult(Result):
         """Paired differences as ``mean [ci_lower, ci_upper] (wins/n)`` cells: one row per
         (dataset, method, reference), one column per model (optionally one reference only)."""
         p = self.paired if reference is None else self.paired[self.paired["reference"] == reference]
-        cell = (p["diff_mean"].map("{:+.3f}".format) + " [" + p["diff_ci_lower"].map("{:+.3f}".format) + ", "
-                + p["diff_ci_upper"].map("{:+.3f}".format) + "] (" + p["wins"].astype(int).astype(str) + "/"
+        cell = (p["diff_mean"].map("{:+.3f}".format) + " [" + p["diff_mean_ci_lower"].map("{:+.3f}".format) + ", "
+                + p["diff_mean_ci_upper"].map("{:+.3f}".format) + "] (" + p["wins"].astype(int).astype(str) + "/"
                 + p["n_seeds"].astype(int).astype(str) + ")")
         column = np.where(p["kind"] == "fused", "fused", "probe " + p["model"])
         return (p.assign(cell=cell, column=column)
@@ -138,7 +146,7 @@ class BalanceBenchmarkResult(Result):
         return GapResult(gaps=gaps.reset_index(drop=True), gmm=gmm.reset_index(drop=True),
                          summary=summary.reset_index(drop=True), unimodal=pd.DataFrame(), modalities=mods,
                          pairs=list(dict.fromkeys(gaps["pair"])), epochs=sorted(int(e) for e in gaps["epoch"].unique()),
-                         source=f"benchmark {dataset} / {method} / seed {self.seeds[0]}")
+                         source=f"benchmark {dataset} / {method} / seed {self.seeds[0]}", level=self.level)
 
 
 def probe_accuracy(model, ds, train_idx: np.ndarray, test_idx: np.ndarray) -> dict[str, float]:
@@ -186,19 +194,28 @@ def _unimodal_rows(ds, dataset: str, seed: int, epochs: int, opt: dict, methods:
     return rows
 
 
-def summarize(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sd and 95% t interval over seeds per (dataset, method, model, kind)."""
+def summarize(scores: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
+    """Mean, sd and the ``level`` t interval (``mean_ci_lower``, ``mean_ci_upper``) over seeds per
+    (dataset, method, model, kind).
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"dataset": "d", "method": "m", "model": "fused", "kind": "fused",
+    ...                        "accuracy": [0.7, 0.8, 0.9]})
+    >>> summarize(scores)[["mean", "mean_ci_lower", "mean_ci_upper"]].round(4).values.tolist()
+    [[0.8, 0.5516, 1.0484]]
+    """
     def agg(part: pd.Series) -> pd.Series:
-        n, mean = len(part), part.mean()
+        n = len(part)
+        mean, lo, hi = t_interval(part.to_numpy(), level)
         sd = part.std(ddof=1) if n > 1 else 0.0
-        half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) if n > 1 else np.nan
-        return pd.Series({"mean": mean, "sd": sd, "ci_lower": mean - half, "ci_upper": mean + half, "n_seeds": n})
+        return pd.Series({"mean": mean, "sd": sd, "mean_ci_lower": lo, "mean_ci_upper": hi, "n_seeds": n})
 
     keys = ["dataset", "method", "model", "kind"]
     return scores.groupby(keys, sort=False)["accuracy"].apply(agg).unstack().reset_index()
 
 
-def paired_differences(scores: pd.DataFrame, method: str, reference: str, *, level: float = 0.95) -> pd.DataFrame:
+def paired_differences(scores: pd.DataFrame, method: str, reference: str, *, level: float = LEVEL) -> pd.DataFrame:
     """``method - reference`` per (dataset, model, kind) over the seeds both have.
 
     Mean and sd of the per-seed differences, the ``level`` t interval (``n - 1`` degrees of
@@ -212,16 +229,16 @@ def paired_differences(scores: pd.DataFrame, method: str, reference: str, *, lev
     rows = []
     for (dataset, model, kind), part in diff.groupby(["dataset", "model", "kind"], sort=False):
         d = part["diff"].to_numpy()
-        n, mean = len(d), float(d.mean())
+        n = len(d)
+        mean, lo, hi = t_interval(d, level)
         sd = float(d.std(ddof=1)) if n > 1 else 0.0
-        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else np.nan
         rows.append({"dataset": dataset, "method": method, "reference": reference, "model": model, "kind": kind,
-                     "diff_mean": mean, "diff_sd": sd, "diff_ci_lower": mean - half, "diff_ci_upper": mean + half,
+                     "diff_mean": mean, "diff_sd": sd, "diff_mean_ci_lower": lo, "diff_mean_ci_upper": hi,
                      "wins": int((d > 0).sum()), "n_seeds": n})
     return pd.DataFrame(rows)
 
 
-def paired_summary(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame:
+def paired_summary(scores: pd.DataFrame, *, level: float = LEVEL) -> pd.DataFrame:
     """Every run against naive, against the ensemble and (:data:`INGREDIENTS`) its own ablation,
     with a ``measures`` column saying what each comparison isolates."""
     present = list(dict.fromkeys(scores["method"]))
@@ -239,7 +256,7 @@ def paired_summary(scores: pd.DataFrame, *, level: float = 0.95) -> pd.DataFrame
 def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), methods: Sequence[str] = tuple(METHODS),
                   seeds: Sequence[int] = (0, 1, 2, 3, 4), epochs: int = 10, *, optimizer: str = "sgd",
                   lr: float = 0.02, method_params: dict | None = None, dataset_params: dict | None = None,
-                  progress: bool = True) -> BalanceBenchmarkResult:
+                  progress: bool = True, level: float = LEVEL) -> BalanceBenchmarkResult:
     """Train every method on every dataset and seed; see the module docstring.
 
     Parameters
@@ -255,9 +272,12 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
         Per-method strategy parameters / per-dataset generator parameters (merged over the
         defaults). An ablation runs its method's parameters with its switch on top; MCR
         pre-trains its encoders for ``epochs`` epochs unless ``pretrain_epochs`` is given.
+    level : float
+        Confidence level of the t intervals over seeds and of the gap intervals (0.95 by default).
     """
     from workbench import load_dataset
 
+    level = check_level(level)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
@@ -281,7 +301,7 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
             run = train(ds, epochs=epochs, seed=seed, strategy=strategy, strategy_params={**opt, **params},
                         save=False, progress=False, callbacks=[tracker])
             rows += _joint_rows(run, dataset, method, seed)
-            gap = tracker.result(seed=seed)
+            gap = tracker.result(seed=seed, level=level)
             tag = {"dataset": dataset, "method": method}
             gap_rows.append(_gap_rows(gap, tag, seed))
             if seed == seeds[0]:
@@ -292,9 +312,9 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
     scores = pd.DataFrame(rows)
     cat = lambda parts: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()  # noqa: E731
     return BalanceBenchmarkResult(
-        scores=scores, summary=summarize(scores), gap_summary=cat(gap_rows), gaps=cat(gap_parts), gmm=cat(gmm_parts),
-        paired=paired_summary(scores),
-        datasets=list(datasets), methods=list(methods), seeds=list(seeds),
+        scores=scores, summary=summarize(scores, level=level), gap_summary=cat(gap_rows), gaps=cat(gap_parts), gmm=cat(gmm_parts),
+        paired=paired_summary(scores, level=level),
+        datasets=list(datasets), methods=list(methods), seeds=list(seeds), level=level,
         config={"epochs": epochs, "optimizer": optimizer, "lr": lr, "method_params": mparams, "dataset_params": dparams})
 
 

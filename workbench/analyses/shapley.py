@@ -89,6 +89,7 @@ from workbench.stats.conformal import (
     marginal_interval,
     mean_interval,
 )
+from workbench.stats.intervals import LEVEL, check_level, wilson_interval
 from workbench.store.results import Result
 from workbench.training.trainer import TrainConfig, Trainer, predict_proba
 
@@ -406,13 +407,18 @@ class ShapleyResult(Result):
     values      one row per (sample, modality): ``sample, split, y, modality, phi, phi_se``
                 and for test rows the marginal ``lower/upper`` and conditional
                 ``cond_lower/cond_upper`` intervals with ``covered``/``cond_covered``.
-    modalities  one row per modality: mean Shapley value with ``mean_lower/mean_upper``
-                (t-interval), ``p_value`` (one-sided t-test), marginal ``lower/upper``,
-                test ``coverage`` and ``coverage_lower/coverage_upper`` (Wilson).
+    modalities  one row per modality: mean Shapley value with ``mean_ci_lower/mean_ci_upper``
+                (t-interval at ``level``), ``p_value`` (one-sided t-test), marginal conformal
+                prediction interval ``lower/upper`` (miscoverage ``alpha``), test ``coverage``
+                and ``coverage_ci_lower/coverage_ci_upper`` (Wilson, at ``level``).
     coalitions  one row per (coalition, split): ``value`` (mean log-loss reduction) with
-                ``value_lower/value_upper``, ``accuracy``, ``log_loss``.
-    selection   one row per (rule, q): test ``accuracy`` with ``accuracy_lower/upper``,
+                ``value_ci_lower/value_ci_upper``, ``accuracy``, ``log_loss``.
+    selection   one row per (rule, q): test ``accuracy`` with ``accuracy_ci_lower/upper``,
                 ``log_loss``, mean ``n_used``.
+
+    ``lower/upper`` and ``cond_lower/cond_upper`` are conformal *prediction* intervals of a
+    sample's Shapley value (method parameter ``alpha``), not confidence intervals of an
+    estimate; every confidence interval follows ``<estimate>_ci_lower/_ci_upper`` at ``level``.
     selected    one row per (test sample, q): the subset chosen by the conformal rule, whether
                 its prediction is correct, and ``n_positive_lower`` = how many modalities
                 have ``L_j(x) > 0`` (a significant contribution at this point).
@@ -434,6 +440,15 @@ class ShapleyResult(Result):
     n_calib: int = 0
     selection_rule: str = "upper"
     cond_coverage_error: float = float("nan")
+    level: float = LEVEL
+
+    @classmethod
+    def _legacy_columns(cls) -> dict[str, dict[str, str]]:
+        """Results saved before the interval convention (``<estimate>_lower/_upper``)."""
+        return {"modalities": {"mean_lower": "mean_ci_lower", "mean_upper": "mean_ci_upper",
+                               "coverage_lower": "coverage_ci_lower", "coverage_upper": "coverage_ci_upper"},
+                "coalitions": {"value_lower": "value_ci_lower", "value_upper": "value_ci_upper"},
+                "selection": {"accuracy_lower": "accuracy_ci_lower", "accuracy_upper": "accuracy_ci_upper"}}
 
     def intervals_for_alpha(self, alpha: float, *, bonferroni: bool | None = None) -> pd.DataFrame:
         """:func:`intervals_for_alpha` of this result (what the panel's alpha control calls)."""
@@ -449,7 +464,8 @@ def intervals_for_alpha(result: ShapleyResult, alpha: float, *, bonferroni: bool
     """Marginal intervals, mean intervals and test coverage of every modality at another ``alpha``.
 
     A pure function of the stored calibration/test Shapley values (what the panel's alpha
-    control calls); same columns as ``result.modalities``.
+    control calls); same columns as ``result.modalities``. The confidence intervals of the mean
+    and of the coverage stay at ``result.level``.
 
     Examples
     --------
@@ -459,46 +475,47 @@ def intervals_for_alpha(result: ShapleyResult, alpha: float, *, bonferroni: bool
     cal = result.calib_values()
     test = result.values[result.values["split"] == "test"]
     test_wide = test.pivot(index="sample", columns="modality", values="phi")[list(result.modality_names)]
-    return modality_table(cal.to_numpy(), test_wide.to_numpy(), list(result.modality_names), alpha, bonf)
-
-
-def _wilson(k: np.ndarray, n: int, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.stats import norm
-
-    z = norm.ppf(1 - alpha / 2)
-    p = np.asarray(k, float) / max(n, 1)
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+    return modality_table(cal.to_numpy(), test_wide.to_numpy(), list(result.modality_names), alpha, bonf,
+                          level=result.level)
 
 
 def modality_table(phi_cal: np.ndarray, phi_test: np.ndarray, names: list[str], alpha: float,
-                   bonferroni: bool = False) -> pd.DataFrame:
-    """Dataset-level table: mean interval, t-test, marginal interval and its test coverage."""
+                   bonferroni: bool = False, *, level: float = LEVEL) -> pd.DataFrame:
+    """Dataset-level table: mean interval (at ``level``), t-test, marginal prediction interval
+    (miscoverage ``alpha``) and its test coverage (Wilson interval at ``level``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> t = modality_table(rng.normal(size=(99, 2)), rng.normal(size=(50, 2)), ["a", "b"], 0.1)
+    >>> [c for c in t.columns if c.endswith("_ci_lower")]
+    ['mean_ci_lower', 'coverage_ci_lower']
+    """
     lower, upper = marginal_interval(phi_cal, alpha, bonferroni=bonferroni)
-    mi = mean_interval(phi_cal, alpha)
+    mi = mean_interval(phi_cal, level)
     covered = ((phi_test >= lower) & (phi_test <= upper)).sum(0)
-    cov_lo, cov_hi = _wilson(covered, len(phi_test))
+    cov_lo, cov_hi = wilson_interval(covered, len(phi_test), level)
     return pd.DataFrame({
-        "modality": names, "mean": mi["mean"], "mean_se": mi["se"], "mean_lower": mi["mean_lower"],
-        "mean_upper": mi["mean_upper"], "p_value": mi["p_value"], "lower": lower, "upper": upper,
+        "modality": names, "mean": mi["mean"], "mean_se": mi["se"], "mean_ci_lower": mi["mean_ci_lower"],
+        "mean_ci_upper": mi["mean_ci_upper"], "p_value": mi["p_value"], "lower": lower, "upper": upper,
         "width": upper - lower, "coverage": covered / max(len(phi_test), 1),
-        "coverage_lower": cov_lo, "coverage_upper": cov_hi, "alpha": alpha, "bonferroni": bonferroni,
-        "n_calib": len(phi_cal),
+        "coverage_ci_lower": cov_lo, "coverage_ci_upper": cov_hi, "alpha": alpha, "level": level,
+        "bonferroni": bonferroni, "n_calib": len(phi_cal),
     })
 
 
-def _coalition_table(cp: CoalitionPredictions, split_of: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+def _coalition_table(cp: CoalitionPredictions, split_of: np.ndarray, y: np.ndarray,
+                     level: float = LEVEL) -> pd.DataFrame:
     vals = cp.values()
     rows = []
     for split in ("calib", "test"):
         sel = split_of == split
-        mi = mean_interval(vals[sel], 0.05)
+        mi = mean_interval(vals[sel], level)
         for k, members in enumerate(cp.coalitions):
             rows.append({
                 "coalition": coalition_label(members, cp.modalities), "size": int(members.sum()),
-                "split": split, "value": mi["mean"][k], "value_lower": mi["mean_lower"][k],
-                "value_upper": mi["mean_upper"][k], "accuracy": float((cp.pred[sel, k] == y[sel]).mean()),
+                "split": split, "value": mi["mean"][k], "value_ci_lower": mi["mean_ci_lower"][k],
+                "value_ci_upper": mi["mean_ci_upper"][k], "accuracy": float((cp.pred[sel, k] == y[sel]).mean()),
                 "log_loss": float(-cp.logp[sel, k].mean()),
                 **{f"has_{m}": bool(b) for m, b in zip(cp.modalities, members, strict=True)},
             })
@@ -632,12 +649,13 @@ def _evaluate_subsets(cp: CoalitionPredictions, rows: np.ndarray, subsets: np.nd
 
 def selection_tables(cp: CoalitionPredictions, split_of: np.ndarray, y: np.ndarray,
                      cond_lower: np.ndarray, test_ids: np.ndarray, cond_upper: np.ndarray | None = None, *,
-                     rule: str = "upper", evaluate=None) -> tuple[pd.DataFrame, pd.DataFrame, CoalitionPredictions]:
+                     rule: str = "upper", evaluate=None, level: float = LEVEL
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, CoalitionPredictions]:
     """Accuracy of the conformal rule, greedy forward selection and all modalities for each ``q``.
 
     ``evaluate(coalitions)`` (a :func:`coalition_values` call on the same samples) evaluates
     subsets the rules choose that ``cp`` lacks (permutation sampling visits only some); the
-    extended predictions are returned.
+    extended predictions are returned. Accuracies carry Wilson intervals at ``level``.
     """
     m = len(cp.modalities)
     cond_upper = cond_lower if cond_upper is None else cond_upper
@@ -665,9 +683,9 @@ def selection_tables(cp: CoalitionPredictions, split_of: np.ndarray, y: np.ndarr
                  "all": np.ones((len(test_rows), m), bool)}
         for name, subsets in rules.items():
             correct, loss = _evaluate_subsets(cp, test_rows, subsets, y[test_rows])
-            lo, hi = _wilson(np.array([correct.sum()]), len(correct))
-            rows.append({"rule": name, "q": q, "accuracy": correct.mean(), "accuracy_lower": lo[0],
-                         "accuracy_upper": hi[0], "log_loss": loss.mean(), "n_used": subsets.sum(1).mean(),
+            lo, hi = wilson_interval(int(correct.sum()), len(correct), level)
+            rows.append({"rule": name, "q": q, "accuracy": correct.mean(), "accuracy_ci_lower": lo,
+                         "accuracy_ci_upper": hi, "log_loss": loss.mean(), "n_used": subsets.sum(1).mean(),
                          "n_test": len(correct)})
         correct, _ = _evaluate_subsets(cp, test_rows, rules["conformal"], y[test_rows])
         for i, s_ in enumerate(rules["conformal"]):
@@ -694,6 +712,7 @@ def validate_shapley_args(
     ds: MultimodalDataset, splits: Splits, *, value_method: str, alpha: float, model, config, epochs: int,
     patience: int | None, seed: int, bonferroni: bool, n_pca: int, augmented: bool, max_exact: int,
     n_permutations: int, selection_rule: str, memory_budget_gb: float, max_retrain_seconds: float,
+    level: float = LEVEL,
 ) -> None:
     """Every argument of :func:`conformal_shapley`, checked before any training (one-line errors)."""
     _check(isinstance(ds, MultimodalDataset), f"ds must be a MultimodalDataset, got {type(ds).__name__}")
@@ -702,6 +721,7 @@ def validate_shapley_args(
     _check(value_method in VALUE_METHODS, f"unknown value_method {value_method!r}; choose one of {VALUE_METHODS}")
     _check(isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < float(alpha) < 1,
            f"alpha must be a number in (0, 1), got {alpha!r}")
+    check_level(level)
     _check(selection_rule in SELECTION_RULES,
            f"unknown selection_rule {selection_rule!r}; choose one of {SELECTION_RULES}")
     for name, value in (("bonferroni", bonferroni), ("augmented", augmented)):
@@ -742,7 +762,7 @@ def conformal_shapley(
     model: MultimodalModel | None = None, config: TrainConfig | None = None, epochs: int = 100,
     patience: int | None = 5, seed: int = 0, bonferroni: bool = False, n_pca: int = 4, augmented: bool = False,
     max_exact: int = 12, n_permutations: int = 200, selection_rule: str = "upper", memory_budget_gb: float = 2.0,
-    max_retrain_seconds: float = 600.0, progress: bool = True,
+    max_retrain_seconds: float = 600.0, progress: bool = True, level: float = LEVEL,
 ) -> ShapleyResult:
     """Shapley values per modality with conformal intervals and modality selection.
 
@@ -754,7 +774,7 @@ def conformal_shapley(
     value_method : {"masked", "retrain"}
         How coalition predictors are obtained (see the module docstring).
     alpha : float
-        Miscoverage of the intervals, in (0, 1).
+        Miscoverage of the conformal prediction intervals of the Shapley values, in (0, 1).
     model : MultimodalModel, optional
         For ``masked``: evaluate this model under masks instead of training one with
         modality dropout.
@@ -787,6 +807,10 @@ def conformal_shapley(
         chunked to fit ``memory_budget_gb``; past ``max_retrain_seconds`` (estimated) it is
         refused with a message (raise the limit, or use ``value_method="masked"`` or a lower
         ``max_exact`` for permutation sampling).
+    level : float
+        Confidence level of the dataset-level intervals: the t-interval of each modality's mean
+        Shapley value and of each coalition's value, and the Wilson intervals of coverage and
+        accuracy (0.95 by default).
 
     Returns
     -------
@@ -796,7 +820,7 @@ def conformal_shapley(
                           epochs=epochs, patience=patience, seed=seed, bonferroni=bonferroni, n_pca=n_pca,
                           augmented=augmented, max_exact=max_exact, n_permutations=n_permutations,
                           selection_rule=selection_rule, memory_budget_gb=memory_budget_gb,
-                          max_retrain_seconds=max_retrain_seconds)
+                          max_retrain_seconds=max_retrain_seconds, level=level)
     names = ds.modality_names
     m = len(names)
     config = config or TrainConfig(epochs=epochs, seed=seed, patience=patience, progress=False)
@@ -820,7 +844,7 @@ def conformal_shapley(
     cond = [conditional_interval(f_cal, phi[cal, j], f_test, a_cond, augmented=augmented) for j in range(m)]
     cond_lo, cond_hi = np.column_stack([c[0] for c in cond]), np.column_stack([c[1] for c in cond])
     cond_err = conditional_coverage_error(int(cal.sum()), f_cal.shape[1], augmented=augmented)
-    mods = modality_table(phi[cal], phi[test], names, alpha, bonferroni)
+    mods = modality_table(phi[cal], phi[test], names, alpha, bonferroni, level=level)
     values = _values_table(cp.idx, split_of, y, names, phi, se, mods, cond_lo, cond_hi)
     values["cond_coverage_error"] = np.where(values["split"] == "test", cond_err, np.nan)
 
@@ -829,13 +853,13 @@ def conformal_shapley(
                                 model=cp.full_model if value_method == "masked" else None, chunk_size=chunk_size)
 
     selection, selected, cp = selection_tables(cp, split_of, y, cond_lo, cp.idx[test], cond_hi,
-                                               rule=selection_rule, evaluate=evaluate)
+                                               rule=selection_rule, evaluate=evaluate, level=level)
     return ShapleyResult(
-        values=values, modalities=mods, coalitions=_coalition_table(cp, split_of, y), selection=selection,
+        values=values, modalities=mods, coalitions=_coalition_table(cp, split_of, y, level), selection=selection,
         selected=selected, alpha=alpha, value_method=value_method, modality_names=names,
         bonferroni=bonferroni, augmented=augmented, estimator="exact" if perms is None else f"permutation({len(perms)})",
         efficiency_max_error=eff_err, dataset=ds.name, n_calib=int(cal.sum()), selection_rule=selection_rule,
-        cond_coverage_error=cond_err,
+        cond_coverage_error=cond_err, level=level,
     )
 
 

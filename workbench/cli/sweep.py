@@ -55,11 +55,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     summary = cmp.summary[cmp.summary["metric"].isin(metrics)]
     paired = cmp.paired[cmp.paired["metric"].isin(metrics)]
     with pd.option_context("display.width", 250, "display.max_colwidth", 60, "display.float_format", "{:.4f}".format):
-        print(summary[["config", "metric", "n", "mean", "sd", "ci_low", "ci_high"]].to_string(index=False))
+        print(summary[["config", "metric", "n", "mean", "sd", "mean_ci_lower", "mean_ci_upper"]].to_string(index=False))
         if len(paired):
             print("\npaired differences (config_b - config_a, same seeds):")
-            print(paired[["config_a", "config_b", "metric", "n", "mean_diff", "ci_low", "ci_high", "p_value"]]
-                  .to_string(index=False))
+            print(paired[["config_a", "config_b", "metric", "n", "mean_diff", "mean_diff_ci_lower",
+                          "mean_diff_ci_upper", "p_value"]].to_string(index=False))
     if args.save:
         print(f"saved: {cmp.save(args.save)}")
     return 0

@@ -67,6 +67,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from workbench.stats.intervals import LEVEL, t_interval
+
 
 def order_indices(c: int, alpha: float) -> tuple[int, int]:
     """1-based order-statistic indices ``(l, u)`` of the marginal interval (floor/ceil)."""
@@ -132,26 +134,26 @@ def marginal_interval(scores: np.ndarray, alpha: float = 0.1, *, bonferroni: boo
     return lower, upper
 
 
-def mean_interval(scores: np.ndarray, alpha: float = 0.05) -> dict[str, np.ndarray]:
-    """Student-t interval for the mean of each column and the one-sided test of mean <= 0.
+def mean_interval(scores: np.ndarray, level: float = LEVEL) -> dict[str, np.ndarray]:
+    """Student-t interval at ``level`` for the mean of each column and the one-sided test of mean <= 0.
 
-    Returns a dict of arrays ``mean, se, mean_lower, mean_upper, t, p_value``.
+    Returns a dict of arrays ``mean, se, mean_ci_lower, mean_ci_upper, t, p_value``; the
+    interval is :func:`workbench.stats.intervals.t_interval`.
 
     Examples
     --------
-    >>> out = mean_interval(np.r_[np.ones(10), -np.ones(10)] + 0.5, alpha=0.05)
-    >>> bool(out["mean_lower"][0] < 0.5 < out["mean_upper"][0])
+    >>> out = mean_interval(np.r_[np.ones(10), -np.ones(10)] + 0.5, level=0.95)
+    >>> bool(out["mean_ci_lower"][0] < 0.5 < out["mean_ci_upper"][0])
     True
     """
     s = np.asarray(scores, dtype=float)
     s = s[:, None] if s.ndim == 1 else s
     n = s.shape[0]
-    mean = s.mean(0)
-    se = s.std(0, ddof=1) / np.sqrt(n)
-    q = stats.t.ppf(1 - alpha / 2, df=n - 1)
+    mean, lower, upper = t_interval(s, level, axis=0)
+    se = s.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.full(s.shape[1], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se > 0, mean / se, np.sign(mean) * np.inf)
-    return {"mean": mean, "se": se, "mean_lower": mean - q * se, "mean_upper": mean + q * se,
+    return {"mean": mean, "se": se, "mean_ci_lower": lower, "mean_ci_upper": upper,
             "t": t, "p_value": stats.t.sf(t, df=n - 1)}
 
 

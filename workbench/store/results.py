@@ -34,6 +34,9 @@ class Result:
 
     In a notebook a result shows itself through :func:`workbench.display.show`: the panel
     registered for its class, or its tables as HTML when the UI is not installed.
+
+    Subclasses that renamed columns or fields keep older result folders loadable with
+    :meth:`_legacy_columns` and :meth:`_legacy_fields`, applied by :meth:`load`.
     """
 
     def __init_subclass__(cls, **kwargs) -> None:
@@ -45,6 +48,16 @@ class Result:
         from workbench.display import show
 
         show(self)
+
+    @classmethod
+    def _legacy_columns(cls) -> dict[str, dict[str, str]]:
+        """``{table field: {old column: new column}}`` renamed on load (``"*"``: every table)."""
+        return {}
+
+    @classmethod
+    def _legacy_fields(cls, fields: dict) -> dict:
+        """The JSON fields of a saved result brought up to date (default: unchanged)."""
+        return fields
 
     def to_frame(self) -> pd.DataFrame:
         """The result's main tidy table (the first DataFrame field)."""
@@ -76,11 +89,14 @@ class Result:
         meta = json.loads(meta_path.read_text())
         if meta.get("type") != cls.__name__:
             raise ValueError(f"{folder}: holds a {meta.get('type')}, not a {cls.__name__}")
-        kwargs = dict(meta["fields"])
+        kwargs = cls._legacy_fields(dict(meta["fields"]))
+        legacy = cls._legacy_columns()
         for f in dataclasses.fields(cls):
             path = folder / f"{f.name}.parquet"
             if path.exists():
-                kwargs[f.name] = pd.read_parquet(path)
+                frame = pd.read_parquet(path)
+                renames = {**legacy.get("*", {}), **legacy.get(f.name, {})}
+                kwargs[f.name] = frame.rename(columns={k: v for k, v in renames.items() if v not in frame})
         return cls(**kwargs)
 
 

@@ -75,6 +75,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput
+from workbench.stats.intervals import auc_score, rank_auc
 from workbench.strategies.base import Batch, Strategy, TrainContext
 
 EPS = 1e-8
@@ -97,12 +98,17 @@ def balancing_factor(delta_auc: torch.Tensor, eps: float = EPS) -> torch.Tensor:
 
 
 def exact_auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
-    """Exact AUC by pairwise comparison (ties count 1/2); NaN with one class. Not differentiable."""
-    pos, neg = scores[positive], scores[~positive]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    diff = pos[:, None] - neg[None, :]
-    return float(((diff > 0).float() + 0.5 * (diff == 0).float()).mean())
+    """Exact AUC of ``scores`` for the ``positive`` mask (ties count 1/2); NaN with one class.
+
+    Not differentiable (see :func:`surrogate_auc`); :func:`workbench.stats.intervals.rank_auc`.
+
+    Examples
+    --------
+    >>> exact_auc(torch.tensor([0.9, 0.5, 0.5, 0.1]), torch.tensor([True, True, False, False]))
+    0.875
+    """
+    s, pos = scores.detach().float().cpu().numpy(), positive.cpu().numpy().astype(bool)
+    return float(rank_auc(s[pos], s[~pos]))
 
 
 def margins(logits: torch.Tensor) -> torch.Tensor:
@@ -390,11 +396,7 @@ class MultiFair(Strategy):
 
 def _batch_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
     """Exact batch AUC of logits (binary: margin of class 1; multiclass: macro one-vs-rest)."""
-    s = margins(logits)
-    classes = [1] if logits.shape[1] == 2 else range(logits.shape[1])
-    vals = [exact_auc(s[:, c], y == c) for c in classes]
-    vals = [v for v in vals if v == v]
-    return sum(vals) / len(vals) if vals else float("nan")
+    return auc_score(y.cpu().numpy(), margins(logits.detach()).cpu().numpy())
 
 
 class GroupReweight(MultiFair):
