@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
 from workbench.training.trainer import make_optimizer
@@ -15,10 +14,9 @@ def true_class_score(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def fusion_block(model: MultimodalModel, m: str) -> slice:
-    """Columns of the concat (or mlp joint) fusion layer's weight that read modality ``m``'s embedding."""
-    width = model.fusion_head.in_features // len(model.modalities)
-    j = model.modalities.index(m)
-    return slice(j * width, (j + 1) * width)
+    """Columns of the fusion head's joint layer's weight that read modality ``m``'s embedding
+    (declared by the head: :meth:`~workbench.models.fusion.FusionHead.modality_columns`)."""
+    return model.fusion_module.modality_columns(m)
 
 
 def fusion_slice_logits(model: MultimodalModel, out: ModelOutput) -> dict[str, torch.Tensor]:
@@ -26,20 +24,9 @@ def fusion_slice_logits(model: MultimodalModel, out: ModelOutput) -> dict[str, t
 
     ``concat``: ``z_m = W[:, block_m] h_m + b / M``; ``sum``/``gated``: ``z_m = W h_m + b / M``
     (the shared layer applied to one embedding); ``late``: the unimodal heads, which *are*
-    the fused prediction's parts.
+    the fused prediction's parts (:meth:`~workbench.models.fusion.FusionHead.modality_logits`).
     """
-    if model.fusion == "late":
-        return dict(out.unimodal_logits)
-    if model.fusion == "mlp":
-        raise ValueError("fusion 'mlp' has no per-modality logits to slice (its joint layer is non-linear); "
-                         "use concat, sum, gated or late fusion with OGM-GE")
-    head = model.fusion_head
-    bias = head.bias / len(model.modalities)
-    res = {}
-    for m in model.modalities:
-        w = head.weight[:, fusion_block(model, m)] if model.fusion == "concat" else head.weight
-        res[m] = F.linear(out.embeddings[m], w) + bias
-    return res
+    return model.fusion_module.modality_logits(out.embeddings, out.unimodal_logits)
 
 
 def modulated_tensors(model: MultimodalModel, m: str) -> list[torch.nn.Parameter]:

@@ -102,8 +102,9 @@ class MLB(Strategy):
             for p in self.scaled_parameters(ctx, m):
                 if p.grad is not None:
                     p.grad.mul_(coeff)
-            if model.fusion in ("concat", "mlp") and model.fusion_head.weight.grad is not None:
-                model.fusion_head.weight.grad[:, fusion_block(model, m)] *= coeff
+            joint = model.fusion_module.joint  # m's own column block of the fusion layer, if it has one
+            if joint is not None and not model.fusion_module.shared and joint.weight.grad is not None:
+                joint.weight.grad[:, fusion_block(model, m)] *= coeff
             self._log.setdefault(f"mlb_k_{m}", []).append(coeff)
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int, row: dict) -> None:

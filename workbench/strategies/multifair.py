@@ -167,16 +167,15 @@ def scale_encoder_grads(model, scales: dict[str, float]) -> None:
                 p.grad.mul_(s)
 
 
-def fusion_weight_blocks(model) -> dict[str, torch.Tensor] | None:
-    """The fusion head's weight (or its per-modality column block for concat); None for late."""
-    head = getattr(model, "fusion_head", None)
-    if head is None or model.fusion == "mlp":  # mlp: its first layer's gradient is not a classifier's
+def fusion_weight_blocks(model) -> dict[str, tuple[int, int]] | None:
+    """Per modality, the ``(lo, hi)`` columns of the fusion layer's weight that read it (the
+    head's :meth:`~workbench.models.fusion.FusionHead.modality_columns`); None where the head has
+    no linear classifier on the embeddings (late; mlp, whose first layer's gradient is not a
+    classifier's)."""
+    head = model.fusion_module
+    if head.joint is None or not head.linear:
         return None
-    w = head.weight
-    if model.fusion == "concat":
-        e = w.shape[1] // len(model.modalities)
-        return {m: (i * e, (i + 1) * e) for i, m in enumerate(model.modalities)}
-    return {m: (0, w.shape[1]) for m in model.modalities}
+    return {m: (head.modality_columns(m).start, head.modality_columns(m).stop) for m in model.modalities}
 
 
 # -- the strategy ------------------------------------------------------------------------------------
