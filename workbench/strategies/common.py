@@ -67,3 +67,23 @@ def per_modality_optimizer(ctx) -> tuple[torch.optim.Optimizer, dict[str, dict]]
     for g in new.param_groups:
         g["base_lr"] = g["lr"]
     return new, {g["modality"]: g for g in new.param_groups if g["modality"] is not None}
+
+
+@torch.no_grad()
+def unimodal_true_scores(model, x: dict[str, torch.Tensor], y: torch.Tensor, mask=None,
+                         batch_size: int = 4096) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """True-class probability and argmax of every unimodal head, in eval mode (``(n,)`` tensors)."""
+    was_training = model.training
+    model.eval()
+    p, pred = {m: [] for m in model.modalities}, {m: [] for m in model.modalities}
+    n = len(y)
+    for s in range(0, n, batch_size):
+        xb = {m: t[s:s + batch_size] for m, t in x.items()}
+        mb = None if mask is None else {m: v[s:s + batch_size] for m, v in mask.items()}
+        out = model(xb, mb)
+        for m, z in out.unimodal_logits.items():
+            prob = z.float().softmax(1)
+            p[m].append(prob.gather(1, y[s:s + batch_size, None])[:, 0])
+            pred[m].append(prob.argmax(1))
+    model.train(was_training)
+    return {m: torch.cat(v) for m, v in p.items()}, {m: torch.cat(v) for m, v in pred.items()}

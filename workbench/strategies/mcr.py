@@ -90,7 +90,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 from workbench.strategies.common import maybe_sgd
 
 GAMES = {"greedy": -1.0, "independent": 0.0, "collaborative": 1.0}
@@ -237,6 +237,7 @@ def pretrain_encoders(ctx: TrainContext, epochs: int, *, seed: int = 0) -> dict[
     return acc
 
 
+@register_strategy("mcr")
 class MCR(Strategy):
     """Multimodal Competition Regularizer (see the module docstring).
 
@@ -261,7 +262,6 @@ class MCR(Strategy):
         See :func:`workbench.strategies.common.maybe_sgd`.
     """
 
-    name = "mcr"
     graph_safe = False
     detach_unimodal = False
 

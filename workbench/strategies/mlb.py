@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from workbench.models.multimodal import ModelOutput
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 from workbench.strategies.common import fusion_block, maybe_sgd, true_class_score
 
 
@@ -68,10 +68,10 @@ def mlb_coefficients(scores: dict[str, float], *, alpha: float = 0.8, beta_max: 
     return out
 
 
+@register_strategy("mlb")
 class MLB(Strategy):
     """Multi-loss balanced gradient modulation (see the module docstring)."""
 
-    name = "mlb"
     graph_safe = False
     detach_unimodal = False  # the unimodal losses train the encoders (multi-loss)
 

@@ -75,7 +75,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 
 EPS = 1e-8
 
@@ -184,6 +184,7 @@ def clipped_parameters(model) -> list[torch.nn.Parameter]:
     return [p for name, p in model.named_parameters() if not name.startswith("unimodal_heads.")]
 
 
+@register_strategy("multifair")
 class MultiFair(Strategy):
     """MultiFair training: modality-level (B_m, rho, live direction) and group-level modulation.
 
@@ -211,7 +212,6 @@ class MultiFair(Strategy):
         Weight of the probes' CE loss (probes see detached embeddings).
     """
 
-    name = "multifair"
     graph_safe = False  # host-side AUCs and triggers every batch
     detach_unimodal = True
 
@@ -396,6 +396,7 @@ def _batch_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+@register_strategy("group_reweight")
 class GroupReweight(MultiFair):
     """Group reweighting alone: MultiFair's adaptive per-sample group weights, nothing else.
 
@@ -403,7 +404,6 @@ class GroupReweight(MultiFair):
     (see :class:`MultiFair`); no modality modulation, no direction or fairness term, no clipping.
     """
 
-    name = "group_reweight"
 
     def __init__(self, *, gamma: float = 0.3, tau: float = 0.04, ema: float = 0.9,
                  group: str | Sequence[str] | None = None, temperature: float = 1.0,
