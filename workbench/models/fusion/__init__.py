@@ -10,6 +10,7 @@ from workbench.models.fusion.base import (
     available_fusions,
     make_fusion,
     register_fusion,
+    unregister_fusion,
 )
 from workbench.models.fusion.concat import ConcatFusion
 from workbench.models.fusion.gated import GatedFusion
@@ -18,4 +19,5 @@ from workbench.models.fusion.mlp import MLPFusion
 from workbench.models.fusion.sum import SumFusion
 
 __all__ = ["FUSIONS", "ConcatFusion", "FusionHead", "GatedFusion", "LateFusion", "MLPFusion", "SumFusion",
-           "available_fusions", "make_fusion", "register_fusion"]
+           "available_fusions", "make_fusion", "register_fusion",
+           "unregister_fusion"]

@@ -120,6 +120,11 @@ def register_fusion(name: str) -> Callable[[type[FusionHead]], type[FusionHead]]
     return deco
 
 
+def unregister_fusion(name: str) -> None:
+    """Forget a registered fusion head (no error if it is not registered)."""
+    _FUSIONS.pop(name, None)
+
+
 def available_fusions() -> list[str]:
     """Registered fusion names, in registration order."""
     return list(_FUSIONS)
