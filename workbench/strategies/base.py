@@ -94,6 +94,13 @@ class Strategy:
     graph_safe: ClassVar[bool] = True
     detach_unimodal: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that sets no :attr:`name` is called by its class name until it is registered."""
+        super().__init_subclass__(**kwargs)
+        cls._name_declared = "name" in cls.__dict__
+        if not cls._name_declared:
+            cls.name = cls.__name__.lower()
+
     def __init__(self, *, unimodal_weight: float = 1.0):
         self.unimodal_weight = unimodal_weight
 
@@ -221,7 +228,7 @@ def register_strategy(name: str, cls: type[Strategy] | str | None = None) -> Cal
 
     ``cls`` may be a :class:`Strategy` subclass or a ``"module:Class"`` path (imported on first
     use). The decorator also sets the class's :attr:`~Strategy.name` when the class does not
-    set one itself. Registering a name again replaces the earlier strategy.
+    declare one itself. Registering a name again replaces the earlier strategy.
     """
     if cls is not None:
         _REGISTRY[name] = cls
@@ -230,7 +237,7 @@ def register_strategy(name: str, cls: type[Strategy] | str | None = None) -> Cal
     def deco(klass: S) -> S:
         if not (isinstance(klass, type) and issubclass(klass, Strategy)):
             raise TypeError(f"@register_strategy({name!r}) needs a Strategy subclass, got {klass!r}")
-        if not klass.__dict__.get("name"):
+        if not klass.__dict__.get("_name_declared", False):
             klass.name = name
         _REGISTRY[name] = klass
         return klass
