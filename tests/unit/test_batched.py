@@ -123,7 +123,7 @@ def test_shapley_retrain_uses_batched_training_by_default():
 
 
 def test_batched_sgd_equals_the_joint_strategy_with_sgd():
-    from workbench.analyses.baselines import Joint
+    from workbench.strategies.joint import Joint
 
     ds = load_dataset("synthetic-imbalance", n=240, seed=5)
     splits = ds.split(seed=0)

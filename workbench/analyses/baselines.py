@@ -1,9 +1,7 @@
-"""Baselines for the balancing benchmark: naive joint training with a choice of optimizer,
-unimodal models and the ensemble of separately trained unimodal models.
+"""Baselines for the balancing benchmark: unimodal models and the ensemble of separately trained unimodal models.
 
-``joint``: the naive joint-training loss (fused CE plus unimodal probes on detached
-embeddings, see :class:`workbench.strategies.base.Strategy`) with ``optimizer="sgd"`` available, so
-that the naive baseline runs under the same optimizer as the methods it is compared with.
+The ``joint`` baseline strategy (naive joint training with an optimizer choice) is
+:mod:`workbench.strategies.joint`.
 
 Example
 -------
@@ -24,22 +22,6 @@ import torch
 from workbench.data import MultimodalDataset, Splits
 from workbench.models.multimodal import MultimodalModel
 from workbench.store.runs import train
-from workbench.strategies.base import Strategy, TrainContext
-from workbench.strategies.common import maybe_sgd
-
-
-class Joint(Strategy):
-    """Naive joint training (fused CE + detached unimodal probes) with an optimizer choice."""
-
-    name = "joint"
-
-    def __init__(self, *, optimizer: str | None = None, sgd_lr: float = 0.02, sgd_momentum: float = 0.9,
-                 unimodal_weight: float = 1.0):
-        super().__init__(unimodal_weight=unimodal_weight)
-        self.optimizer, self.sgd_lr, self.sgd_momentum = optimizer, sgd_lr, sgd_momentum
-
-    def setup(self, ctx: TrainContext) -> None:
-        maybe_sgd(ctx, self.optimizer, self.sgd_lr, self.sgd_momentum)
 
 
 @dataclass

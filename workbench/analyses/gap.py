@@ -52,18 +52,20 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from workbench.stats.intervals import LEVEL, check_level, t_interval, wilson_interval, z_value
-from workbench.stats.mixtures import (  # noqa: F401  (re-exported: the gap's mixture statistics)
+from workbench.stats.intervals import LEVEL, check_level, t_interval, wilson_interval
+from workbench.stats.mixtures import (  # noqa: F401 - re-exported: the gap analysis' mixture
     EM_MAX_ITER,
     EM_TOL,
+    GMMFit,
     em_refit,
     expected_abs_gap,
+    fit_gap_gmm,
     gmm_bootstrap,
     gmm_posterior,
 )
 from workbench.store.results import Result
+from workbench.strategies.common import unimodal_true_scores
 
 
 # -- gaps -------------------------------------------------------------------------------------
@@ -111,82 +113,6 @@ def modality_gaps(p_true: Mapping[str, np.ndarray], scheme: str = "all") -> pd.D
         other = np.mean([p[j] for j in p if j != a], axis=0) if b == "rest" else p[b]
         out[pair_name((a, b))] = p[a] - other
     return pd.DataFrame(out)
-
-
-# -- the two-component mixture -----------------------------------------------------------------
-@dataclasses.dataclass
-class GMMFit:
-    """A fitted two-component mixture on the gap; component 0 is balanced, 1 imbalanced."""
-
-    weights: np.ndarray
-    means: np.ndarray
-    variances: np.ndarray
-    loglik: float  # mean log-likelihood per sample
-    n: int
-    converged: bool = True
-
-    def posterior(self, d: np.ndarray) -> np.ndarray:
-        """Posterior of the imbalanced component, ``gamma_i``."""
-        return gmm_posterior(d, self.weights, self.means, self.variances)[:, 1]
-
-    def rows(self, boot: dict | None = None, level: float = LEVEL) -> list[dict]:
-        """One row per component. ``boot`` (from :func:`gmm_bootstrap`) gives the intervals;
-        without it they treat the posterior assignments as known, at ``level``. Both are
-        approximate with overlapping components, and ``ci_method`` says which one a row carries."""
-        z = z_value(level)
-        out = []
-        for k, label in enumerate(("balanced", "imbalanced")):
-            w, mu, var = float(self.weights[k]), float(self.means[k]), float(self.variances[k])
-            if boot is None:
-                se_mu = np.sqrt(var / max(self.n * w, 1e-12))
-                se_w = np.sqrt(w * (1 - w) / max(self.n, 1))
-                ci = {"weight": (max(0.0, w - z * se_w), min(1.0, w + z * se_w)),
-                      "mean": (mu - z * se_mu, mu + z * se_mu)}
-                method = "approximate: assignments treated as known"
-            else:
-                ci = {key: (float(boot[key][0, k]), float(boot[key][1, k])) for key in ("weight", "mean")}
-                method = "approximate: bootstrap percentile (EM refits)"
-            out.append({"component": label, "weight": w, "weight_ci_lower": ci["weight"][0],
-                        "weight_ci_upper": ci["weight"][1], "mean": mu,
-                        "mean_ci_lower": ci["mean"][0], "mean_ci_upper": ci["mean"][1],
-                        "variance": var, "sd": np.sqrt(var), "loglik": self.loglik,
-                        "converged": self.converged, "n": self.n, "ci_method": method})
-        return out
-
-
-def fit_gap_gmm(d: np.ndarray, *, previous: GMMFit | None = None, seed: int = 0,
-                reg_covar: float = 1e-6) -> GMMFit:
-    """Fit a 2-component 1-D GMM to the gaps ``d`` (warm-started from ``previous``).
-
-    The components are ordered so that index 0 is the balanced one: the one with the smaller
-    expected absolute gap ``E|d|`` (:func:`expected_abs_gap`); the labels therefore do not
-    depend on the initialisation order.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> d = np.r_[rng.normal(0, 0.05, 800), rng.normal(0.7, 0.1, 200)]
-    >>> fit = fit_gap_gmm(d)
-    >>> round(float(fit.weights[1]), 1), round(float(fit.means[1]), 1)
-    (0.2, 0.7)
-    """
-    from sklearn.mixture import GaussianMixture
-
-    d = np.asarray(d, dtype=float)
-    d = d[np.isfinite(d)]
-    if len(d) < 4:
-        raise ValueError(f"a two-component GMM needs at least 4 finite gap values, got {len(d)}")
-    kwargs: dict = {"n_components": 2, "covariance_type": "full", "random_state": seed, "reg_covar": reg_covar}
-    if previous is not None:
-        kwargs.update(weights_init=previous.weights, means_init=previous.means[:, None],
-                      precisions_init=(1.0 / np.maximum(previous.variances, reg_covar))[:, None, None])
-    else:
-        kwargs["n_init"] = 3
-    gm = GaussianMixture(**kwargs).fit(d[:, None])
-    means, variances, weights = gm.means_[:, 0], gm.covariances_[:, 0, 0], gm.weights_
-    order = np.argsort(expected_abs_gap(means, variances), kind="stable")
-    return GMMFit(weights[order].copy(), means[order].copy(), variances[order].copy(),
-                  float(gm.score(d[:, None])), len(d), bool(gm.converged_))
 
 
 # -- the result -----------------------------------------------------------------------------
@@ -377,26 +303,6 @@ def demo_analysis(run) -> tuple[str, GapResult]:
 
 
 # -- tracking during training ------------------------------------------------------------------
-@torch.no_grad()
-def unimodal_true_scores(model, x: dict[str, torch.Tensor], y: torch.Tensor, mask=None,
-                         batch_size: int = 4096) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """True-class probability and argmax of every unimodal head, in eval mode (``(n,)`` tensors)."""
-    was_training = model.training
-    model.eval()
-    p, pred = {m: [] for m in model.modalities}, {m: [] for m in model.modalities}
-    n = len(y)
-    for s in range(0, n, batch_size):
-        xb = {m: t[s:s + batch_size] for m, t in x.items()}
-        mb = None if mask is None else {m: v[s:s + batch_size] for m, v in mask.items()}
-        out = model(xb, mb)
-        for m, z in out.unimodal_logits.items():
-            prob = z.float().softmax(1)
-            p[m].append(prob.gather(1, y[s:s + batch_size, None])[:, 0])
-            pred[m].append(prob.argmax(1))
-    model.train(was_training)
-    return {m: torch.cat(v) for m, v in p.items()}, {m: torch.cat(v) for m, v in pred.items()}
-
-
 class GapTracker:
     """Trainer callback: record every unimodal head's true-class score on the training set each epoch.
 

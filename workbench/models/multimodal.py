@@ -4,25 +4,19 @@ Every model exposes per-modality predictions (``ModelOutput.unimodal_logits``) b
 imbalance, Shapley and fairness analyses all need them.
 
 Encoders
-    ``vector``  : MLP ``d -> hidden -> embed`` (ReLU, dropout).
-    ``sequence``: two 1-D convolutions over ``(channels, time)``, global average pooling.
-    ``image``   : two 2-D convolutions with max pooling, global average pooling.
+    By modality kind from the registry of :mod:`workbench.models.encoders` (``vector`` MLP,
+    ``sequence`` Conv1d, ``image`` small CNN), or any ``nn.Module`` passed for a modality
+    (``encoders={"audio": module}``; its width is its ``embed_dim`` or found by a dry forward).
 
-Fusion heads (``fusion=``)
+Fusion heads (``fusion=``), one module each under :mod:`workbench.models.fusion`
     ``late``   : fused logits = mean of the unimodal heads' logits over present modalities.
     ``concat`` : linear layer over the concatenated embeddings.
     ``sum``    : linear layer over the sum of the embeddings.
     ``gated``  : softmax gate over modalities (scores from each embedding), linear layer over
                  the gated sum; absent modalities get zero gate.
-    ``mlp``    : a non-linear joint layer: ``W_2 relu(W_1 [h_1; ...; h_M] + b_1) + b_2`` with
-                 ``hidden`` units (``fusion_head`` is ``W_1``, whose column block ``m`` reads
-                 modality m as in ``concat``; ``fusion_out`` is ``W_2``). The only head here whose
-                 logits are not additive in the modalities' embeddings (late/concat/sum are;
-                 gated is additive given the gate), so the only one that can represent an
-                 interaction such as XOR between modalities (``synthetic-xor``: >= 0.85 of
-                 Bayes 0.875, the others about 0.5-0.7). It is the "nonlinear" classifier of
-                 the MCR/MLB authors' code (per-modality projections summed, ReLU, linear)
-                 with one hidden layer and no dropout.
+    ``mlp``    : a non-linear joint layer over the concatenated embeddings (see
+                 :mod:`workbench.models.fusion.mlp`).
+    A new head is one module registered with ``@register_fusion("name")``.
 
 Missing modalities
     A modality that is absent for a sample (presence mask False) has its embedding replaced
@@ -44,21 +38,15 @@ Example
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-FUSIONS = ("late", "concat", "sum", "gated", "mlp")
+from workbench.models.encoders import ModalitySpec, encoder_width, make_encoder
+from workbench.models.fusion import FUSIONS, FusionHead, make_fusion
 
-
-@dataclass(frozen=True)
-class ModalitySpec:
-    """Kind (``vector``/``sequence``/``image``) and per-sample shape of one modality."""
-
-    kind: str
-    shape: tuple[int, ...]
+__all__ = ["FUSIONS", "ModalitySpec", "ModelOutput", "MultimodalModel", "build_model"]
 
 
 @dataclass
@@ -70,59 +58,6 @@ class ModelOutput:
     embeddings: dict[str, torch.Tensor]
 
 
-class MLPEncoder(nn.Module):
-    def __init__(self, in_dim: int, hidden: int, embed: int, dropout: float):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, embed), nn.ReLU(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class Conv1dEncoder(nn.Module):
-    def __init__(self, channels: int, hidden: int, embed: int, dropout: float):
-        super().__init__()
-        width = max(16, hidden // 4)
-        self.net = nn.Sequential(
-            nn.Conv1d(channels, width, 5, padding=2), nn.ReLU(),
-            nn.Conv1d(width, width * 2, 5, padding=2, stride=2), nn.ReLU(),
-            nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Dropout(dropout),
-            nn.Linear(width * 2, embed), nn.ReLU(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-class SmallCNNEncoder(nn.Module):
-    def __init__(self, channels: int, hidden: int, embed: int, dropout: float):
-        super().__init__()
-        width = max(16, hidden // 4)
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-            nn.Conv2d(width, width * 2, 3, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-            nn.Linear(width * 2, embed), nn.ReLU(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def make_encoder(spec: ModalitySpec, *, hidden: int, embed: int, dropout: float) -> nn.Module:
-    """The default encoder for a modality kind."""
-    if spec.kind == "vector":
-        return MLPEncoder(math.prod(spec.shape), hidden, embed, dropout)
-    if spec.kind == "sequence":
-        return Conv1dEncoder(spec.shape[0], hidden, embed, dropout)
-    if spec.kind == "image":
-        return SmallCNNEncoder(spec.shape[0], hidden, embed, dropout)
-    raise ValueError(f"unknown modality kind {spec.kind!r}; expected vector, sequence or image")
-
-
 class MultimodalModel(nn.Module):
     """Per-modality encoders, a fusion head and one unimodal head per modality.
 
@@ -131,11 +66,23 @@ class MultimodalModel(nn.Module):
     specs : dict of str to ModalitySpec
         Modality names in a fixed order, with kind and per-sample shape.
     n_classes : int
-    fusion : {"late", "concat", "sum", "gated", "mlp"}
+    fusion : str
+        A registered fusion head (built in: ``late``, ``concat``, ``sum``, ``gated``, ``mlp``).
     hidden, embed : int
         Encoder hidden width (also the width of the ``mlp`` fusion's joint layer) and embedding
-        size (default 128 and 64).
+        size (default 128 and 64) of the default encoders.
     dropout : float
+    encoders : dict of str to nn.Module, optional
+        Encoders brought by the user for some modalities (the others get the default of their
+        kind). Each maps ``(n, *shape)`` standardised inputs to ``(n, width)`` embeddings; the
+        width is its ``embed_dim`` attribute or read from a dry forward pass.
+
+    Notes
+    -----
+    The fusion head is :attr:`fusion_module` (a :class:`~workbench.models.fusion.FusionHead`);
+    its layers are registered on the model under their own names (``fusion_head``,
+    ``fusion_out``, ``gate``), so state-dict keys and parameter order are those of a model
+    whose fusion layers were its own attributes.
     """
 
     def __init__(
@@ -147,31 +94,45 @@ class MultimodalModel(nn.Module):
         hidden: int = 128,
         embed: int = 64,
         dropout: float = 0.1,
+        encoders: dict[str, nn.Module] | None = None,
     ):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; choose one of {FUSIONS}")
+        given = dict(encoders or {})
+        unknown = sorted(set(given) - set(specs))
+        if unknown:
+            raise ValueError(f"encoders given for unknown modalities {unknown}; the modalities are {list(specs)}")
+        for m, module in given.items():
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"encoder for modality {m!r} must be a torch.nn.Module, got {type(module).__name__}")
         self.modalities = list(specs)
         self.specs = dict(specs)
         self.fusion = fusion
         self.n_classes = n_classes
         self.encoders = nn.ModuleDict(
-            {m: make_encoder(s, hidden=hidden, embed=embed, dropout=dropout) for m, s in specs.items()}
+            {m: given[m] if m in given else make_encoder(s, hidden=hidden, embed=embed, dropout=dropout)
+             for m, s in specs.items()}
         )
-        self.unimodal_heads = nn.ModuleDict({m: nn.Linear(embed, n_classes) for m in specs})
-        m_count = len(specs)
-        if fusion == "concat":
-            self.fusion_head = nn.Linear(embed * m_count, n_classes)
-        elif fusion == "mlp":
-            self.fusion_head = nn.Linear(embed * m_count, hidden)
-            self.fusion_out = nn.Linear(hidden, n_classes)
-        elif fusion in ("sum", "gated"):
-            self.fusion_head = nn.Linear(embed, n_classes)
-        if fusion == "gated":
-            self.gate = nn.Linear(embed, 1, bias=False)  # a shared bias cancels in the softmax
+        widths = {m: encoder_width(self.encoders[m], s) for m, s in specs.items()}
+        self.unimodal_heads = nn.ModuleDict({m: nn.Linear(widths[m], n_classes) for m in specs})
+        head = make_fusion(fusion, self.modalities, widths, n_classes=n_classes, hidden=hidden)
+        object.__setattr__(self, "fusion_module", head)  # not a submodule: its layers are registered below
+        for name, layer in head.named_children():
+            if name in self._modules:
+                raise ValueError(f"fusion {fusion!r}: layer name {name!r} clashes with the model's own {name!r}")
+            self.add_module(name, layer)
         for m, s in specs.items():
             self.register_buffer(f"mean_{m}", torch.zeros(s.shape))
             self.register_buffer(f"std_{m}", torch.ones(s.shape))
+
+    fusion_module: FusionHead
+
+    def train(self, mode: bool = True) -> MultimodalModel:
+        """As ``nn.Module.train``; also sets the fusion head's own ``training`` flag."""
+        super().train(mode)
+        self.fusion_module.training = mode
+        return self
 
     # -- input standardisation -----------------------------------------------------
     def set_standardization(self, modalities: dict[str, torch.Tensor]) -> None:
@@ -205,21 +166,7 @@ class MultimodalModel(nn.Module):
     def fuse(self, emb: dict[str, torch.Tensor], unimodal: dict[str, torch.Tensor],
              mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Fused logits from embeddings (and unimodal logits for late fusion)."""
-        present = self._presence(emb, mask)
-        if self.fusion == "late":
-            stacked = torch.stack([unimodal[m] for m in self.modalities], 1)  # (n, M, C)
-            w = present.unsqueeze(2)
-            return (stacked * w).sum(1) / w.sum(1).clamp_min(1.0)
-        if self.fusion == "concat":
-            return self.fusion_head(torch.cat([emb[m] for m in self.modalities], 1))
-        if self.fusion == "mlp":
-            return self.fusion_out(torch.relu(self.fusion_head(torch.cat([emb[m] for m in self.modalities], 1))))
-        hs = torch.stack([emb[m] for m in self.modalities], 1)  # (n, M, E)
-        if self.fusion == "sum":
-            return self.fusion_head(hs.sum(1))
-        scores = self.gate(hs).squeeze(2).masked_fill(present == 0, float("-inf"))
-        gate = torch.softmax(scores, 1).nan_to_num(0.0)  # all-absent rows -> zero gate
-        return self.fusion_head((gate.unsqueeze(2) * hs).sum(1))
+        return self.fusion_module(emb, unimodal, self._presence(emb, mask))
 
     def _presence(self, emb, mask) -> torch.Tensor:
         n = next(iter(emb.values())).shape[0]
@@ -241,12 +188,26 @@ class MultimodalModel(nn.Module):
         Late fusion never detaches: its unimodal heads *are* the fused prediction.
         """
         emb = self.encode(batch, mask)
-        detach = detach_unimodal and self.fusion != "late"
+        detach = detach_unimodal and not self.fusion_module.uses_unimodal
         uni = {m: self.unimodal_heads[m](emb[m].detach() if detach else emb[m]) for m in self.modalities}
         return ModelOutput(self.fuse(emb, uni, mask), uni, emb)
 
 
 def build_model(shapes: dict[str, tuple[int, ...]], kinds: dict[str, str], n_classes: int, **kwargs) -> MultimodalModel:
-    """A :class:`MultimodalModel` for modalities with the given shapes and kinds."""
+    """A :class:`MultimodalModel` for modalities with the given shapes and kinds.
+
+    Keyword arguments go to :class:`MultimodalModel` (``fusion``, ``hidden``, ``embed``,
+    ``dropout``, ``encoders``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> mine = nn.Sequential(nn.Linear(3, 6), nn.Tanh())  # width 6 found by a dry forward
+    >>> model = build_model({"a": (5,), "b": (3,)}, {"a": "vector", "b": "vector"}, 2, embed=4,
+    ...                     encoders={"b": mine})
+    >>> model.fusion_module.modality_columns("b")
+    slice(4, 10, None)
+    """
     specs = {m: ModalitySpec(kinds[m], tuple(shapes[m])) for m in shapes}
     return MultimodalModel(specs, n_classes, **kwargs)

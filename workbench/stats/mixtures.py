@@ -1,36 +1,28 @@
-"""Two-component 1-D Gaussian mixtures on many data sets at once (numpy/scipy only, no project imports).
+"""Two-component 1-D Gaussian mixtures: the fit, posteriors, EM refits and bootstrap intervals.
 
-The pieces of the modality-gap diagnosis (:mod:`workbench.analyses.gap`) that are plain
-statistics: the posterior by Bayes' rule, the expected absolute value of a component (which
-names the "imbalanced" one), EM refits vectorised over bootstrap resamples, and the percentile
-bootstrap of the mixture parameters at ``level``. The first fit itself is scikit-learn's
-``GaussianMixture`` (in the analysis module).
+The mixture of the modality-gap analysis (:mod:`workbench.analyses.gap`) and of the GMM-guided
+loss (:mod:`workbench.strategies.gmm_adaptive`): component 0 is the "balanced" one, 1 the
+"imbalanced" one, told apart by the expected absolute gap (:func:`expected_abs_gap`). Fits use
+scikit-learn's ``GaussianMixture``; numpy/scipy/scikit-learn only, no project imports.
 
-Examples
---------
+Example
+-------
 >>> import numpy as np
+>>> from workbench.stats.mixtures import fit_gap_gmm
 >>> rng = np.random.default_rng(0)
->>> d = np.r_[rng.normal(0, 0.1, 300), rng.normal(1, 0.1, 100)]
->>> w, mu, var, done = em_refit(d[None], [0.5, 0.5], [0.0, 1.0], [0.05, 0.05])
->>> w.round(2).tolist(), bool(done[0])
-([[0.75, 0.25]], True)
+>>> fit = fit_gap_gmm(np.r_[rng.normal(0, 0.05, 800), rng.normal(0.7, 0.1, 200)])
+>>> fit.posterior(np.array([0.0, 0.7])).round(2).tolist()
+[0.0, 1.0]
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import dataclasses
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import norm
 
-from workbench.stats.intervals import LEVEL, check_level
-
-
-class _Mixture(Protocol):
-    weights: np.ndarray
-    means: np.ndarray
-    variances: np.ndarray
+from workbench.stats.intervals import LEVEL, check_level, z_value
 
 
 def gmm_posterior(d: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
@@ -48,6 +40,46 @@ def gmm_posterior(d: np.ndarray, weights: np.ndarray, means: np.ndarray, varianc
     log_pdf = -0.5 * (np.log(2 * np.pi * var) + (d - np.asarray(means)[None, :]) ** 2 / var)
     joint = np.log(np.asarray(weights, dtype=float))[None, :] + log_pdf
     return np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+
+
+@dataclasses.dataclass
+class GMMFit:
+    """A fitted two-component mixture on the gap; component 0 is balanced, 1 imbalanced."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+    loglik: float  # mean log-likelihood per sample
+    n: int
+    converged: bool = True
+
+    def posterior(self, d: np.ndarray) -> np.ndarray:
+        """Posterior of the imbalanced component, ``gamma_i``."""
+        return gmm_posterior(d, self.weights, self.means, self.variances)[:, 1]
+
+    def rows(self, boot: dict | None = None, level: float = LEVEL) -> list[dict]:
+        """One row per component. ``boot`` (from :func:`gmm_bootstrap`) gives the intervals;
+        without it they treat the posterior assignments as known, at ``level``. Both are
+        approximate with overlapping components, and ``ci_method`` says which one a row carries."""
+        z = z_value(level)
+        out = []
+        for k, label in enumerate(("balanced", "imbalanced")):
+            w, mu, var = float(self.weights[k]), float(self.means[k]), float(self.variances[k])
+            if boot is None:
+                se_mu = np.sqrt(var / max(self.n * w, 1e-12))
+                se_w = np.sqrt(w * (1 - w) / max(self.n, 1))
+                ci = {"weight": (max(0.0, w - z * se_w), min(1.0, w + z * se_w)),
+                      "mean": (mu - z * se_mu, mu + z * se_mu)}
+                method = "approximate: assignments treated as known"
+            else:
+                ci = {key: (float(boot[key][0, k]), float(boot[key][1, k])) for key in ("weight", "mean")}
+                method = "approximate: bootstrap percentile (EM refits)"
+            out.append({"component": label, "weight": w, "weight_ci_lower": ci["weight"][0],
+                        "weight_ci_upper": ci["weight"][1], "mean": mu,
+                        "mean_ci_lower": ci["mean"][0], "mean_ci_upper": ci["mean"][1],
+                        "variance": var, "sd": np.sqrt(var), "loglik": self.loglik,
+                        "converged": self.converged, "n": self.n, "ci_method": method})
+        return out
 
 
 EM_TOL, EM_MAX_ITER = 1e-6, 1000
@@ -71,6 +103,8 @@ def expected_abs_gap(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
     >>> expected_abs_gap(np.array([0.0, 0.5]), np.array([1.0, 1e-12])).round(4).tolist()
     [0.7979, 0.5]
     """
+    from scipy.stats import norm
+
     mu = np.asarray(means, dtype=float)
     s = np.sqrt(np.maximum(np.asarray(variances, dtype=float), 1e-300))
     return s * np.sqrt(2 / np.pi) * np.exp(-(mu**2) / (2 * s**2)) + mu * (1 - 2 * norm.cdf(-mu / s))
@@ -120,7 +154,7 @@ def em_refit(d: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: n
     return w, mu, var, done
 
 
-def gmm_bootstrap(d: np.ndarray, fit: _Mixture, *, n_boot: int = 200, level: float = LEVEL, seed: int = 0,
+def gmm_bootstrap(d: np.ndarray, fit: GMMFit, *, n_boot: int = 200, level: float = LEVEL, seed: int = 0,
                   reg_covar: float = 1e-6, chunk: int = 50) -> dict[str, np.ndarray]:
     """Bootstrap intervals of the mixture parameters: resample the gaps, refit by EM.
 
@@ -157,3 +191,36 @@ def gmm_bootstrap(d: np.ndarray, fit: _Mixture, *, n_boot: int = 200, level: flo
     return out
 
 
+def fit_gap_gmm(d: np.ndarray, *, previous: GMMFit | None = None, seed: int = 0,
+                reg_covar: float = 1e-6) -> GMMFit:
+    """Fit a 2-component 1-D GMM to the gaps ``d`` (warm-started from ``previous``).
+
+    The components are ordered so that index 0 is the balanced one: the one with the smaller
+    expected absolute gap ``E|d|`` (:func:`expected_abs_gap`); the labels therefore do not
+    depend on the initialisation order.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> d = np.r_[rng.normal(0, 0.05, 800), rng.normal(0.7, 0.1, 200)]
+    >>> fit = fit_gap_gmm(d)
+    >>> round(float(fit.weights[1]), 1), round(float(fit.means[1]), 1)
+    (0.2, 0.7)
+    """
+    from sklearn.mixture import GaussianMixture
+
+    d = np.asarray(d, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) < 4:
+        raise ValueError(f"a two-component GMM needs at least 4 finite gap values, got {len(d)}")
+    kwargs: dict = {"n_components": 2, "covariance_type": "full", "random_state": seed, "reg_covar": reg_covar}
+    if previous is not None:
+        kwargs.update(weights_init=previous.weights, means_init=previous.means[:, None],
+                      precisions_init=(1.0 / np.maximum(previous.variances, reg_covar))[:, None, None])
+    else:
+        kwargs["n_init"] = 3
+    gm = GaussianMixture(**kwargs).fit(d[:, None])
+    means, variances, weights = gm.means_[:, 0], gm.covariances_[:, 0, 0], gm.weights_
+    order = np.argsort(expected_abs_gap(means, variances), kind="stable")
+    return GMMFit(weights[order].copy(), means[order].copy(), variances[order].copy(),
+                  float(gm.score(d[:, None])), len(d), bool(gm.converged_))

@@ -1,4 +1,4 @@
-"""The trainer's strategy hook, the naive joint-training strategy and the strategy registry.
+"""The trainer's strategy hook (the :class:`Strategy` base) and the strategy registry.
 
 A :class:`Strategy` decides the loss of a batch and may touch gradients between
 ``backward()`` and ``optimizer.step()``; balancing and fairness methods plug in here
@@ -15,16 +15,31 @@ decisions inside a step); ``detach_unimodal`` says whether the unimodal heads tr
 probes on detached embeddings (True for naive joint training, so the probes measure what
 each encoder learned without shaping it).
 
-Register a new strategy with :func:`register_strategy` and train with
-``train(..., strategy="name", strategy_params={...})``.
+A strategy is one module: a :class:`Strategy` subclass decorated with
+``@register_strategy("name")``, trained with ``train(..., strategy="name",
+strategy_params={...})``. The built-in strategies (every module of this package but ``base``
+and ``common``) are imported on the first look-up of a name not registered yet, so importing
+the trainer costs none of them. The default, ``naive``, is :mod:`workbench.strategies.naive`.
+
+Examples
+--------
+>>> from workbench.strategies.base import Strategy, make_strategy, register_strategy, unregister_strategy
+>>> @register_strategy("doc_example")
+... class Quiet(Strategy):
+...     pass
+>>> make_strategy("doc_example").name, make_strategy("naive").params()
+('doc_example', {'unimodal_weight': 1.0})
+>>> unregister_strategy("doc_example")
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -61,16 +76,30 @@ class TrainContext:
 
 
 class Strategy:
-    """Naive joint training: fused cross-entropy plus unimodal probe losses.
+    """Base of every strategy: the hooks the trainer calls, each a no-op but :meth:`loss`.
 
-    Loss: ``CE(z_fused, y) + w_uni * sum_m CE(z_m, y)`` where ``z_m`` comes from modality
-    m's unimodal head on the *detached* embedding (a linear probe trained alongside), so
-    the encoders see only the fused loss.
+    Subclass it, override the hooks a method needs and register the subclass with
+    ``@register_strategy("name")`` (which sets :attr:`name`). The default :meth:`loss` is naive
+    joint training, ``CE(z_fused, y) + w_uni * sum_m CE(z_m, y)`` where ``z_m`` comes from
+    modality m's unimodal head on the *detached* embedding (a linear probe trained alongside),
+    so the encoders see only the fused loss; methods that only act on gradients keep it.
+
+    Parameters
+    ----------
+    unimodal_weight : float
+        Weight ``w_uni`` of the unimodal probe losses (default 1).
     """
 
-    name = "naive"
-    graph_safe = True
-    detach_unimodal = True
+    name: ClassVar[str] = ""
+    graph_safe: ClassVar[bool] = True
+    detach_unimodal: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that sets no :attr:`name` is called by its class name until it is registered."""
+        super().__init_subclass__(**kwargs)
+        cls._name_declared = "name" in cls.__dict__
+        if not cls._name_declared:
+            cls.name = cls.__name__.lower()
 
     def __init__(self, *, unimodal_weight: float = 1.0):
         self.unimodal_weight = unimodal_weight
@@ -164,24 +193,66 @@ def check_plain_state(state: Any, where: str = "state") -> None:
 
 
 # -- registry ------------------------------------------------------------------------------
-# name -> "module:Class", imported on first use so optional strategies cost nothing at start-up.
-_REGISTRY: dict[str, str | type[Strategy]] = {"naive": Strategy}
-_REGISTRY["gmm_adaptive"] = "workbench.strategies.gmm_adaptive:GMMAdaptive"
-_REGISTRY["ogm_ge"] = "workbench.strategies.ogm_ge:OGMGE"
-_REGISTRY["mlb"] = "workbench.strategies.mlb:MLB"
-_REGISTRY["mcr"] = "workbench.strategies.mcr:MCR"
-_REGISTRY["joint"] = "workbench.analyses.baselines:Joint"
-_REGISTRY["multifair"] = "workbench.strategies.multifair:MultiFair"
-_REGISTRY["group_reweight"] = "workbench.strategies.multifair:GroupReweight"
-_REGISTRY["modality_dropout"] = "workbench.strategies.modality_dropout:ModalityDropout"
+# name -> class, or "module:Class" (imported on first use). Built-in modules register themselves
+# with the decorator when imported; they are imported on the first miss (see _load_builtins).
+_REGISTRY: dict[str, str | type[Strategy]] = {}
+_NOT_STRATEGY_MODULES = frozenset({"base", "common"})
+_builtins_loaded = False
+
+S = TypeVar("S", bound=type[Strategy])
 
 
-def register_strategy(name: str, cls: type[Strategy] | str) -> None:
-    """Make a strategy class (or a ``"module:Class"`` path in this project) trainable by name."""
-    _REGISTRY[name] = cls
+def _builtin_modules() -> list[str]:
+    package = importlib.import_module("workbench.strategies")
+    return [info.name for info in pkgutil.iter_modules(package.__path__) if info.name not in _NOT_STRATEGY_MODULES]
+
+
+def _load_builtins(name: str | None = None) -> None:
+    """Import the built-in module named ``name`` if there is one (``strategies/ogm_ge.py`` for
+    ``"ogm_ge"``), else every built-in module once; each registers its strategies on import."""
+    global _builtins_loaded
+    modules = _builtin_modules()
+    if name in modules:
+        importlib.import_module(f"workbench.strategies.{name}")
+        if name in _REGISTRY:
+            return
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for module in modules:
+        importlib.import_module(f"workbench.strategies.{module}")
+
+
+def register_strategy(name: str, cls: type[Strategy] | str | None = None) -> Callable[[S], S] | None:
+    """Make a strategy trainable by name; as ``@register_strategy(name)``, a class decorator.
+
+    ``cls`` may be a :class:`Strategy` subclass or a ``"module:Class"`` path (imported on first
+    use). The decorator also sets the class's :attr:`~Strategy.name` when the class does not
+    declare one itself. Registering a name again replaces the earlier strategy.
+    """
+    if cls is not None:
+        _REGISTRY[name] = cls
+        return None
+
+    def deco(klass: S) -> S:
+        if not (isinstance(klass, type) and issubclass(klass, Strategy)):
+            raise TypeError(f"@register_strategy({name!r}) needs a Strategy subclass, got {klass!r}")
+        if not klass.__dict__.get("_name_declared", False):
+            klass.name = name
+        _REGISTRY[name] = klass
+        return klass
+
+    return deco
+
+
+def unregister_strategy(name: str) -> None:
+    """Forget a registered strategy (no error if it is not registered)."""
+    _REGISTRY.pop(name, None)
 
 
 def available_strategies() -> list[str]:
+    """Every registered strategy name, built-in ones included."""
+    _load_builtins()
     return sorted(_REGISTRY)
 
 
@@ -189,6 +260,8 @@ def make_strategy(name: str | Strategy, **params: Any) -> Strategy:
     """Instantiate a registered strategy with keyword parameters."""
     if isinstance(name, Strategy):
         return name
+    if name not in _REGISTRY:
+        _load_builtins(name)
     if name not in _REGISTRY:
         raise ValueError(f"unknown strategy {name!r}; available: {available_strategies()}")
     target = _REGISTRY[name]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
 from workbench.training.trainer import make_optimizer
@@ -15,10 +14,9 @@ def true_class_score(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def fusion_block(model: MultimodalModel, m: str) -> slice:
-    """Columns of the concat (or mlp joint) fusion layer's weight that read modality ``m``'s embedding."""
-    width = model.fusion_head.in_features // len(model.modalities)
-    j = model.modalities.index(m)
-    return slice(j * width, (j + 1) * width)
+    """Columns of the fusion head's joint layer's weight that read modality ``m``'s embedding
+    (declared by the head: :meth:`~workbench.models.fusion.FusionHead.modality_columns`)."""
+    return model.fusion_module.modality_columns(m)
 
 
 def fusion_slice_logits(model: MultimodalModel, out: ModelOutput) -> dict[str, torch.Tensor]:
@@ -26,20 +24,9 @@ def fusion_slice_logits(model: MultimodalModel, out: ModelOutput) -> dict[str, t
 
     ``concat``: ``z_m = W[:, block_m] h_m + b / M``; ``sum``/``gated``: ``z_m = W h_m + b / M``
     (the shared layer applied to one embedding); ``late``: the unimodal heads, which *are*
-    the fused prediction's parts.
+    the fused prediction's parts (:meth:`~workbench.models.fusion.FusionHead.modality_logits`).
     """
-    if model.fusion == "late":
-        return dict(out.unimodal_logits)
-    if model.fusion == "mlp":
-        raise ValueError("fusion 'mlp' has no per-modality logits to slice (its joint layer is non-linear); "
-                         "use concat, sum, gated or late fusion with OGM-GE")
-    head = model.fusion_head
-    bias = head.bias / len(model.modalities)
-    res = {}
-    for m in model.modalities:
-        w = head.weight[:, fusion_block(model, m)] if model.fusion == "concat" else head.weight
-        res[m] = F.linear(out.embeddings[m], w) + bias
-    return res
+    return model.fusion_module.modality_logits(out.embeddings, out.unimodal_logits)
 
 
 def modulated_tensors(model: MultimodalModel, m: str) -> list[torch.nn.Parameter]:
@@ -80,3 +67,23 @@ def per_modality_optimizer(ctx) -> tuple[torch.optim.Optimizer, dict[str, dict]]
     for g in new.param_groups:
         g["base_lr"] = g["lr"]
     return new, {g["modality"]: g for g in new.param_groups if g["modality"] is not None}
+
+
+@torch.no_grad()
+def unimodal_true_scores(model, x: dict[str, torch.Tensor], y: torch.Tensor, mask=None,
+                         batch_size: int = 4096) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """True-class probability and argmax of every unimodal head, in eval mode (``(n,)`` tensors)."""
+    was_training = model.training
+    model.eval()
+    p, pred = {m: [] for m in model.modalities}, {m: [] for m in model.modalities}
+    n = len(y)
+    for s in range(0, n, batch_size):
+        xb = {m: t[s:s + batch_size] for m, t in x.items()}
+        mb = None if mask is None else {m: v[s:s + batch_size] for m, v in mask.items()}
+        out = model(xb, mb)
+        for m, z in out.unimodal_logits.items():
+            prob = z.float().softmax(1)
+            p[m].append(prob.gather(1, y[s:s + batch_size, None])[:, 0])
+            pred[m].append(prob.argmax(1))
+    model.train(was_training)
+    return {m: torch.cat(v) for m, v in p.items()}, {m: torch.cat(v) for m, v in pred.items()}

@@ -11,7 +11,7 @@ Stages
    ``L = CE(z_f, y) + w_uni sum_m CE(z_m, y)`` (the unimodal heads train *with* their encoders).
 2. **Adaptive** (every later epoch): at the start of the epoch the gap ``d_i`` of every
    training sample is computed in eval mode, a 1-D two-component GMM is fitted (warm-started
-   from the previous epoch, :func:`workbench.analyses.gap.fit_gap_gmm`); the balanced component ``b``
+   from the previous epoch, :func:`workbench.stats.mixtures.fit_gap_gmm`); the balanced component ``b``
    has the smaller ``|mu|``, ``gamma_i`` is the posterior of the imbalanced one ``u``. Per batch,
    with ``gamma`` fixed::
 
@@ -54,10 +54,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.analyses.gap import GMMFit, fit_gap_gmm, unimodal_true_scores
 from workbench.models.multimodal import ModelOutput
-from workbench.strategies.base import Batch, Strategy, TrainContext
-from workbench.strategies.common import maybe_sgd
+from workbench.stats.mixtures import GMMFit, fit_gap_gmm
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
+from workbench.strategies.common import maybe_sgd, unimodal_true_scores
 
 
 def gap_values(p: dict[str, torch.Tensor], *, stop_grad_strong: bool = False) -> torch.Tensor:
@@ -84,10 +84,10 @@ def gap_values(p: dict[str, torch.Tensor], *, stop_grad_strong: bool = False) ->
     return (hi.detach() if stop_grad_strong else hi) - lo
 
 
+@register_strategy("gmm_adaptive")
 class GMMAdaptive(Strategy):
     """GMM-guided adaptive loss (see the module docstring for the equations and choices)."""
 
-    name = "gmm_adaptive"
     graph_safe = False  # a GMM is refitted on the host each epoch
     detach_unimodal = False
 

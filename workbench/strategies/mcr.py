@@ -90,8 +90,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
-from workbench.strategies.base import Batch, Strategy, TrainContext
-from workbench.strategies.common import fusion_block, maybe_sgd
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
+from workbench.strategies.common import maybe_sgd
 
 GAMES = {"greedy": -1.0, "independent": 0.0, "collaborative": 1.0}
 
@@ -114,15 +114,9 @@ def routed_fuse(model: MultimodalModel, emb: dict[str, torch.Tensor], grad_to: s
     the product ``W_m h_m`` for concat/mlp (linear / non-linear heads), the unimodal logits for
     late fusion, the embeddings for sum/gated (feature-level heads)."""
     keep = lambda m, t: t if grad_to is None or m == grad_to else t.detach()  # noqa: E731
-    if model.fusion in ("concat", "mlp"):
-        w = model.fusion_head.weight
-        z = model.fusion_head.bias + sum(keep(m, F.linear(emb[m], w[:, fusion_block(model, m)]))
-                                         for m in model.modalities)
-        return z if model.fusion == "concat" else model.fusion_out(torch.relu(z))
-    if model.fusion == "late":
-        uni = {m: keep(m, model.unimodal_heads[m](emb[m])) for m in model.modalities}
-        return model.fuse(emb, uni, mask)
-    return model.fuse({m: keep(m, z) for m, z in emb.items()}, {}, mask)
+    head = model.fusion_module
+    uni = {m: model.unimodal_heads[m](emb[m]) for m in model.modalities} if head.uses_unimodal else {}
+    return head.routed(emb, uni, keep, model._presence(emb, mask))
 
 
 def fuse_embeddings(model: MultimodalModel, emb: dict[str, torch.Tensor], mask=None) -> torch.Tensor:
@@ -243,6 +237,7 @@ def pretrain_encoders(ctx: TrainContext, epochs: int, *, seed: int = 0) -> dict[
     return acc
 
 
+@register_strategy("mcr")
 class MCR(Strategy):
     """Multimodal Competition Regularizer (see the module docstring).
 
@@ -267,7 +262,6 @@ class MCR(Strategy):
         See :func:`workbench.strategies.common.maybe_sgd`.
     """
 
-    name = "mcr"
     graph_safe = False
     detach_unimodal = False
 

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from workbench.models.multimodal import ModelOutput
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 from workbench.strategies.common import fusion_block, maybe_sgd, true_class_score
 
 
@@ -68,10 +68,10 @@ def mlb_coefficients(scores: dict[str, float], *, alpha: float = 0.8, beta_max: 
     return out
 
 
+@register_strategy("mlb")
 class MLB(Strategy):
     """Multi-loss balanced gradient modulation (see the module docstring)."""
 
-    name = "mlb"
     graph_safe = False
     detach_unimodal = False  # the unimodal losses train the encoders (multi-loss)
 
@@ -102,8 +102,9 @@ class MLB(Strategy):
             for p in self.scaled_parameters(ctx, m):
                 if p.grad is not None:
                     p.grad.mul_(coeff)
-            if model.fusion in ("concat", "mlp") and model.fusion_head.weight.grad is not None:
-                model.fusion_head.weight.grad[:, fusion_block(model, m)] *= coeff
+            joint = model.fusion_module.joint  # m's own column block of the fusion layer, if it has one
+            if joint is not None and not model.fusion_module.shared and joint.weight.grad is not None:
+                joint.weight.grad[:, fusion_block(model, m)] *= coeff
             self._log.setdefault(f"mlb_k_{m}", []).append(coeff)
 
     def on_epoch_end(self, ctx: TrainContext, epoch: int, row: dict) -> None:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import torch
 
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 
 
+@register_strategy("modality_dropout")
 class ModalityDropout(Strategy):
     """Naive joint training on randomly sampled modality coalitions.
 
@@ -38,7 +39,6 @@ class ModalityDropout(Strategy):
         Weight of the unimodal probe losses.
     """
 
-    name = "modality_dropout"
     graph_safe = False  # its own torch.Generator is not registered with CUDA-graph capture
     detach_unimodal = True
 

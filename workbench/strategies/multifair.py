@@ -76,7 +76,7 @@ import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput
 from workbench.stats.intervals import auc_score, rank_auc
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 
 EPS = 1e-8
 
@@ -173,16 +173,15 @@ def scale_encoder_grads(model, scales: dict[str, float]) -> None:
                 p.grad.mul_(s)
 
 
-def fusion_weight_blocks(model) -> dict[str, torch.Tensor] | None:
-    """The fusion head's weight (or its per-modality column block for concat); None for late."""
-    head = getattr(model, "fusion_head", None)
-    if head is None or model.fusion == "mlp":  # mlp: its first layer's gradient is not a classifier's
+def fusion_weight_blocks(model) -> dict[str, tuple[int, int]] | None:
+    """Per modality, the ``(lo, hi)`` columns of the fusion layer's weight that read it (the
+    head's :meth:`~workbench.models.fusion.FusionHead.modality_columns`); None where the head has
+    no linear classifier on the embeddings (late; mlp, whose first layer's gradient is not a
+    classifier's)."""
+    head = model.fusion_module
+    if head.joint is None or not head.linear:
         return None
-    w = head.weight
-    if model.fusion == "concat":
-        e = w.shape[1] // len(model.modalities)
-        return {m: (i * e, (i + 1) * e) for i, m in enumerate(model.modalities)}
-    return {m: (0, w.shape[1]) for m in model.modalities}
+    return {m: (head.modality_columns(m).start, head.modality_columns(m).stop) for m in model.modalities}
 
 
 # -- the strategy ------------------------------------------------------------------------------------
@@ -191,6 +190,7 @@ def clipped_parameters(model) -> list[torch.nn.Parameter]:
     return [p for name, p in model.named_parameters() if not name.startswith("unimodal_heads.")]
 
 
+@register_strategy("multifair")
 class MultiFair(Strategy):
     """MultiFair training: modality-level (B_m, rho, live direction) and group-level modulation.
 
@@ -218,7 +218,6 @@ class MultiFair(Strategy):
         Weight of the probes' CE loss (probes see detached embeddings).
     """
 
-    name = "multifair"
     graph_safe = False  # host-side AUCs and triggers every batch
     detach_unimodal = True
 
@@ -399,6 +398,7 @@ def _batch_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
     return auc_score(y.cpu().numpy(), margins(logits.detach()).cpu().numpy())
 
 
+@register_strategy("group_reweight")
 class GroupReweight(MultiFair):
     """Group reweighting alone: MultiFair's adaptive per-sample group weights, nothing else.
 
@@ -406,7 +406,6 @@ class GroupReweight(MultiFair):
     (see :class:`MultiFair`); no modality modulation, no direction or fairness term, no clipping.
     """
 
-    name = "group_reweight"
 
     def __init__(self, *, gamma: float = 0.3, tau: float = 0.04, ema: float = 0.9,
                  group: str | Sequence[str] | None = None, temperature: float = 1.0,

@@ -57,7 +57,7 @@ import math
 import numpy as np
 import torch
 
-from workbench.strategies.base import Batch, Strategy, TrainContext
+from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
 from workbench.strategies.common import (
     fusion_slice_logits,
     maybe_sgd,
@@ -96,10 +96,10 @@ def ogm_coefficients(scores: dict[str, float], alpha: float) -> tuple[dict[str, 
     return {m: ogm_coefficient(r, alpha) for m, r in rho.items()}, rho
 
 
+@register_strategy("ogm_ge")
 class OGMGE(Strategy):
     """On-the-fly gradient modulation with generalization enhancement (see module docstring)."""
 
-    name = "ogm_ge"
     graph_safe = False  # host-side coefficients and noise std per step
     detach_unimodal = True
 

@@ -139,7 +139,7 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
     """
     rows = _presence_rows(masks, modalities)
     k_total = masks.shape[0]
-    detach = base.fusion != "late"  # as MultimodalModel.forward(detach_unimodal=True)
+    detach = not base.fusion_module.uses_unimodal  # as MultimodalModel.forward(detach_unimodal=True)
 
     def encode(m, enc_params, x):
         return functional_call(base.encoders[m], enc_params, (x,))
@@ -192,29 +192,11 @@ def _sub(params: dict, prefix: str) -> dict:
 
 
 def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict) -> torch.Tensor:
-    """``base.fuse`` with the fusion head's (and gate's) parameters taken from ``params``."""
-    head = _sub(params, "fusion_head.")
-    out = _sub(params, "fusion_out.")  # the mlp fusion's second layer
-    gate = _sub(params, "gate.")
-
-    class _Bound:  # the fusion code reads self.fusion_head / self.gate / self.modalities
-        fusion = base.fusion
-        modalities = base.modalities
-        _presence = base._presence
-
-        @staticmethod
-        def fusion_head(h):
-            return F.linear(h, head["weight"], head["bias"])
-
-        @staticmethod
-        def fusion_out(h):
-            return F.linear(h, out["weight"], out["bias"])
-
-        @staticmethod
-        def gate(h):
-            return F.linear(h, gate["weight"])
-
-    return type(base).fuse(_Bound, emb, uni, mask)
+    """``base.fuse`` with the fusion head's parameters taken from ``params`` (its layers are
+    registered on the model under the head's own names, so the keys are the head's)."""
+    head = base.fusion_module
+    own = {name: params[name] for name, _ in head.named_parameters()}
+    return functional_call(head, own, (emb, uni, base._presence(emb, mask)))
 
 
 def train_stacked(

@@ -30,6 +30,7 @@ Example
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -241,6 +242,10 @@ class Trainer:
     config : TrainConfig
     strategy : Strategy, optional
         Overrides ``config.strategy``/``config.strategy_params``.
+    encoders : dict of str to nn.Module, optional
+        Encoders brought by the user for some modalities (see
+        :class:`~workbench.models.multimodal.MultimodalModel`); every :meth:`fit` trains a copy,
+        so refitting starts again from the modules as given.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -254,8 +259,9 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | None = None, *, strategy: Strategy | None = None,
-                 callbacks: list | None = None):
+                 callbacks: list | None = None, encoders: dict[str, torch.nn.Module] | None = None):
         self.config = config or TrainConfig()
+        self.encoders = dict(encoders or {})
         # objects with ``on_epoch_end(ctx, epoch, row)``, called once per epoch after the strategy's
         self.callbacks = list(callbacks or [])
         self._strategy_from_config = strategy is None  # a bad checkpoint restarts with a fresh one
@@ -298,7 +304,7 @@ class Trainer:
         x, y, mask, groups = self._resident(ds, train_idx, device)
         mx, my, mmask, _ = self._resident(ds, monitor_idx, device) if len(monitor_idx) else (None,) * 4
         model = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=cfg.fusion, hidden=cfg.hidden,
-                            embed=cfg.embed, dropout=cfg.dropout)
+                            embed=cfg.embed, dropout=cfg.dropout, encoders=copy.deepcopy(self.encoders))
         model.set_standardization({m: t.cpu() for m, t in x.items()})
         model.to(device)
         strategy = self.strategy_
