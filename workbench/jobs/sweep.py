@@ -10,7 +10,7 @@ one task per cell and collects a tidy table. Where it runs:
 
 Faults:
 
-- **Idempotent.** A cell's run id is :func:`workbench.store.runs.run_id_for` of its config and of the
+- **Idempotent.** A cell's run id is :func:`workbench.training.train.run_id_for` of its config and of the
   fingerprint of its data (the driver loads each dataset once to hash it), so a re-run skips
   cells whose run is complete and valid (:meth:`RunStore.validate`) and redoes incomplete and
   failed ones (``force=True`` redoes all). A "complete" run with malformed files is moved to
@@ -69,9 +69,9 @@ from workbench.store.runs import (
     RunStore,
     RunWarning,
     dataset_fingerprint,
-    run_id_for,
 )
-from workbench.training.trainer import TrainConfig
+from workbench.training.config import TrainConfig
+from workbench.training.train import run_id_for
 
 # grid axes that take a list of values; everything else in a grid mapping is one value for every cell
 GRID_AXES = ("dataset", "strategy", "fusion", "seed")
@@ -198,7 +198,7 @@ def metric_columns(metrics: dict, split: str = "test") -> dict:
 
 def run_cell(cell: Cell, runs_dir: str) -> dict:
     """Train one cell and record it; errors of the cell itself come back as a ``failed`` row."""
-    from workbench.store.runs import train
+    from workbench.training.train import train
 
     _limit_threads()
     store, t0 = RunStore(runs_dir), time.perf_counter()
