@@ -70,7 +70,7 @@ from workbench.store.runs import (
     RunWarning,
     dataset_fingerprint,
 )
-from workbench.training.config import TrainConfig
+from workbench.training.config import TrainConfig, config_fields
 from workbench.training.train import run_id_for
 
 # grid axes that take a list of values; everything else in a grid mapping is one value for every cell
@@ -96,6 +96,16 @@ class Cell:
     train_params: dict = field(default_factory=dict)  # other TrainConfig fields: lr, batch_size, ...
     # dataset_fingerprint of the loaded data (filled on first use; "unloadable" when loading fails)
     fingerprint: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """``train_params`` must name :class:`TrainConfig` fields other than the cell's own (checked
+        up front, so a typo fails the sweep before any cell trains; their values are checked per cell)."""
+        own = {"strategy", "fusion", "seed", "epochs", "strategy_params", "progress"}
+        allowed = set(config_fields(TrainConfig)) - own
+        unknown = sorted(set(self.train_params) - allowed)
+        if unknown:
+            raise SweepError(f"train parameter(s) {unknown} of cell {self.dataset}/{self.strategy}: not a "
+                             f"TrainConfig field other than the cell's own; choose from {sorted(allowed)}")
 
     def data_fingerprint(self) -> str:
         if self.fingerprint is None:

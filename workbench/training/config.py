@@ -159,9 +159,8 @@ T = TypeVar("T")
 
 def config_dataclass(cls: type[T]) -> type[T]:
     """Make ``cls`` a validated config: a pydantic dataclass (unknown fields refused) whose
-    errors are one-line ``ValueError`` naming the field (not pydantic's multi-line report). Use it on
-    subclasses of
-    :class:`TrainConfig` too.
+    errors are one-line ``ValueError`` naming the field (not pydantic's multi-line report).
+    Use it on subclasses of :class:`TrainConfig` too.
     """
     cls = pydantic.dataclasses.dataclass(cls, config=ConfigDict(extra="forbid"))
     validated_init = cls.__init__
@@ -213,7 +212,7 @@ class TrainConfig:
     strategy_params: Annotated[dict, BeforeValidator(_strategy_params)] = Field(
         default_factory=dict, description="keyword parameters of the strategy")
     patience: Annotated[int | None, _integer(0)] = Field(
-        None, description="stop after this many epochs without a better held-out loss (off by default)")
+        None, description="stop after this many epochs without a better held-out loss (none: never stop early)")
     val_fraction: Annotated[float, _number(0.0, 1.0, high_open=True)] = Field(
         0.1, description="fraction of the training split held out for early stopping")
     eval_every: Annotated[int, _integer(0)] = Field(
