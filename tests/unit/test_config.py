@@ -177,3 +177,9 @@ def test_sgd_from_the_config_gives_the_numbers_of_the_old_strategy_override():
         for (name, a), b in zip(old.model_.state_dict().items(), trained.model_.state_dict().values(), strict=True):
             torch.testing.assert_close(a, b, msg=name)
     assert old.history["train_loss"].tolist() == new.history["train_loss"].tolist()
+
+
+def test_sgd_has_no_capturable_optimizer_so_the_trainer_steps_it_eagerly():
+    params = torch.nn.Linear(3, 2).parameters()
+    with pytest.raises(ValueError, match="optimizer 'sgd' has no capturable implementation"):
+        make_optimizer(params, lr=0.02, weight_decay=0.0, kind="sgd", capturable=True)

@@ -21,13 +21,16 @@ def make_optimizer(params: Iterable[torch.nn.Parameter] | Iterable[dict], *, lr:
     """Adam (or SGD with momentum) using the fused kernel where this build has one for the
     parameters' device: the same update rule in one pass over all tensors instead of a Python
     loop of small ops per tensor (on the CPU the per-tensor loop was a third of a training step).
-    ``capturable=True`` (CUDA-graph capture) keeps the capturable implementation.
+    ``capturable=True`` (CUDA-graph capture) keeps the capturable implementation, which only
+    Adam has (the trainer runs SGD eagerly).
 
     ``kind`` and ``momentum`` are :class:`~workbench.training.config.TrainConfig`'s
     ``optimizer`` and ``momentum``.
     """
     if kind not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
+    if capturable and kind == "sgd":
+        raise ValueError("optimizer 'sgd' has no capturable implementation in torch; use the eager step")
     params = list(params)
     cls, extra = (torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {})
     if capturable:

@@ -177,6 +177,8 @@ class Trainer:
         model.to(device)
         strategy = self.strategy_
         self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
+        if self.step_mode_ == "graph" and cfg.optimizer == "sgd":
+            self.step_mode_, self.step_mode_reason_ = "eager", "torch's SGD has no capturable implementation (no CUDA graph)"
         graph = self.step_mode_ == "graph"
         optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer,
                                    momentum=cfg.momentum, capturable=graph)
