@@ -50,7 +50,7 @@ from widgets import browser
 
 
 def make_runs(root: Path, epochs: int = 10) -> Path:
-    from workbench.store.runs import train
+    from workbench.training.train import train
 
     for seed in (0, 1):
         train("synthetic-imbalance", epochs=epochs, seed=seed, runs_dir=root, dataset_params={"n": 300}, progress=False)

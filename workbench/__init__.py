@@ -11,7 +11,7 @@ Example
 
 from workbench.data import DataError, MultimodalDataset, Splits
 from workbench.models.multimodal import ModalitySpec, ModelOutput, MultimodalModel, build_model
-from workbench.store.runs import Run, RunError, RunStore, load_run, train
+from workbench.store.runs import Run, RunError, RunStore, load_run
 from workbench.strategies.base import (
     Batch,
     Strategy,
@@ -20,7 +20,9 @@ from workbench.strategies.base import (
     make_strategy,
     register_strategy,
 )
-from workbench.training.trainer import TrainConfig, Trainer, predict_frame, predict_proba
+from workbench.training.config import TrainConfig
+from workbench.training.train import train
+from workbench.training.trainer import Trainer, predict_frame, predict_proba
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ import pytest
 from widgets import browser
 from widgets.figures import RESULT_FIGURES
 from workbench.store.results import Result
-from workbench.store.runs import train
+from workbench.training.train import train
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOY_MODULE = "workbench._toy_result_for_tests"

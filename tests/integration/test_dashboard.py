@@ -21,7 +21,7 @@ from widgets.panels.base import ResultPanel, RunPanel
 from workbench.cli.main import main
 from workbench.cli.report import execute_notebook, notebook_to_html
 from workbench.store.results import Result
-from workbench.store.runs import train
+from workbench.training.train import train
 
 
 @pytest.fixture(scope="module")

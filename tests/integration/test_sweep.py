@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import workbench.jobs.sweep
-import workbench.store.runs
+import workbench.training.train
 from workbench.jobs.sweep import Cell, SweepError, expand_grid, load_sweep, open_client, sweep
 from workbench.store.runs import RunStore
 
@@ -65,8 +65,8 @@ def test_rerun_starts_no_training_and_redoes_failed(sequential, monkeypatch):
     redo = first["run_id"].iloc[3]
     store.mark_failed(redo, {}, "simulated failure")
     trained = []
-    real_train = workbench.store.runs.train
-    monkeypatch.setattr(workbench.store.runs, "train", lambda *a, **k: trained.append(k) or real_train(*a, **k))
+    real_train = workbench.training.train.train
+    monkeypatch.setattr(workbench.training.train, "train", lambda *a, **k: trained.append(k) or real_train(*a, **k))
     again = sweep(GRID, runs_dir=root, workers=1, progress=False)
     assert len(trained) == 1 and trained[0]["seed"] == first["seed"].iloc[3]
     assert again.set_index("run_id")["status"].to_dict() == {

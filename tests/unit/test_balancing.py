@@ -342,16 +342,18 @@ def test_gmm_finetune_stage_honours_unimodal_weight():
 
 # -- item 13: the step mode is settled after the strategy's setup -----------------------------------------
 def test_sgd_strategy_does_not_keep_the_cuda_graph_step():
+    from workbench.training.optim import make_optimizer
     from workbench.training.steps import choose_step_mode
-    from workbench.training.trainer import make_optimizer, settle_step_mode
+    from workbench.training.trainer import settle_step_mode
 
     cuda = torch.device("cuda")  # a fake device: only its type is read
-    joint_sgd = make_strategy("joint", optimizer="sgd")
+    joint_sgd = make_strategy("joint")
     assert joint_sgd.graph_safe and choose_step_mode(cuda, joint_sgd, True)[0] == "graph"  # pre-setup decision
     model, ctx, _ = _setup()
     ctx.optimizer = make_optimizer(model.parameters(), lr=1e-3, weight_decay=0.0, capturable=True)
     ctx.config = TrainConfig(weight_decay=0.0)
-    joint_sgd.setup(ctx)  # swaps in a (non-capturable) SGD
+    # a setup that swaps in a (non-capturable) SGD, as the strategies' optimizer overrides once did
+    ctx.optimizer = make_optimizer(model.parameters(), lr=0.02, weight_decay=0.0, kind="sgd")
     assert isinstance(ctx.optimizer, torch.optim.SGD)
     mode, reason = settle_step_mode("graph", "whole step captured", ctx.optimizer)
     assert mode == "eager" and "SGD" in reason

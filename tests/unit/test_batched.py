@@ -130,8 +130,9 @@ def test_batched_sgd_equals_the_joint_strategy_with_sgd():
     fit = train_coalitions(ds, splits, [("weak",), ("strong", "weak")], epochs=3, seed=2, dropout=0.0,
                            optimizer="sgd", lr=0.05, sgd_momentum=0.9, batch_size=32, progress=False)
     for coalition, model in zip(fit.labels, fit.models, strict=True):
-        cfg = TrainConfig(epochs=3, seed=2, dropout=0.0, batch_size=32, progress=False, eval_every=0)
-        ref = Trainer(cfg, strategy=Joint(optimizer="sgd", sgd_lr=0.05)).fit(coalition_dataset_mask(ds, coalition), splits)
+        cfg = TrainConfig(epochs=3, seed=2, dropout=0.0, batch_size=32, progress=False, eval_every=0,
+                          optimizer="sgd", lr=0.05)
+        ref = Trainer(cfg, strategy=Joint()).fit(coalition_dataset_mask(ds, coalition), splits)
         assert _max_param_diff(ref.model_, model, used_by=coalition) < 1e-5, coalition
 
 
@@ -139,11 +140,11 @@ def test_unimodal_baselines_batched_match_one_by_one_in_accuracy():
     from workbench.analyses.baselines import train_unimodal_models
 
     ds = load_dataset("synthetic-imbalance", n=600, seed=1)
-    sgd = {"optimizer": "sgd", "sgd_lr": 0.02}
+    sgd = {"optimizer": "sgd", "lr": 0.02}
     acc = {"batched": [], "alone": []}
     for seed in (0, 1, 2):
-        batched = train_unimodal_models(ds, epochs=8, seed=seed, strategy_params=sgd, batched=True)
-        alone = train_unimodal_models(ds, epochs=8, seed=seed, strategy_params=sgd, batched=False)
+        batched = train_unimodal_models(ds, epochs=8, seed=seed, batched=True, **sgd)
+        alone = train_unimodal_models(ds, epochs=8, seed=seed, batched=False, **sgd)
         test = batched.splits.test
         assert np.array_equal(test, alone.splits.test)
         acc["batched"].append([batched.accuracy(m, test) for m in ds.modality_names])

@@ -29,9 +29,7 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,9 +40,10 @@ from scipy import stats
 from workbench.stats.intervals import LEVEL, check_level, t_interval
 from workbench.store.results import Result
 from workbench.store.runs import Run, RunError, RunStore, load_run
+from workbench.training.config import config_hash
+from workbench.training.config import config_key as training_config_key
 
 CONFIG_COLUMNS = ["config", "dataset", "strategy", "fusion", "epochs"]
-_NOT_CONFIG = ("seed", "progress", "device")
 
 
 @dataclass
@@ -70,10 +69,11 @@ class Comparison(Result):
 # -- per-run metrics -------------------------------------------------------------------------------
 
 def config_key(config: dict) -> str:
-    """A short hash of everything in a run's config that is not the seed."""
-    train = {k: v for k, v in config["train"].items() if k not in _NOT_CONFIG}
-    blob = {"dataset": config.get("dataset"), "dataset_params": config.get("dataset_params") or {}, "train": train}
-    return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    """A short hash of a run's configuration across seeds: its dataset and the settings that
+    change results (:func:`workbench.training.config.config_key`, the rule of the run id) but
+    the seed."""
+    key = training_config_key(config["train"], seed=False)
+    return config_hash({**key, "dataset": config.get("dataset"), "dataset_params": config.get("dataset_params") or {}})
 
 
 def worst_group_accuracy(predictions: pd.DataFrame, split: str = "test") -> dict[str, float]:

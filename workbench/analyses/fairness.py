@@ -35,8 +35,7 @@ with only one class is *flagged* (column ``flag``) and left out of the dispariti
 ``excluded``), never silently averaged in.
 
 Group attributes are read from the predictions' ``group_<name>`` columns; they are never
-model inputs (``TrainConfig.use_groups_as_input`` stays ``False``; the trainer does not wire
-it, and nothing here needs it).
+model inputs (the trainer never feeds them to the model, and nothing here needs it).
 
 Example
 -------

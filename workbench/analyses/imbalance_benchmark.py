@@ -6,7 +6,7 @@ model per modality (on CUDA all M at once, as stacked single-modality coalition 
 and the joint runs feed a per-epoch gap tracker, so those train one by one) and the ensemble
 of the unimodal models, all with the same optimizer (SGD with momentum by
 default: Adam's per-parameter step normalisation props up a weak encoder by itself and
-masks the imbalance these methods address, see :func:`workbench.strategies.common.maybe_sgd`).
+masks the imbalance these methods address; ``TrainConfig.optimizer``).
 
 Measured per run (test split): fused accuracy; per modality the accuracy of a linear probe
 (scikit-learn logistic regression fitted on the frozen embeddings of the training split --
@@ -57,7 +57,8 @@ from workbench.analyses.baselines import train_unimodal_models
 from workbench.analyses.gap import GapResult, GapTracker
 from workbench.stats.intervals import LEVEL, check_level, t_interval
 from workbench.store.results import Result
-from workbench.store.runs import Run, train
+from workbench.store.runs import Run
+from workbench.training.train import train
 
 JOINT = {"naive": "joint", "ogm_ge": "ogm_ge", "gmm_adaptive": "gmm_adaptive", "mlb": "mlb", "mcr": "mcr"}
 # ablation -> (the method it ablates, the parameters that switch its ingredient off)
@@ -178,7 +179,7 @@ def _joint_rows(run: Run, dataset: str, method: str, seed: int) -> list[dict]:
 
 
 def _unimodal_rows(ds, dataset: str, seed: int, epochs: int, opt: dict, methods: Sequence[str]) -> list[dict]:
-    fit = train_unimodal_models(ds, epochs=epochs, seed=seed, strategy_params=opt)
+    fit = train_unimodal_models(ds, epochs=epochs, seed=seed, **opt)
     test, rows = fit.splits.test, []
     if "unimodal" in methods:
         for m, model in fit.models.items():
@@ -267,7 +268,8 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
         Seeds of the split, the initialisation and (for synthetic data) the generator.
     epochs : int
     optimizer, lr : str, float
-        Shared optimizer (``"sgd"`` with momentum 0.9, or ``"adam"``: the trainer's default).
+        Shared optimizer and learning rate of every run (``TrainConfig.optimizer`` and ``lr``;
+        ``"sgd"`` with momentum 0.9, or ``"adam"``: the trainer's default).
     method_params, dataset_params : dict, optional
         Per-method strategy parameters / per-dataset generator parameters (merged over the
         defaults). An ablation runs its method's parameters with its switch on top; MCR
@@ -283,7 +285,7 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
         raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
     mparams = {**DEFAULT_METHOD_PARAMS, **(method_params or {})}
     dparams = {**DEFAULT_DATASET_PARAMS, **(dataset_params or {})}
-    opt = {"optimizer": optimizer, "sgd_lr": lr} if optimizer == "sgd" else {}
+    opt = {"optimizer": optimizer, "lr": lr}  # TrainConfig fields, shared by every run
     rows, gap_rows, gap_parts, gmm_parts = [], [], [], []
     grid = [(d, s) for d in datasets for s in seeds]
     if progress:
@@ -298,7 +300,7 @@ def run_benchmark(datasets: Sequence[str] = ("synthetic-imbalance", "mfeat"), me
         for method in [m for m in methods if m in JOINT or m in ABLATIONS]:
             tracker = GapTracker(scheme="rest")
             strategy, params = _strategy_of(method, mparams, epochs)
-            run = train(ds, epochs=epochs, seed=seed, strategy=strategy, strategy_params={**opt, **params},
+            run = train(ds, epochs=epochs, seed=seed, strategy=strategy, strategy_params=params, **opt,
                         save=False, progress=False, callbacks=[tracker])
             rows += _joint_rows(run, dataset, method, seed)
             gap = tracker.result(seed=seed, level=level)

@@ -14,9 +14,9 @@ import pandas as pd
 
 
 def _kv(pairs: list[str] | None) -> dict:
-    from workbench.cli.main import _parse_kv
+    from workbench.cli.common import parse_kv
 
-    return dict(_parse_kv(pairs)) if pairs else {}
+    return dict(parse_kv(pairs)) if pairs else {}
 
 
 def _strategy_params(params: dict, strategies: str) -> dict:

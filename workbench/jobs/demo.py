@@ -12,7 +12,8 @@ import importlib
 import time
 from pathlib import Path
 
-from workbench.store.runs import Run, train
+from workbench.store.runs import Run
+from workbench.training.train import train
 
 DEFAULT_DATASET = "mfeat"
 

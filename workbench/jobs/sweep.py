@@ -10,7 +10,7 @@ one task per cell and collects a tidy table. Where it runs:
 
 Faults:
 
-- **Idempotent.** A cell's run id is :func:`workbench.store.runs.run_id_for` of its config and of the
+- **Idempotent.** A cell's run id is :func:`workbench.training.train.run_id_for` of its config and of the
   fingerprint of its data (the driver loads each dataset once to hash it), so a re-run skips
   cells whose run is complete and valid (:meth:`RunStore.validate`) and redoes incomplete and
   failed ones (``force=True`` redoes all). A "complete" run with malformed files is moved to
@@ -69,9 +69,9 @@ from workbench.store.runs import (
     RunStore,
     RunWarning,
     dataset_fingerprint,
-    run_id_for,
 )
-from workbench.training.trainer import TrainConfig
+from workbench.training.config import TrainConfig, config_fields
+from workbench.training.train import run_id_for
 
 # grid axes that take a list of values; everything else in a grid mapping is one value for every cell
 GRID_AXES = ("dataset", "strategy", "fusion", "seed")
@@ -96,6 +96,16 @@ class Cell:
     train_params: dict = field(default_factory=dict)  # other TrainConfig fields: lr, batch_size, ...
     # dataset_fingerprint of the loaded data (filled on first use; "unloadable" when loading fails)
     fingerprint: str | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """``train_params`` must name :class:`TrainConfig` fields other than the cell's own (checked
+        up front, so a typo fails the sweep before any cell trains; their values are checked per cell)."""
+        own = {"strategy", "fusion", "seed", "epochs", "strategy_params", "progress"}
+        allowed = set(config_fields(TrainConfig)) - own
+        unknown = sorted(set(self.train_params) - allowed)
+        if unknown:
+            raise SweepError(f"train parameter(s) {unknown} of cell {self.dataset}/{self.strategy}: not a "
+                             f"TrainConfig field other than the cell's own; choose from {sorted(allowed)}")
 
     def data_fingerprint(self) -> str:
         if self.fingerprint is None:
@@ -198,7 +208,7 @@ def metric_columns(metrics: dict, split: str = "test") -> dict:
 
 def run_cell(cell: Cell, runs_dir: str) -> dict:
     """Train one cell and record it; errors of the cell itself come back as a ``failed`` row."""
-    from workbench.store.runs import train
+    from workbench.training.train import train
 
     _limit_threads()
     store, t0 = RunStore(runs_dir), time.perf_counter()

@@ -1,4 +1,4 @@
-"""The run store: one folder per run, written atomically, and the :func:`train` entry point.
+"""The run store: one folder per run, written atomically (:func:`workbench.training.train.train` writes them).
 
 A run folder holds::
 
@@ -33,7 +33,7 @@ Faults the store survives:
 Example
 -------
 >>> import tempfile
->>> from workbench import train, RunStore
+>>> from workbench import train
 >>> run = train("synthetic-imbalance", epochs=2, runs_dir=tempfile.mkdtemp(),
 ...             dataset_params={"n": 300}, progress=False)
 >>> run.metrics["test"]["fused"] > 0.5
@@ -43,7 +43,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import errno
 import hashlib
 import json
@@ -64,13 +63,6 @@ from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 from workbench.data import MultimodalDataset, Splits
 from workbench.models.multimodal import MultimodalModel, build_model
 from workbench.store.atomic import atomic_torch_save, atomic_write_frame, atomic_write_json
-from workbench.training.trainer import (
-    TrainConfig,
-    Trainer,
-    accuracy_table,
-    describe_strategy,
-    predict_frame,
-)
 
 try:
     import fcntl
@@ -461,6 +453,18 @@ class RunStore:
                                            "test_acc", "created"])
 
 
+def accuracy_table(predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
+    """Accuracy per split of the fused model and every unimodal head (long format)."""
+    rows = []
+    splits = predictions["split"].unique() if "split" in predictions else ["all"]
+    for split in splits:
+        part = predictions if split == "all" else predictions[predictions["split"] == split]
+        rows.append({"split": split, "model": "fused", "accuracy": float((part["pred"] == part["y"]).mean()), "n": len(part)})
+        for m in modalities:
+            rows.append({"split": split, "model": m, "accuracy": float((part[f"pred_{m}"] == part["y"]).mean()), "n": len(part)})
+    return pd.DataFrame(rows)
+
+
 def metrics_from_predictions(predictions: pd.DataFrame, modalities: list[str]) -> dict:
     """``{split: {"fused": acc, modality: acc, "n": count}}``."""
     table = accuracy_table(predictions, modalities)
@@ -469,124 +473,6 @@ def metrics_from_predictions(predictions: pd.DataFrame, modalities: list[str]) -
         out[str(split)] = {str(r.model): float(r.accuracy) for r in part.itertuples()}
         out[str(split)]["n"] = int(part["n"].iloc[0])
     return out
-
-
-def run_id_for(dataset_name: str, config: TrainConfig, dataset_params: dict | None = None,
-               fingerprint: str | None = None) -> str:
-    """``DATASET-FUSION-STRATEGY-sSEED-HASH``; the hash covers the config, the dataset's name and
-    parameters and, when given, the :func:`dataset_fingerprint` of its contents."""
-    extra: dict[str, Any] = {"dataset": dataset_name, "dataset_params": dataset_params or {}}
-    if fingerprint is not None:
-        extra["data"] = fingerprint
-    h = config.hash(extra)
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset_name)
-    return f"{safe}-{config.fusion}-{config.strategy}-s{config.seed}-{h}"
-
-
-def train(
-    dataset: str | MultimodalDataset = "mfeat",
-    *,
-    fusion: str = "concat",
-    epochs: int = 30,
-    seed: int = 0,
-    strategy: str = "naive",
-    strategy_params: dict | None = None,
-    dataset_params: dict | None = None,
-    split: dict | None = None,
-    runs_dir: str | Path | None = None,
-    save: bool = True,
-    resume: bool = True,
-    progress: bool = True,
-    callbacks: list | None = None,
-    **config: Any,
-) -> Run:
-    """Train a multimodal classifier and (by default) record it in the run store.
-
-    Parameters
-    ----------
-    dataset : str or MultimodalDataset
-        A catalog name (see ``workbench datasets``), a data folder path, or a dataset.
-    fusion : {"late", "concat", "sum", "gated", "mlp"}
-    epochs, seed : int
-    strategy : str
-        A registered training strategy (``naive`` by default).
-    strategy_params, dataset_params : dict, optional
-        Keyword parameters of the strategy and of a synthetic dataset's generator.
-    split : dict, optional
-        ``train``/``calib``/``test`` fractions (default 0.6/0.2/0.2), seeded by ``seed``.
-    runs_dir : path, optional
-        Run store root (default ``./runs`` or ``$WORKBENCH_RUNS``).
-    save : bool
-        Write the run folder (atomically).
-    resume : bool
-        Continue from the checkpoint of an interrupted run with the same config.
-    callbacks : list, optional
-        Epoch-end callbacks passed to the :class:`Trainer` (e.g. a ``GapTracker``).
-    **config
-        Other :class:`TrainConfig` fields (``batch_size``, ``lr``, ``patience``, ...).
-
-    Returns
-    -------
-    Run
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> run = train("synthetic-xor", fusion="concat", epochs=3, dataset_params={"n": 400},
-    ...             runs_dir=tempfile.mkdtemp(), progress=False)
-    >>> sorted(run.metrics)
-    ['calib', 'test', 'train']
-    """
-    from workbench import load_dataset
-
-    ds = dataset if isinstance(dataset, MultimodalDataset) else load_dataset(dataset, **(dataset_params or {}))
-    cfg = TrainConfig(fusion=fusion, epochs=epochs, seed=seed, strategy=strategy,
-                      strategy_params=dict(strategy_params or {}), progress=progress, **config)
-    splits = ds.split(seed=seed, **(split or {}))
-    store = RunStore(runs_dir)
-    fingerprint = dataset_fingerprint(ds)
-    run_id = run_id_for(ds.name, cfg, dataset_params, fingerprint=fingerprint)
-    trainer = Trainer(cfg, callbacks=callbacks)
-    if not save:
-        trainer.fit(ds, splits)
-        return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=False)
-    store.check_writable()
-    with store.lock(run_id):
-        checkpoint = store.incomplete_path(run_id) / "checkpoint.pt"
-        trainer.fit(ds, splits, checkpoint_path=checkpoint, resume=resume)
-        return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=True)
-
-
-def _finish(ds: MultimodalDataset, cfg: TrainConfig, splits: Splits, store: RunStore, run_id: str, trainer: Trainer,
-            dataset_params: dict | None, fingerprint: str, *, save: bool) -> Run:
-    """Predictions, metrics and the config of a trained run; written to the store when ``save``."""
-    model = trainer.model_
-    predictions = predict_frame(model, ds, split_labels=splits.labels(ds.n_samples))
-    predictions = predictions[predictions["split"] != ""].reset_index(drop=True)
-    run = Run(
-        run_id=run_id,
-        config={
-            "dataset": ds.name, "dataset_params": dataset_params or {}, "train": cfg.to_dict(),
-            "strategy": describe_strategy(trainer),
-            "modalities": ds.modality_names, "shapes": {m: list(s) for m, s in ds.shapes.items()},
-            "kinds": ds.kinds, "classes": ds.classes,
-            "groups": [] if ds.groups is None else list(ds.groups.columns),
-            "split": {k: int(len(v)) for k, v in splits.as_dict().items()},
-            "epochs_run": trainer.stopped_epoch_, "version": RUN_FORMAT_VERSION,
-            "created": _dt.datetime.now().isoformat(timespec="seconds"),
-            "torch": torch.__version__, "data_fingerprint": fingerprint,
-        },
-        history=trainer.history,
-        predictions=predictions,
-        metrics=metrics_from_predictions(predictions, ds.modality_names),
-        model=model.cpu(),
-        dataset=ds,
-        splits=splits,
-        extras={"trainer": trainer},
-    )
-    if save:
-        store.write(run)
-    return run
 
 
 def load_run(run: str | Path, runs_dir: str | Path | None = None) -> Run:

@@ -1,11 +1,11 @@
-"""Helpers shared by the balancing strategies: per-modality scores, parameter routing, optimizers."""
+"""Helpers shared by the balancing strategies: per-modality scores, parameter routing, per-encoder
+optimizer groups (the optimizer itself is :class:`~workbench.training.config.TrainConfig`'s ``optimizer``)."""
 
 from __future__ import annotations
 
 import torch
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
-from workbench.training.trainer import make_optimizer
 
 
 def true_class_score(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -32,20 +32,6 @@ def fusion_slice_logits(model: MultimodalModel, out: ModelOutput) -> dict[str, t
 def modulated_tensors(model: MultimodalModel, m: str) -> list[torch.nn.Parameter]:
     """Weight tensors (``dim >= 2``: linear and convolution kernels) of modality ``m``'s encoder."""
     return [p for p in model.encoder_parameters(m) if p.dim() >= 2]
-
-
-def maybe_sgd(ctx, optimizer: str | None, lr: float, momentum: float) -> None:
-    """Replace the trainer's Adam by SGD (the optimizer of the OGM-GE paper) when asked.
-
-    Adam divides every parameter's step by its own gradient scale, which by itself props up
-    a weak encoder's vanishing gradients; imbalance (and its remedies) show most clearly
-    under plain SGD, the optimizer of the OGM-GE paper."""
-    if optimizer is None or optimizer == "adam":
-        return
-    if optimizer != "sgd":
-        raise ValueError(f"optimizer must be None, 'adam' or 'sgd', got {optimizer!r}")
-    ctx.optimizer = make_optimizer(ctx.model.parameters(), kind="sgd", lr=lr, momentum=momentum,
-                                   weight_decay=ctx.config.weight_decay)
 
 
 def per_modality_optimizer(ctx) -> tuple[torch.optim.Optimizer, dict[str, dict]]:

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from workbench.models.multimodal import ModelOutput
 from workbench.stats.mixtures import GMMFit, fit_gap_gmm
 from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
-from workbench.strategies.common import maybe_sgd, unimodal_true_scores
+from workbench.strategies.common import unimodal_true_scores
 
 
 def gap_values(p: dict[str, torch.Tensor], *, stop_grad_strong: bool = False) -> torch.Tensor:
@@ -93,8 +93,7 @@ class GMMAdaptive(Strategy):
 
     def __init__(self, *, warmup_epochs: int = 5, lambda_f: float = 1.0, lambda_g: float = 1.0,
                  lambda_a: float = 1.0, stop_grad_strong: bool = True, finetune_epochs: int = 0,
-                 tau: float = 0.5, unimodal_weight: float = 1.0, seed: int = 0, optimizer: str | None = None,
-                 sgd_lr: float = 0.02, sgd_momentum: float = 0.9):
+                 tau: float = 0.5, unimodal_weight: float = 1.0, seed: int = 0):
         super().__init__(unimodal_weight=unimodal_weight)
         if warmup_epochs < 0 or finetune_epochs < 0:
             raise ValueError("warmup_epochs and finetune_epochs must be >= 0")
@@ -103,12 +102,10 @@ class GMMAdaptive(Strategy):
         self.warmup_epochs, self.finetune_epochs, self.tau = warmup_epochs, finetune_epochs, tau
         self.lambda_f, self.lambda_g, self.lambda_a = lambda_f, lambda_g, lambda_a
         self.stop_grad_strong, self.seed = stop_grad_strong, seed
-        self.optimizer, self.sgd_lr, self.sgd_momentum = optimizer, sgd_lr, sgd_momentum
         self._fit: GMMFit | None = None
         self.fits: list[tuple[int, GMMFit]] = []
 
     def setup(self, ctx: TrainContext) -> None:
-        maybe_sgd(ctx, self.optimizer, self.sgd_lr, self.sgd_momentum)
         n = len(ctx.train_y)
         self._gamma = torch.zeros(n, device=ctx.train_y.device)
         self._keep = torch.ones(n, device=ctx.train_y.device)

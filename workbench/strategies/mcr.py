@@ -91,7 +91,6 @@ from torch import nn
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
 from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
-from workbench.strategies.common import maybe_sgd
 
 GAMES = {"greedy": -1.0, "independent": 0.0, "collaborative": 1.0}
 
@@ -258,8 +257,6 @@ class MCR(Strategy):
         Unimodal pre-training of every encoder before joint training (0: none).
     training_mode : bool
         Use the main pass's embeddings for the permuted passes instead of an eval-mode pass.
-    optimizer, sgd_lr, sgd_momentum
-        See :func:`workbench.strategies.common.maybe_sgd`.
     """
 
     graph_safe = False
@@ -267,8 +264,7 @@ class MCR(Strategy):
 
     def __init__(self, *, lam: float = 0.1, num_perms: int = 32, game: str = "greedy",
                  contrastive_weight: float = 1.0, temperature: float = 0.5, ceb_weight: float = 0.0,
-                 unimodal_weight: float = 0.01, pretrain_epochs: int = 0, training_mode: bool = False,
-                 optimizer: str | None = None, sgd_lr: float = 0.02, sgd_momentum: float = 0.9):
+                 unimodal_weight: float = 0.01, pretrain_epochs: int = 0, training_mode: bool = False):
         super().__init__(unimodal_weight=unimodal_weight)
         if game not in GAMES:
             raise ValueError(f"unknown game {game!r}; choose one of {sorted(GAMES)}")
@@ -279,11 +275,9 @@ class MCR(Strategy):
         self.lam, self.num_perms, self.game = lam, num_perms, game
         self.contrastive_weight, self.temperature, self.ceb_weight = contrastive_weight, temperature, ceb_weight
         self.pretrain_epochs, self.training_mode = pretrain_epochs, training_mode
-        self.optimizer, self.sgd_lr, self.sgd_momentum = optimizer, sgd_lr, sgd_momentum
         self._log: dict[str, list[float]] = {}
 
     def setup(self, ctx: TrainContext) -> None:
-        maybe_sgd(ctx, self.optimizer, self.sgd_lr, self.sgd_momentum)
         self._pretrain_acc = {}
         if self.pretrain_epochs:
             self._pretrain_acc = pretrain_encoders(ctx, self.pretrain_epochs, seed=getattr(ctx.config, "seed", 0))

@@ -29,7 +29,7 @@ the joint layer's block, as ``fc_m_lin`` in the code's non-linear classifier). F
 fusion the fusion layer is shared and left unscaled. [CHOICE]
 
 Defaults (configs): ``alpha = 0.8``, ``beta_max = 2``. The authors train with Adam; we keep
-the trainer's Adam unless ``optimizer="sgd"``.
+the trainer's Adam unless ``TrainConfig(optimizer="sgd")``.
 
 Example
 -------
@@ -46,7 +46,7 @@ import torch
 
 from workbench.models.multimodal import ModelOutput
 from workbench.strategies.base import Batch, Strategy, TrainContext, register_strategy
-from workbench.strategies.common import fusion_block, maybe_sgd, true_class_score
+from workbench.strategies.common import fusion_block, true_class_score
 
 
 def mlb_coefficients(scores: dict[str, float], *, alpha: float = 0.8, beta_max: float = 2.0) -> dict[str, float]:
@@ -75,19 +75,14 @@ class MLB(Strategy):
     graph_safe = False
     detach_unimodal = False  # the unimodal losses train the encoders (multi-loss)
 
-    def __init__(self, *, alpha: float = 0.8, beta_max: float = 2.0, unimodal_weight: float = 1.0,
-                 optimizer: str | None = None, sgd_lr: float = 0.02, sgd_momentum: float = 0.9):
+    def __init__(self, *, alpha: float = 0.8, beta_max: float = 2.0, unimodal_weight: float = 1.0):
         super().__init__(unimodal_weight=unimodal_weight)
         if alpha < 0:
             raise ValueError(f"MLB: alpha must be >= 0, got {alpha}")
         if beta_max <= 0:
             raise ValueError(f"MLB: beta_max must be > 0 (the authors' UCF run uses 0.5), got {beta_max}")
         self.alpha, self.beta_max = alpha, beta_max
-        self.optimizer, self.sgd_lr, self.sgd_momentum = optimizer, sgd_lr, sgd_momentum
         self._log: dict[str, list[float]] = {}
-
-    def setup(self, ctx: TrainContext) -> None:
-        maybe_sgd(ctx, self.optimizer, self.sgd_lr, self.sgd_momentum)
 
     def scaled_parameters(self, ctx: TrainContext, m: str) -> list[torch.nn.Parameter]:
         model = ctx.model

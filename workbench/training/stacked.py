@@ -54,7 +54,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from workbench.data import MultimodalDataset, Splits
 from workbench.models.multimodal import MultimodalModel, build_model
 from workbench.progress import progress_bar
-from workbench.training.trainer import TrainConfig, Trainer, make_optimizer, resolve_device
+from workbench.training.optim import make_optimizer
+from workbench.training.trainer import TrainConfig, Trainer, resolve_device
 
 
 def all_coalitions(modalities: list[str], *, include_empty: bool = False) -> list[tuple[str, ...]]:

@@ -31,9 +31,6 @@ Example
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import json
 import pickle
 import random
 import re
@@ -49,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.data import MultimodalDataset, Splits, stratified_split
-from workbench.models.multimodal import FUSIONS, MultimodalModel, build_model
+from workbench.models.multimodal import MultimodalModel, build_model
 from workbench.progress import progress_bar
 from workbench.store.atomic import atomic_torch_save
 from workbench.strategies.base import (
@@ -59,6 +56,8 @@ from workbench.strategies.base import (
     check_plain_state,
     make_strategy,
 )
+from workbench.training.config import TrainConfig
+from workbench.training.optim import make_optimizer
 from workbench.training.steps import EagerStep, GraphStep, choose_step_mode
 
 CHECKPOINT_FORMAT = 2  # 2: early-stopping and strategy state, every RNG, rows as a list of dicts
@@ -66,112 +65,6 @@ CHECKPOINT_FORMAT = 2  # 2: early-stopping and strategy state, every RNG, rows a
 
 class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be resumed from (the message names the file and why)."""
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything that determines a training run (hashed into the run id)."""
-
-    fusion: str = "concat"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    hidden: int = 128
-    embed: int = 64
-    dropout: float = 0.1
-    seed: int = 0
-    strategy: str = "naive"
-    strategy_params: dict = dataclasses.field(default_factory=dict)
-    patience: int | None = None
-    val_fraction: float = 0.1
-    eval_every: int = 1
-    device: str = "auto"
-    fast_path: bool | str = "auto"
-    amp: bool = True
-    use_groups_as_input: bool = False
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        """Refuse every bad value here, before data or models are touched; errors name the field.
-
-        ``lr`` is bounded at 10: above it no optimizer here converges, and values such as
-        ``1e30`` or ``inf`` only surfaced after an epoch as a non-finite loss. Strategy
-        parameters are checked for NaN/inf (their ranges belong to each strategy).
-        ``device`` must name a device this machine has, so ``cuda`` without CUDA fails here
-        instead of as an AssertionError inside torch.
-        """
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {FUSIONS}")
-
-        def integer(name: str, low: int) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-        def number(name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> None:
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and np.isfinite(value)
-            ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-            if not ok:
-                span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-                raise ValueError(f"{name} must be a finite number in {span}, got {value!r}")
-
-        integer("epochs", 0)
-        integer("batch_size", 1)
-        integer("hidden", 1)
-        integer("embed", 1)
-        integer("eval_every", 0)
-        integer("seed", 0)
-        if self.patience is not None:
-            integer("patience", 0)
-        number("lr", 0.0, 10.0, low_open=True)
-        number("weight_decay", 0.0, 10.0)
-        number("dropout", 0.0, 1.0, high_open=True)
-        number("val_fraction", 0.0, 1.0, high_open=True)
-        if not isinstance(self.strategy_params, dict):
-            raise ValueError(f"strategy_params must be a mapping, got {type(self.strategy_params).__name__}")
-        def leaves(value):
-            if isinstance(value, dict):
-                value = list(value.values())
-            if isinstance(value, (list, tuple)):
-                for v in value:
-                    yield from leaves(v)
-            else:
-                yield value
-
-        for key, value in self.strategy_params.items():
-            if any(isinstance(v, (float, np.floating)) and not np.isfinite(v) for v in leaves(value)):
-                raise ValueError(f"strategy parameter {key!r} must be finite, got {value!r}")
-        if self.fast_path not in (True, False, "auto", "off"):
-            raise ValueError(f"fast_path must be True, False, 'auto' or 'off', got {self.fast_path!r}")
-        self._check_device()
-
-    def _check_device(self) -> None:
-        if self.device == "auto":
-            return
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, TypeError, ValueError):
-            raise ValueError(f"device {self.device!r} is not a device name; use 'auto', 'cpu' or 'cuda'") from None
-        if dev.type == "cuda":
-            if not torch.cuda.is_available():
-                raise ValueError(f"device {self.device!r}: CUDA is not available on this machine; use 'auto' or 'cpu'")
-            if dev.index is not None and dev.index >= torch.cuda.device_count():
-                raise ValueError(f"device {self.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-        elif dev.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device {self.device!r}: MPS is not available on this machine; use 'auto' or 'cpu'")
-        elif dev.type not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"device {self.device!r} is not supported; use 'auto', 'cpu' or 'cuda'")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def hash(self, extra: dict | None = None) -> str:
-        """Stable hash of the settings that change results (not progress/device)."""
-        d = {k: v for k, v in self.to_dict().items() if k not in ("progress", "device", "fast_path", "eval_every")}
-        d.update(extra or {})
-        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -202,31 +95,12 @@ def group_codes(groups: pd.DataFrame | None) -> dict[str, torch.Tensor] | None:
     return {c: torch.as_tensor(pd.Categorical(groups[c].astype(str)).codes.astype(np.int64)) for c in groups.columns}
 
 
-def make_optimizer(params, *, lr: float, weight_decay: float, kind: str = "adam", momentum: float = 0.9,
-                   capturable: bool = False) -> torch.optim.Optimizer:
-    """Adam (or SGD with momentum) using the fused kernel where this build has one for the
-    parameters' device: the same update rule in one pass over all tensors instead of a Python
-    loop of small ops per tensor (on the CPU the per-tensor loop was a third of a training step).
-    ``capturable=True`` (CUDA-graph capture) keeps the capturable implementation.
-    """
-    if kind not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {kind!r}")
-    params = list(params)
-    cls, extra = (torch.optim.SGD, {"momentum": momentum}) if kind == "sgd" else (torch.optim.Adam, {})
-    if capturable:
-        return cls(params, lr=lr, weight_decay=weight_decay, capturable=True, **extra)
-    try:
-        return cls(params, lr=lr, weight_decay=weight_decay, fused=True, **extra)
-    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
-        return cls(params, lr=lr, weight_decay=weight_decay, foreach=True, **extra)
-
-
 def settle_step_mode(mode: str, reason: str, optimizer: torch.optim.Optimizer) -> tuple[str, str]:
     """The step mode once the strategy's ``setup`` has run.
 
     :func:`choose_step_mode` decides before ``setup`` (the capturable optimizer must be built
-    first), but ``setup`` may replace the optimizer (``optimizer="sgd"`` strategies): a graph
-    step then needs the replacement to be capturable too, else the step runs eagerly.
+    first), but ``setup`` may replace the optimizer (e.g. with per-encoder parameter groups): a
+    graph step then needs the replacement to be capturable too, else the step runs eagerly.
     """
     if mode == "graph" and not optimizer.defaults.get("capturable", False):
         return "eager", (f"the strategy's setup installed a non-capturable {type(optimizer).__name__} "
@@ -309,12 +183,15 @@ class Trainer:
         model.to(device)
         strategy = self.strategy_
         self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
+        if self.step_mode_ == "graph" and cfg.optimizer == "sgd":
+            self.step_mode_, self.step_mode_reason_ = "eager", "torch's SGD has no capturable implementation (no CUDA graph)"
         graph = self.step_mode_ == "graph"
-        optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, capturable=graph)
+        optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer,
+                                   momentum=cfg.momentum, capturable=graph)
         ctx = TrainContext(model, optimizer, x, y, mask, groups, device, cfg)
         self.model_, self.ctx_ = model, ctx
         strategy.setup(ctx)
-        optimizer = ctx.optimizer  # a strategy's setup may replace it (e.g. SGD as in its paper)
+        optimizer = ctx.optimizer  # a strategy's setup may replace it (e.g. per-encoder parameter groups)
         self.step_mode_, self.step_mode_reason_ = settle_step_mode(self.step_mode_, self.step_mode_reason_, optimizer)
         graph = self.step_mode_ == "graph"
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -596,18 +473,6 @@ def predict_frame(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray
         for g in ds.groups.columns:
             out[f"group_{g}"] = ds.groups[g].to_numpy()[idx]
     return out
-
-
-def accuracy_table(predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
-    """Accuracy per split of the fused model and every unimodal head (long format)."""
-    rows = []
-    splits = predictions["split"].unique() if "split" in predictions else ["all"]
-    for split in splits:
-        part = predictions if split == "all" else predictions[predictions["split"] == split]
-        rows.append({"split": split, "model": "fused", "accuracy": float((part["pred"] == part["y"]).mean()), "n": len(part)})
-        for m in modalities:
-            rows.append({"split": split, "model": m, "accuracy": float((part[f"pred_{m}"] == part["y"]).mean()), "n": len(part)})
-    return pd.DataFrame(rows)
 
 
 def describe_strategy(trainer: Trainer) -> dict[str, Any]:

@@ -135,13 +135,13 @@ def test_oserror_during_a_command_names_the_path(tmp_path, capsys, monkeypatch):
     def fail(*_a, **_k):
         raise PermissionError(13, "Permission denied", str(target))
 
-    monkeypatch.setattr("workbench.store.runs.train", fail)
+    monkeypatch.setattr("workbench.training.train.train", fail)
     rc, err = cli(capsys, tmp_path, *TRAIN)
     assert (rc, err) == (2, f"workbench: error: {target}: Permission denied")
 
 
 def test_pickled_checkpoint_names_the_file(tmp_path, capsys, monkeypatch):
-    from workbench import trainer as trainer_mod
+    from workbench.training import trainer as trainer_mod
 
     seen: dict = {}
     real_fit = trainer_mod.Trainer.fit
@@ -176,7 +176,7 @@ def test_unexpected_errors_keep_their_traceback_with_debug(tmp_path, capsys, mon
     def bug(*_a, **_k):
         raise KeyError("internal")
 
-    monkeypatch.setattr("workbench.store.runs.train", bug)
+    monkeypatch.setattr("workbench.training.train.train", bug)
     rc, err = cli(capsys, tmp_path, *TRAIN)
     assert rc == 1 and "internal error: KeyError" in err and "--debug" in err
     with pytest.raises(KeyError):

@@ -24,8 +24,9 @@ import torch
 
 from workbench import RunError, RunStore, load_dataset, load_run, train
 from workbench.store.atomic import AtomicWriteError
-from workbench.store.runs import RunLockedError, RunWarning, dataset_fingerprint, run_id_for
+from workbench.store.runs import RunLockedError, RunWarning, dataset_fingerprint
 from workbench.strategies.base import available_strategies, make_strategy
+from workbench.training.train import run_id_for
 from workbench.training.trainer import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,7 +44,7 @@ CHILD = r"""
 import json, os, signal, sys
 import torch
 torch.set_num_threads(1)
-from workbench.store.runs import train
+from workbench.training.train import train
 from workbench.strategies.base import make_strategy
 
 class KillSelf:

@@ -65,7 +65,7 @@ def raw_tags(strings: list[str]) -> list[str]:
 # -- payload run folders ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    from workbench.store.runs import train
+    from workbench.training.train import train
 
     root = tmp_path_factory.mktemp("trained")
     run = train("synthetic-group-noise", epochs=1, seed=0, runs_dir=root, dataset_params={"n": 160}, progress=False)

@@ -1,0 +1,166 @@
+"""The :func:`train` entry point: validate a :class:`~workbench.training.config.TrainConfig`,
+train, and record the run in the run store (:mod:`workbench.store.runs`).
+
+Example
+-------
+>>> import tempfile
+>>> from workbench import train
+>>> run = train("synthetic-imbalance", epochs=2, runs_dir=tempfile.mkdtemp(),
+...             dataset_params={"n": 300}, progress=False)
+>>> run.metrics["test"]["fused"] > 0.5
+True
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.data import MultimodalDataset, Splits
+from workbench.store.runs import (
+    RUN_FORMAT_VERSION,
+    Run,
+    RunStore,
+    dataset_fingerprint,
+    metrics_from_predictions,
+)
+from workbench.training.config import TrainConfig, config_fields
+from workbench.training.trainer import Trainer, describe_strategy, predict_frame
+
+__all__ = ["run_id_for", "train"]
+
+
+def run_id_for(dataset_name: str, config: TrainConfig, dataset_params: dict | None = None,
+               fingerprint: str | None = None) -> str:
+    """``DATASET-FUSION-STRATEGY-sSEED-HASH``; the hash covers the config's
+    :func:`~workbench.training.config.config_key`, the dataset's name and parameters and, when
+    given, the :func:`~workbench.store.runs.dataset_fingerprint` of its contents.
+
+    Examples
+    --------
+    >>> run_id_for("mfeat", TrainConfig(seed=3)).startswith("mfeat-concat-naive-s3-")
+    True
+    """
+    extra: dict[str, Any] = {"dataset": dataset_name, "dataset_params": dataset_params or {}}
+    if fingerprint is not None:
+        extra["data"] = fingerprint
+    h = config.hash(extra)
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset_name)
+    return f"{safe}-{config.fusion}-{config.strategy}-s{config.seed}-{h}"
+
+
+def train(
+    dataset: str | MultimodalDataset = "mfeat",
+    *,
+    dataset_params: dict | None = None,
+    split: dict | None = None,
+    runs_dir: str | Path | None = None,
+    save: bool = True,
+    resume: bool = True,
+    callbacks: list | None = None,
+    **config: Any,
+) -> Run:
+    """Train a multimodal classifier and (by default) record it in the run store.
+
+    Every training keyword is a :class:`~workbench.training.config.TrainConfig` field, checked
+    (a one-line ``ValueError`` naming it) before the data are loaded.
+
+    Parameters
+    ----------
+    dataset : str or MultimodalDataset
+        A catalog name (see ``workbench datasets``), a data folder path, or a dataset.
+    dataset_params : dict, optional
+        Keyword parameters of a synthetic dataset's generator.
+    split : dict, optional
+        ``train``/``calib``/``test`` fractions (default 0.6/0.2/0.2), seeded by ``seed``.
+    runs_dir : path, optional
+        Run store root (default ``./runs`` or ``$WORKBENCH_RUNS``).
+    save : bool
+        Write the run folder (atomically).
+    resume : bool
+        Continue from the checkpoint of an interrupted run with the same config.
+    callbacks : list, optional
+        Epoch-end callbacks passed to the :class:`~workbench.training.trainer.Trainer` (e.g. a ``GapTracker``).
+    **config
+        :class:`~workbench.training.config.TrainConfig` fields:
+
+{config_fields}
+
+    Returns
+    -------
+    Run
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run = train("synthetic-xor", fusion="concat", epochs=3, dataset_params={"n": 400},
+    ...             runs_dir=tempfile.mkdtemp(), progress=False)
+    >>> sorted(run.metrics)
+    ['calib', 'test', 'train']
+    """
+    from workbench import load_dataset
+
+    if config.get("strategy_params") is None:
+        config.pop("strategy_params", None)
+    cfg = TrainConfig(**config)
+    ds = dataset if isinstance(dataset, MultimodalDataset) else load_dataset(dataset, **(dataset_params or {}))
+    splits = ds.split(seed=cfg.seed, **(split or {}))
+    store = RunStore(runs_dir)
+    fingerprint = dataset_fingerprint(ds)
+    run_id = run_id_for(ds.name, cfg, dataset_params, fingerprint=fingerprint)
+    trainer = Trainer(cfg, callbacks=callbacks)
+    if not save:
+        trainer.fit(ds, splits)
+        return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=False)
+    store.check_writable()
+    with store.lock(run_id):
+        checkpoint = store.incomplete_path(run_id) / "checkpoint.pt"
+        trainer.fit(ds, splits, checkpoint_path=checkpoint, resume=resume)
+        return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=True)
+
+
+def _fields_doc(config_cls: type = TrainConfig, indent: str = "        ") -> str:
+    """``name : type, default X`` and the description of every field, for :func:`train`'s docstring."""
+    lines = []
+    for name, info in config_fields(config_cls).items():
+        default = info.get_default(call_default_factory=True)
+        lines.append(f"{indent}- ``{name}`` (default ``{default!r}``): {info.description}")
+    return "\n".join(lines)
+
+
+train.__doc__ = (train.__doc__ or "").replace("{config_fields}", _fields_doc())
+
+
+def _finish(ds: MultimodalDataset, cfg: TrainConfig, splits: Splits, store: RunStore, run_id: str, trainer: Trainer,
+            dataset_params: dict | None, fingerprint: str, *, save: bool) -> Run:
+    """Predictions, metrics and the config of a trained run; written to the store when ``save``."""
+    model = trainer.model_
+    predictions = predict_frame(model, ds, split_labels=splits.labels(ds.n_samples))
+    predictions = predictions[predictions["split"] != ""].reset_index(drop=True)
+    run = Run(
+        run_id=run_id,
+        config={
+            "dataset": ds.name, "dataset_params": dataset_params or {}, "train": cfg.to_dict(),
+            "strategy": describe_strategy(trainer),
+            "modalities": ds.modality_names, "shapes": {m: list(s) for m, s in ds.shapes.items()},
+            "kinds": ds.kinds, "classes": ds.classes,
+            "groups": [] if ds.groups is None else list(ds.groups.columns),
+            "split": {k: int(len(v)) for k, v in splits.as_dict().items()},
+            "epochs_run": trainer.stopped_epoch_, "version": RUN_FORMAT_VERSION,
+            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+            "torch": torch.__version__, "data_fingerprint": fingerprint,
+        },
+        history=trainer.history,
+        predictions=predictions,
+        metrics=metrics_from_predictions(predictions, ds.modality_names),
+        model=model.cpu(),
+        dataset=ds,
+        splits=splits,
+        extras={"trainer": trainer},  # read by tests (strategy state, checkpoint problems)
+    )
+    if save:
+        store.write(run)
+    return run
