@@ -132,7 +132,7 @@ def measure_concurrent(runs_dir: Path, n: int, code: str | None, timeout: float 
     port = browser.free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [code or str(Path(__file__).resolve().parents[1]),
                                                                      os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli.main", "serve", "--runs-dir", str(runs_dir), "--host",
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "serve", "--runs-dir", str(runs_dir), "--host",
                              "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"

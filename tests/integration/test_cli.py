@@ -37,7 +37,7 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
     """`workbench demo` trains on mfeat, runs the analyses, writes the run and an offline HTML report."""
-    proc = subprocess.run([sys.executable, "-m", "workbench.cli.main", "--runs-dir", str(tmp_path / "runs"), "demo"],
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "--runs-dir", str(tmp_path / "runs"), "demo"],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = next((tmp_path / "runs").glob("*/report.html"))

@@ -272,7 +272,7 @@ class RunStore:
         return self.root / run_id
 
     def incomplete_path(self, run_id: str) -> Path:
-        return self.root / ".incomplete" / run_id
+        return self.root / ".incomplete" / self.path(run_id).name  # the same run-id check as path()
 
     def read_status(self, run_id: str) -> StatusFile:
         """The validated ``status.json`` (:class:`RunError` naming the file when absent or malformed)."""

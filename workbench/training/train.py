@@ -43,13 +43,22 @@ def run_id_for(dataset_name: str, config: TrainConfig, dataset_params: dict | No
     --------
     >>> run_id_for("mfeat", TrainConfig(seed=3)).startswith("mfeat-concat-naive-s3-")
     True
+    >>> run_id_for("../x", TrainConfig(strategy="<img src=x>")).split("-s0-")[0]
+    '---x-concat--img-src-x-'
     """
     extra: dict[str, Any] = {"dataset": dataset_name, "dataset_params": dataset_params or {}}
     if fingerprint is not None:
         extra["data"] = fingerprint
     h = config.hash(extra)
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in dataset_name)
-    return f"{safe}-{config.fusion}-{config.strategy}-s{config.seed}-{h}"
+    # every readable part is reduced to [A-Za-z0-9_-]: a user-registered strategy or fusion name
+    # (or a hostile one from a sweep) never becomes a path separator, a dot-name or markup
+    parts = [_id_part(str(v)) for v in (dataset_name, config.fusion, config.strategy)]
+    return f"{'-'.join(parts)}-s{config.seed}-{h}"
+
+
+def _id_part(text: str) -> str:
+    """``text`` with every character outside ``[A-Za-z0-9_-]`` replaced by ``-`` (ASCII only)."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-" for c in text) or "-"
 
 
 def train(

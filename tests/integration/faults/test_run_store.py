@@ -314,7 +314,7 @@ def test_listing_skips_malformed_runs_with_a_warning(broken_store):
 
 def test_cli_runs_lists_the_good_run_despite_broken_ones(broken_store):
     runs, good = broken_store
-    out = subprocess.run([sys.executable, "-m", "workbench.cli.main", "--runs-dir", str(runs), "runs"], env=_env(),
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "--runs-dir", str(runs), "runs"], env=_env(),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert good.run_id in out.stdout and "Traceback" not in out.stderr
@@ -451,7 +451,7 @@ def test_read_only_runs_folder_is_refused_before_training(tmp_path, monkeypatch)
 def test_runs_folder_under_a_file_is_one_line_in_the_cli(tmp_path):
     (tmp_path / "afile").write_text("x")
     runs = tmp_path / "afile" / "runs"
-    out = subprocess.run([sys.executable, "-m", "workbench.cli.main", "--runs-dir", str(runs), "train",
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "--runs-dir", str(runs), "train",
                           "--dataset", "synthetic-xor", "--epochs", "1"], env=_env(), capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2

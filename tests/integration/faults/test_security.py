@@ -519,3 +519,16 @@ def test_run_cache_is_shared_bounded_and_sees_rewritten_runs(payload_root: Path,
     assert cache.get(store, "copy-2") is not kept  # re-written run: read again
     with pytest.raises(ValueError, match="cache_size"):
         RunCache(0)
+
+
+def test_run_ids_never_leave_the_runs_folder(tmp_path) -> None:
+    """Every readable part of a run id is reduced to [A-Za-z0-9_-], whatever the names."""
+    from workbench.store.runs import RunStore
+    from workbench.training.config import TrainConfig
+    from workbench.training.train import run_id_for
+
+    store = RunStore(tmp_path)
+    for hostile in ("../../evil", "<img src=x onerror=alert(1)>", "a/b\\c", ".hidden", "naïve"):
+        run_id = run_id_for(hostile, TrainConfig(strategy=hostile, fusion="concat"))
+        assert set(run_id) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+        assert store.path(run_id).parent == tmp_path and store.incomplete_path(run_id).parent.parent == tmp_path
