@@ -167,3 +167,20 @@ def test_a_fusion_head_defined_here_builds_and_trains(small, max_fusion):
 def test_a_bad_fusion_class_is_refused_in_one_line():
     with pytest.raises(TypeError, match="must be a FusionHead subclass"):
         register_fusion("nope")(nn.Linear)
+
+
+def test_an_encoder_of_your_own_trains_through_train_and_reloads(small, tmp_path):
+    from workbench import load_run, train
+    from workbench.store.runs import RunError
+
+    run = train(small, epochs=2, seed=0, runs_dir=tmp_path, progress=False, encoders={"weak": Undeclared(16)})
+    assert run.config["encoders"] == {"weak": f"{Undeclared.__module__}:Undeclared"}
+    plain = train(small, epochs=2, seed=0, runs_dir=tmp_path, progress=False)
+    assert plain.run_id != run.run_id  # the encoder is part of the run's identity
+    again = load_run(run.path)
+    with pytest.raises(RunError, match="encoders of your own for \\['weak'\\]"):
+        again.load_model()
+    model = again.load_model(encoders={"weak": Undeclared(16)})
+    trained = run.model.encoders["weak"].state_dict()
+    assert all(torch.equal(v, model.encoders["weak"].state_dict()[k].cpu()) for k, v in
+               {k: v.cpu() for k, v in trained.items()}.items())

@@ -217,15 +217,25 @@ class Run:
         """Accuracy per split of the fused model and each unimodal head."""
         return accuracy_table(self.predictions, self.modalities)
 
-    def load_model(self) -> MultimodalModel:
-        """Rebuild the model from the config and load its weights (``weights_only=True``)."""
+    def load_model(self, *, encoders: dict | None = None) -> MultimodalModel:
+        """Rebuild the model from the config and load its weights (``weights_only=True``).
+
+        A run trained with encoders of your own (``train(..., encoders=...)``, recorded in
+        ``config.json``) needs the same modules again: ``encoders={modality: module}``.
+        """
         if self.model is None:
             if self.path is None:
                 raise RunError(f"run {self.run_id} has no folder to load weights from")
             cfg = self.config
+            missing = sorted(set(cfg.get("encoders") or {}) - set(encoders or {}))
+            if missing:
+                raise RunError(f"run {self.run_id!r} was trained with encoders of your own for {missing} "
+                               f"({', '.join(cfg['encoders'][m] for m in missing)}): pass them as "
+                               "load_model(encoders={modality: module})")
             model = build_model({m: tuple(s) for m, s in cfg["shapes"].items()}, cfg["kinds"],
                                 len(cfg["classes"]), fusion=cfg["train"]["fusion"], hidden=cfg["train"]["hidden"],
-                                embed=cfg["train"]["embed"], dropout=cfg["train"]["dropout"])
+                                embed=cfg["train"]["embed"], dropout=cfg["train"]["dropout"],
+                                encoders=encoders)
             weights = self.path / "model.pt"
             try:
                 state = torch.load(weights, map_location="cpu", weights_only=True)

@@ -33,8 +33,13 @@ from workbench.training.trainer import Trainer, describe_strategy, predict_frame
 __all__ = ["run_id_for", "train"]
 
 
+def encoder_names(encoders: dict | None) -> dict[str, str]:
+    """``modality -> "module:Class"`` of user encoders (what identifies them in a run)."""
+    return {m: f"{type(e).__module__}:{type(e).__qualname__}" for m, e in sorted((encoders or {}).items())}
+
+
 def run_id_for(dataset_name: str, config: TrainConfig, dataset_params: dict | None = None,
-               fingerprint: str | None = None) -> str:
+               fingerprint: str | None = None, encoders: dict[str, str] | None = None) -> str:
     """``DATASET-FUSION-STRATEGY-sSEED-HASH``; the hash covers the config's
     :func:`~workbench.training.config.config_key`, the dataset's name and parameters and, when
     given, the :func:`~workbench.store.runs.dataset_fingerprint` of its contents.
@@ -49,6 +54,8 @@ def run_id_for(dataset_name: str, config: TrainConfig, dataset_params: dict | No
     extra: dict[str, Any] = {"dataset": dataset_name, "dataset_params": dataset_params or {}}
     if fingerprint is not None:
         extra["data"] = fingerprint
+    if encoders:
+        extra["encoders"] = encoders
     h = config.hash(extra)
     # every readable part is reduced to [A-Za-z0-9_-]: a user-registered strategy or fusion name
     # (or a hostile one from a sweep) never becomes a path separator, a dot-name or markup
@@ -70,6 +77,7 @@ def train(
     save: bool = True,
     resume: bool = True,
     callbacks: list | None = None,
+    encoders: dict | None = None,
     **config: Any,
 ) -> Run:
     """Train a multimodal classifier and (by default) record it in the run store.
@@ -93,6 +101,10 @@ def train(
         Continue from the checkpoint of an interrupted run with the same config.
     callbacks : list, optional
         Epoch-end callbacks passed to the :class:`~workbench.training.trainer.Trainer` (e.g. a ``GapTracker``).
+    encoders : dict, optional
+        ``modality -> nn.Module`` encoders of your own, used instead of the built-in ones (see
+        :func:`~workbench.models.multimodal.build_model`). Their classes are part of the run id and
+        are recorded in ``config.json``; pass the same modules to ``Run.load_model(encoders=...)``.
     **config
         :class:`~workbench.training.config.TrainConfig` fields:
 
@@ -119,8 +131,9 @@ def train(
     splits = ds.split(seed=cfg.seed, **(split or {}))
     store = RunStore(runs_dir)
     fingerprint = dataset_fingerprint(ds)
-    run_id = run_id_for(ds.name, cfg, dataset_params, fingerprint=fingerprint)
-    trainer = Trainer(cfg, callbacks=callbacks)
+    custom = encoder_names(encoders)
+    run_id = run_id_for(ds.name, cfg, dataset_params, fingerprint=fingerprint, encoders=custom)
+    trainer = Trainer(cfg, callbacks=callbacks, encoders=encoders)
     if not save:
         trainer.fit(ds, splits)
         return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=False)
@@ -161,6 +174,7 @@ def _finish(ds: MultimodalDataset, cfg: TrainConfig, splits: Splits, store: RunS
             "epochs_run": trainer.stopped_epoch_, "version": RUN_FORMAT_VERSION,
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
             "torch": torch.__version__, "data_fingerprint": fingerprint,
+            "encoders": encoder_names(trainer.encoders),
         },
         history=trainer.history,
         predictions=predictions,
