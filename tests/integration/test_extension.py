@@ -14,7 +14,7 @@ import pytest
 
 from widgets import registry
 from workbench.store.results import Result
-from workbench.store.runs import train
+from workbench.training.train import train
 
 # the name the report kernel imports this file by (pytest's own name for it, tests.integration..., is
 # shadowed there by an installed ``tests`` package); the class declares it, so both processes agree
