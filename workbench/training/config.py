@@ -47,7 +47,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, Valida
 __all__ = ["Fusion", "Optimizer", "TrainConfig", "config_dataclass", "config_fields", "config_hash",
            "config_key"]
 
-Fusion = Literal["late", "concat", "sum", "gated", "mlp"]  # workbench.models.multimodal.FUSIONS
+Fusion = str  # a registered fusion head: workbench.models.FUSIONS (built in: late concat sum gated mlp)
 Optimizer = Literal["adam", "sgd"]
 
 #: ``json_schema_extra`` of a field that does not change a run's numbers (left out of :func:`config_key`)
@@ -89,6 +89,21 @@ def _one_of(choices: Any) -> Any:
     def check(value: Any, info: ValidationInfo) -> Any:
         if value not in allowed:
             raise ValueError(f"unknown {info.field_name} {value!r}; choose one of {allowed}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _registered_fusion() -> Any:
+    """A fusion head registered in :mod:`workbench.models.fusion` (built-in or the user's own)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        # imported here, not at module level: the config stays importable without torch's models,
+        # and a head registered after this module was imported is still accepted
+        from workbench.models.fusion import FUSIONS
+
+        if value not in FUSIONS:
+            raise ValueError(f"unknown {info.field_name} {value!r}; choose one of {tuple(FUSIONS)}")
         return value
 
     return BeforeValidator(check)
@@ -194,8 +209,9 @@ class TrainConfig:
     ValueError: epochs must be an integer >= 0, got 2.5
     """
 
-    fusion: Annotated[Fusion, _one_of(Fusion)] = Field(
-        "concat", description="how the modalities' embeddings are combined")
+    fusion: Annotated[Fusion, _registered_fusion()] = Field(
+        "concat", description="how the modalities' embeddings are combined: a registered fusion head "
+                              "(late, concat, sum, gated, mlp, or one of yours)")
     epochs: Annotated[int, _integer(0)] = Field(30, description="passes over the training split")
     batch_size: Annotated[int, _integer(1)] = Field(64, description="samples per optimizer step")
     lr: Annotated[float, _number(0.0, 10.0, low_open=True)] = Field(1e-3, description="learning rate")
