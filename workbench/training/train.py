@@ -182,7 +182,9 @@ def _finish(ds: MultimodalDataset, cfg: TrainConfig, splits: Splits, store: RunS
         model=model.cpu(),
         dataset=ds,
         splits=splits,
-        extras={"trainer": trainer},  # read by tests (strategy state, checkpoint problems)
+        # what a caller may want from the trainer, not the trainer itself: it holds the
+        # device-resident training tensors, which a Run would otherwise keep alive
+        extras={"strategy": trainer.strategy_, "checkpoint_problem": trainer.checkpoint_problem_},
     )
     if save:
         store.write(run)

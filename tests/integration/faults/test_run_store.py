@@ -173,7 +173,7 @@ def test_gmm_adaptive_params_exclude_fits_and_state_is_weights_only():
     ds = load_dataset("synthetic-imbalance", n=200)
     run = train(ds, epochs=3, strategy="gmm_adaptive", strategy_params={"warmup_epochs": 1}, save=False,
                 progress=False, **TINY)
-    strategy = run.extras["trainer"].strategy_
+    strategy = run.extras["strategy"]
     assert len(strategy.fits) == 2  # past warm-up: the GMMFit objects that broke config.json
     params = strategy.params()
     assert "fits" not in params and params["warmup_epochs"] == 1
@@ -383,7 +383,7 @@ def test_bad_checkpoint_is_kept_aside_and_training_restarts(kind, tmp_path):
         run = train(runs_dir=runs, progress=False, **kw)
     _same_run(train(save=False, progress=False, **kw), run)
     assert (run.path / "checkpoint.bad-1").read_bytes() == bad  # kept, not deleted
-    assert run.extras["trainer"].checkpoint_problem_.startswith(f"checkpoint {ckpt}")
+    assert run.extras["checkpoint_problem"].startswith(f"checkpoint {ckpt}")
 
 
 # -- 13: full disk, read-only folder ---------------------------------------------------------------------
