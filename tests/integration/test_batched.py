@@ -128,7 +128,7 @@ def test_batched_sgd_equals_the_joint_strategy_with_sgd():
     ds = load_dataset("synthetic-imbalance", n=240, seed=5)
     splits = ds.split(seed=0)
     fit = train_coalitions(ds, splits, [("weak",), ("strong", "weak")], epochs=3, seed=2, dropout=0.0,
-                           optimizer="sgd", lr=0.05, sgd_momentum=0.9, batch_size=32, progress=False)
+                           optimizer="sgd", lr=0.05, momentum=0.9, batch_size=32, progress=False)
     for coalition, model in zip(fit.labels, fit.models, strict=True):
         cfg = TrainConfig(epochs=3, seed=2, dropout=0.0, batch_size=32, progress=False, eval_every=0,
                           optimizer="sgd", lr=0.05)

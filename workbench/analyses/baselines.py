@@ -88,8 +88,8 @@ def train_unimodal_models(ds: MultimodalDataset, *, epochs: int = 30, seed: int 
     from workbench.training.stacked import train_coalitions
 
     rest = {k: v for k, v in cfg.to_dict().items()
-            if k not in ("epochs", "seed", "progress", "optimizer", "momentum", "strategy", "strategy_params")}
+            if k not in ("epochs", "seed", "progress", "strategy", "strategy_params")}
     fit = train_coalitions(ds, splits, [(m,) for m in ds.modality_names], epochs=epochs, seed=seed,
-                           progress=False, optimizer=cfg.optimizer, sgd_momentum=cfg.momentum, **rest)
+                           progress=False, **rest)
     return UnimodalModels(ds, splits, {c[0]: model for c, model in zip(fit.labels, fit.models, strict=True)},
                           batched=True)

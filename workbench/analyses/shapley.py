@@ -358,9 +358,9 @@ def _retrain_batched(ds, splits, coalitions, idx, y, prior, config: TrainConfig,
     nonempty = [k for k in range(len(coalitions)) if coalitions[k].any()]
     members = [tuple(n for n, b in zip(names, coalitions[k], strict=True) if b) for k in nonempty]
     settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-                if f.name not in ("epochs", "seed", "progress", "strategy", "strategy_params", "momentum")}
+                if f.name not in ("epochs", "seed", "progress", "strategy", "strategy_params")}
     fit = train_coalitions(ds, splits, members, epochs=config.epochs, seed=config.seed, progress=progress,
-                           chunk_size=chunk_size, sgd_momentum=config.momentum, **settings)
+                           chunk_size=chunk_size, **settings)
     logp = np.zeros((len(idx), len(coalitions)))
     pred = np.zeros((len(idx), len(coalitions)), dtype=int)
     logp[:, :], pred[:, :] = np.log(prior[y])[:, None], int(prior.argmax())

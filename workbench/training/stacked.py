@@ -202,15 +202,14 @@ def _fuse(base: MultimodalModel, params: dict, emb: dict, uni: dict, mask: dict)
 
 def train_stacked(
     ds: MultimodalDataset, train_sets: list[np.ndarray], masks: torch.Tensor, seeds: list[int], *,
-    config: TrainConfig, progress: bool = True, chunk_size: int | None = None, optimizer: str = "adam",
-    sgd_momentum: float = 0.9, return_epochs: bool = False,
+    config: TrainConfig, progress: bool = True, chunk_size: int | None = None, return_epochs: bool = False,
 ) -> tuple[list[MultimodalModel], np.ndarray]:
     """Train K models at once: model k uses ``train_sets[k]``, presence ``masks[k]`` and ``seeds[k]``.
 
     ``chunk_size`` trains the K models in chunks of that many (to bound memory); results do
-    not depend on it. ``optimizer`` is ``"adam"`` (the Trainer's) or ``"sgd"`` (with
-    ``sgd_momentum``, as the ``joint`` strategy's ``optimizer="sgd"``), both at ``config.lr``;
-    both update every element on its own, so one optimizer over stacked tensors is K optimizers.
+    not depend on it. The optimizer is the config's, as in the Trainer (``config.optimizer``:
+    Adam, or SGD with ``config.momentum``, both at ``config.lr``); both update every element on its
+    own, so one optimizer over stacked tensors is K optimizers.
 
     With ``config.patience`` set, each model stops early as the :class:`Trainer` would (same
     validation slice of its training set, same rule; see :class:`_EarlyStopping`) and keeps its
@@ -222,8 +221,7 @@ def train_stacked(
     models, losses, epochs_run = [], [], []
     for start in range(0, k_total, chunk):
         sl = slice(start, min(start + chunk, k_total))
-        m_chunk, l_chunk, e_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress,
-                                                 (optimizer, sgd_momentum))
+        m_chunk, l_chunk, e_chunk = _train_chunk(ds, train_sets[sl], masks[sl], seeds[sl], config, progress)
         models += m_chunk
         losses.append(l_chunk)
         epochs_run.append(e_chunk)
@@ -237,7 +235,7 @@ def _validation_split(ds: MultimodalDataset, train_idx: np.ndarray, cfg: TrainCo
     return Trainer(dataclasses.replace(cfg, seed=seed))._split_validation(ds, np.asarray(train_idx))
 
 
-def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool, optimizer: tuple[str, float]):
+def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool):
     device = resolve_device(cfg.device)
     modalities = ds.modality_names
     early = cfg.patience is not None and cfg.val_fraction > 0
@@ -256,8 +254,8 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool,
     buffers = {k: v.to(device) for k, v in buffers.items()}
     base = copy.deepcopy(models[0]).to("meta")
     base.train()
-    kind, momentum = optimizer
-    opt = make_optimizer(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=kind, momentum=momentum)
+    opt = make_optimizer(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer,
+                         momentum=cfg.momentum)
     # the dataset's own presence mask (missing modalities) is combined with each model's coalition
     data_mask = None if ds.mask is None else {m: ds.presence(m).to(device) for m in modalities}
     if shared:
@@ -381,14 +379,12 @@ def coalition_masks(coalitions: list[tuple[str, ...]], modalities: list[str]) ->
 
 def train_coalitions(
     ds: MultimodalDataset, splits: Splits, coalitions: list[tuple[str, ...]] | None = None, *,
-    epochs: int = 30, seed: int = 0, progress: bool = True, chunk_size: int | None = None, optimizer: str = "adam",
-    sgd_momentum: float = 0.9, **config,
+    epochs: int = 30, seed: int = 0, progress: bool = True, chunk_size: int | None = None, **config,
 ) -> BatchedFit:
     """Train one model per coalition, all at once; see the module docstring.
 
     Every coalition model shares the seed (same initialisation, same batch order), so they
-    differ only in which modalities they see. ``optimizer`` and ``sgd_momentum`` as in
-    :func:`train_stacked`; ``config`` are :class:`~workbench.training.trainer.TrainConfig` fields.
+    differ only in which modalities they see. ``config`` (the optimizer included) are :class:`~workbench.training.trainer.TrainConfig` fields.
     """
     coalitions = coalitions or all_coalitions(ds.modality_names)
     cfg = TrainConfig(epochs=epochs, seed=seed, progress=progress, **config)
@@ -396,7 +392,7 @@ def train_coalitions(
     k = len(coalitions)
     models, losses, epochs_run = train_stacked(
         ds, [splits.train] * k, masks, [seed] * k, config=cfg, progress=progress, chunk_size=chunk_size,
-        optimizer=optimizer, sgd_momentum=sgd_momentum, return_epochs=True)
+        return_epochs=True)
     return BatchedFit(models, masks, ds.modality_names, losses, list(coalitions), epochs_run)
 
 
