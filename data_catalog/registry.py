@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,7 @@ from data_catalog.cards_schema import CardError, DatasetCard, read_card
 from data_catalog.folder import card_for_folder, load_from_card
 from data_catalog.names import UnsafeNameError, safe_name
 from workbench.data import MultimodalDataset
+from workbench.store.atomic import atomic_write_text
 
 CARDS_DIR = Path(__file__).parent / "cards"
 __all__ = ["UnsafeNameError", "add_folder", "card_path", "catalog_table", "get_card", "list_cards", "load",
@@ -186,14 +186,8 @@ def add_folder(folder: str | Path, *, catalog_dir: str | Path | None = None, nam
         card = DatasetCard.model_validate({**card.model_dump(), "name": name})  # validated, unlike model_copy
     load_from_card(card)  # raises before anything is written
     target = card_path(card.name, catalog_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{card.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(card.model_dump(exclude_none=True), fh, sort_keys=False)
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # only still there when the write or the rename failed
+    # the run store's writer: a hidden ``.NAME.yaml.*.tmp`` file, renamed into place, removed on failure
+    atomic_write_text(target, yaml.safe_dump(card.model_dump(exclude_none=True), sort_keys=False))
     return target
 
 

@@ -8,6 +8,10 @@ without its own entry gets the generic :class:`widgets.panels.base.ResultPanel` 
 figures, else its table). Keys that name a module from before the 0.2 layout
 (:data:`workbench.store.results.MOVED_MODULES`) are mapped to its new name.
 
+A built-in analysis needs no registration line: a result class of ``workbench.analyses.NAME``
+gets the figures of ``widgets.figures.NAME:report_figures`` when that module exists
+(:func:`conventional_figures`), so adding one is its analysis module plus its figure module.
+
 An analysis outside this package registers itself when its module is imported::
 
     from widgets.registry import register_figures, register_panel
@@ -22,7 +26,7 @@ Examples
 >>> from workbench.analyses.gap import GapResult
 >>> class MyGap(GapResult):
 ...     pass
->>> lookup(RESULT_FIGURES, MyGap)
+>>> figures_target(MyGap)
 'widgets.figures.gap:report_figures'
 >>> class_key(GapResult)
 'workbench.analyses.gap:GapResult'
@@ -31,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -45,6 +50,7 @@ RESULT_FIGURES: dict[str, Target] = {}
 # "module:ClassName" -> "module:function(obj) -> displayable" (or a callable)
 PANELS: dict[str, Target] = {}
 
+BUILTIN_ANALYSES = "workbench.analyses."
 EXTENSIONS_ENV = "WORKBENCH_EXTENSIONS"
 EXTENSIONS_GROUP = "workbench.extensions"
 _loaded_extensions: set[str] = set()
@@ -119,9 +125,35 @@ def resolve(target: Target) -> Callable[..., Any]:
     return fn
 
 
+def conventional_figures(cls: type) -> str | None:
+    """``widgets.figures.NAME:report_figures`` for a result class of ``workbench.analyses.NAME``, when
+    that figure module exists: a built-in analysis is its module plus its figure module, no
+    registration line."""
+    module = cls.__module__
+    if not module.startswith(BUILTIN_ANALYSES):
+        return None
+    name = f"widgets.figures.{module.rpartition('.')[2]}"
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        found = False
+    return f"{name}:report_figures" if found else None
+
+
+def figures_target(cls: type) -> Target | None:
+    """The figure builder of ``cls``: the nearest class in its MRO that is registered
+    (:func:`register_figures`) or that is a built-in analysis with a figure module of its name
+    (:func:`conventional_figures`); ``None`` when none is."""
+    for base in cls.__mro__:
+        target = RESULT_FIGURES.get(class_key(base)) or conventional_figures(base)
+        if target is not None:
+            return target
+    return None
+
+
 def figures_builder(result: object) -> Callable[..., Any] | None:
-    """The registered figure builder for ``result``'s class (MRO walk), or ``None``."""
-    target = lookup(RESULT_FIGURES, type(result))
+    """The figure builder for ``result``'s class (see :func:`figures_target`), or ``None``."""
+    target = figures_target(type(result))
     return None if target is None else resolve(target)
 
 
@@ -156,10 +188,8 @@ def load_extensions() -> list[str]:
 
 
 # -- the built-in analyses ---------------------------------------------------------------------------
-register_figures("workbench.analyses.gap:GapResult", "widgets.figures.gap:report_figures")
-register_figures("workbench.analyses.fairness:FairnessResult", "widgets.figures.fairness:report_figures")
-register_figures("workbench.analyses.compare:Comparison", "widgets.figures.compare:report_figures")
-register_figures("workbench.analyses.shapley:ShapleyResult", "widgets.figures.shapley:report_figures")
+# figures: by convention (workbench.analyses.NAME -> widgets.figures.NAME:report_figures, see
+# conventional_figures); panels: results without a panel of their own get the generic ResultPanel
 
 register_panel("workbench.store.results:Result", "widgets.panels.base:ResultPanel")
 register_panel("workbench.store.runs:Run", "widgets.panels.base:RunPanel")

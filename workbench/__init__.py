@@ -20,6 +20,7 @@ from workbench.strategies.base import (
     make_strategy,
     register_strategy,
 )
+from workbench.tasks import Task, available_tasks, make_task, register_task
 from workbench.training.config import TrainConfig
 from workbench.training.train import train
 from workbench.training.trainer import Trainer, predict_frame, predict_proba
@@ -46,7 +47,7 @@ def list_datasets():
 
 __all__ = [
     "Batch", "DataError", "ModalitySpec", "ModelOutput", "MultimodalDataset", "MultimodalModel", "Run",
-    "RunError", "RunStore", "Splits", "Strategy", "TrainConfig", "TrainContext", "Trainer",
-    "available_strategies", "build_model", "list_datasets", "load_dataset", "load_run", "make_strategy",
-    "predict_frame", "predict_proba", "register_strategy", "train",
+    "RunError", "RunStore", "Splits", "Strategy", "Task", "TrainConfig", "TrainContext", "Trainer",
+    "available_strategies", "available_tasks", "build_model", "list_datasets", "load_dataset", "load_run",
+    "make_strategy", "make_task", "predict_frame", "predict_proba", "register_strategy", "register_task", "train",
 ]

@@ -126,3 +126,26 @@ def test_every_registered_builder_and_class_resolves():
         module, _, name = key.partition(":")
         assert isinstance(getattr(importlib.import_module(module), name), type), key
         assert callable(registry.resolve(target)), target
+
+
+def test_built_in_analyses_find_their_figure_modules_by_name():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import workbench.analyses
+    from widgets import registry
+    from workbench.store.results import Result
+
+    found = {}
+    for info in pkgutil.iter_modules(workbench.analyses.__path__):
+        module = importlib.import_module(f"workbench.analyses.{info.name}")
+        has_figures = importlib.util.find_spec(f"widgets.figures.{info.name}") is not None
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and issubclass(cls, Result):
+                target = registry.figures_target(cls)
+                if has_figures:
+                    assert target == f"widgets.figures.{info.name}:report_figures", cls
+                    assert callable(registry.resolve(target))
+                found[cls.__name__] = target
+    assert {"GapResult", "ShapleyResult", "FairnessResult", "Comparison"} <= {k for k, v in found.items() if v}

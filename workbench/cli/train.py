@@ -27,7 +27,7 @@ from workbench.cli.common import parse_kv
 from workbench.training.config import TrainConfig, config_fields
 
 # flags kept from before the flags were derived (``--param`` for ``--strategy-params``)
-ALIASES: dict[str, tuple[str, ...]] = {"strategy_params": ("--param",)}
+ALIASES: dict[str, tuple[str, ...]] = {"strategy_params": ("--param",), "task_params": ("--task-param",)}
 
 
 def _bool_or_text(text: str) -> bool | str:

@@ -61,8 +61,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, RootModel, ValidationError
 
 from workbench.data import MultimodalDataset, Splits
-from workbench.models.multimodal import MultimodalModel, build_model
 from workbench.store.atomic import atomic_torch_save, atomic_write_frame, atomic_write_json
+from workbench.tasks import make_task
+from workbench.tasks.classification import accuracy_table, metrics_from_predictions  # noqa: F401 -- re-exported
 
 try:
     import fcntl
@@ -109,6 +110,8 @@ class TrainSection(_Schema):
     hidden: int
     embed: int
     dropout: float
+    task: str = "classification"
+    task_params: dict = {}
 
 
 class ConfigFile(_Schema):
@@ -128,7 +131,7 @@ class MetricsFile(RootModel[dict[str, dict[str, int | float]]]):
 
 
 HISTORY_COLUMNS = ("epoch",)
-PREDICTION_COLUMNS = ("sample", "y", "pred", "split")
+PREDICTION_COLUMNS = ("sample", "split")  # every task's; the task adds its own (Task.prediction_columns)
 
 
 def _read_json(path: Path, schema: type[BaseModel], run_id: str) -> Any:
@@ -204,7 +207,7 @@ class Run:
     predictions: pd.DataFrame
     metrics: dict
     path: Path | None = None
-    model: MultimodalModel | None = None
+    model: torch.nn.Module | None = None
     dataset: MultimodalDataset | None = None
     splits: Splits | None = None
     extras: dict = field(default_factory=dict)
@@ -217,7 +220,7 @@ class Run:
         """Accuracy per split of the fused model and each unimodal head."""
         return accuracy_table(self.predictions, self.modalities)
 
-    def load_model(self, *, encoders: dict | None = None) -> MultimodalModel:
+    def load_model(self, *, encoders: dict | None = None) -> torch.nn.Module:
         """Rebuild the model from the config and load its weights (``weights_only=True``).
 
         A run trained with encoders of your own (``train(..., encoders=...)``, recorded in
@@ -232,10 +235,10 @@ class Run:
                 raise RunError(f"run {self.run_id!r} was trained with encoders of your own for {missing} "
                                f"({', '.join(cfg['encoders'][m] for m in missing)}): pass them as "
                                "load_model(encoders={modality: module})")
-            model = build_model({m: tuple(s) for m, s in cfg["shapes"].items()}, cfg["kinds"],
-                                len(cfg["classes"]), fusion=cfg["train"]["fusion"], hidden=cfg["train"]["hidden"],
-                                embed=cfg["train"]["embed"], dropout=cfg["train"]["dropout"],
-                                encoders=encoders)
+            train_cfg = cfg["train"]
+            task = make_task(train_cfg.get("task", "classification"), **train_cfg.get("task_params", {}))
+            model = task.build_model(shapes={m: tuple(s) for m, s in cfg["shapes"].items()}, kinds=cfg["kinds"],
+                                     n_classes=len(cfg["classes"]), config=train_cfg, encoders=encoders)
             weights = self.path / "model.pt"
             try:
                 state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -427,7 +430,12 @@ class RunStore:
             raise RunError(f"run {run_id!r}: {folder / 'status.json'} missing; the run is incomplete")
         _, config, metrics = self.validate(run_id)
         history = _read_frame(folder / "history.parquet", HISTORY_COLUMNS, run_id)
-        pred_columns = list(PREDICTION_COLUMNS) + [f"pred_{m}" for m in config.modalities]
+        try:
+            task = make_task(config.train.task, **config.train.task_params)
+        except ValueError as exc:
+            raise RunError(f"run {run_id!r}: {folder / 'config.json'}: {exc} (import the module that registers "
+                           "it first)") from None
+        pred_columns = list(dict.fromkeys([*PREDICTION_COLUMNS, *task.prediction_columns(config.modalities)]))
         predictions = _read_frame(folder / "predictions.parquet", pred_columns, run_id)
         return Run(run_id=run_id, config=config.model_dump(), history=history, predictions=predictions,
                    metrics=metrics, path=folder)
@@ -455,34 +463,12 @@ class RunStore:
                 except RunError as exc:
                     warnings.warn(f"skipping {exc}", RunWarning, stacklevel=2)
                     continue
-                row.update(dataset=cfg.dataset, fusion=cfg.train.fusion, strategy=cfg.train.strategy,
+                row.update(dataset=cfg.dataset, task=cfg.train.task, fusion=cfg.train.fusion, strategy=cfg.train.strategy,
                            seed=cfg.train.seed, epochs=cfg.train.epochs, created=cfg.created,
                            test_acc=metrics.get("test", {}).get("fused"))
             rows.append(row)
-        return pd.DataFrame(rows, columns=["run_id", "status", "dataset", "fusion", "strategy", "seed", "epochs",
-                                           "test_acc", "created"])
-
-
-def accuracy_table(predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
-    """Accuracy per split of the fused model and every unimodal head (long format)."""
-    rows = []
-    splits = predictions["split"].unique() if "split" in predictions else ["all"]
-    for split in splits:
-        part = predictions if split == "all" else predictions[predictions["split"] == split]
-        rows.append({"split": split, "model": "fused", "accuracy": float((part["pred"] == part["y"]).mean()), "n": len(part)})
-        for m in modalities:
-            rows.append({"split": split, "model": m, "accuracy": float((part[f"pred_{m}"] == part["y"]).mean()), "n": len(part)})
-    return pd.DataFrame(rows)
-
-
-def metrics_from_predictions(predictions: pd.DataFrame, modalities: list[str]) -> dict:
-    """``{split: {"fused": acc, modality: acc, "n": count}}``."""
-    table = accuracy_table(predictions, modalities)
-    out: dict[str, dict] = {}
-    for split, part in table.groupby("split"):
-        out[str(split)] = {str(r.model): float(r.accuracy) for r in part.itertuples()}
-        out[str(split)]["n"] = int(part["n"].iloc[0])
-    return out
+        return pd.DataFrame(rows, columns=["run_id", "status", "dataset", "task", "fusion", "strategy", "seed",
+                                           "epochs", "test_acc", "created"])
 
 
 def load_run(run: str | Path, runs_dir: str | Path | None = None) -> Run:

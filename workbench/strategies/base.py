@@ -19,7 +19,8 @@ A strategy is one module: a :class:`Strategy` subclass decorated with
 ``@register_strategy("name")``, trained with ``train(..., strategy="name",
 strategy_params={...})``. The built-in strategies (every module of this package but ``base``
 and ``common``) are imported on the first look-up of a name not registered yet, so importing
-the trainer costs none of them. The default, ``naive``, is :mod:`workbench.strategies.naive`.
+the trainer costs none of them. The default, ``naive``, is :mod:`workbench.strategies.naive`. A strategy declares the tasks it
+was written for (:attr:`Strategy.tasks`); the default loss is the task's own.
 
 Examples
 --------
@@ -42,9 +43,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import torch
-import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
+from workbench.tasks import Task
+from workbench.tasks.classification import ClassificationTask, fused_loss, unimodal_losses
 
 
 @dataclass
@@ -73,6 +75,7 @@ class TrainContext:
     config: Any
     epoch: int = 0
     state: dict = field(default_factory=dict)
+    task: Task = field(default_factory=ClassificationTask)
 
 
 class Strategy:
@@ -93,6 +96,9 @@ class Strategy:
     name: ClassVar[str] = ""
     graph_safe: ClassVar[bool] = True
     detach_unimodal: ClassVar[bool] = True
+    #: the tasks (:mod:`workbench.tasks`) this strategy was written for; ``None``: any task (the
+    #: strategy only uses the task's own loss). The trainer refuses other tasks before training.
+    tasks: ClassVar[tuple[str, ...] | None] = ("classification",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass that sets no :attr:`name` is called by its class name until it is registered."""
@@ -146,15 +152,19 @@ class Strategy:
         """The batch the forward pass sees (e.g. with a sampled presence mask); unchanged by default."""
         return batch
 
-    def fused_loss(self, out: ModelOutput, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-        return F.cross_entropy(out.logits.float(), y, reduction=reduction)
+    def fused_loss(self, out: ModelOutput, y: torch.Tensor, reduction: str = "mean",
+                   mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Cross-entropy of the fused head (:func:`workbench.tasks.classification.fused_loss`)."""
+        return fused_loss(out, y, reduction, mask)
 
-    def unimodal_losses(self, out: ModelOutput, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {m: F.cross_entropy(z.float(), y) for m, z in out.unimodal_logits.items()}
+    def unimodal_losses(self, out: ModelOutput, y: torch.Tensor,
+                        mask: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Cross-entropy of each unimodal head over the samples that have its modality."""
+        return unimodal_losses(out, y, mask)
 
     def loss(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> torch.Tensor:
-        uni = self.unimodal_losses(out, batch.y)
-        return self.fused_loss(out, batch.y) + self.unimodal_weight * sum(uni.values())
+        """The task's own loss (classification: fused CE + ``unimodal_weight`` x unimodal CEs)."""
+        return ctx.task.loss(out, batch.y, batch.mask, unimodal_weight=self.unimodal_weight)
 
     def after_backward(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> None:
         pass

@@ -52,6 +52,9 @@ Optimizer = Literal["adam", "sgd"]
 
 #: ``json_schema_extra`` of a field that does not change a run's numbers (left out of :func:`config_key`)
 NOT_IN_KEY = {"in_key": False}
+#: ``json_schema_extra`` of a field added after runs were recorded: in :func:`config_key` only when it
+#: differs from its default, so the run ids of earlier runs (which had the default) stay the same
+KEY_IF_SET = {"in_key": "if_set"}
 
 
 # -- checks shared by the fields (each raises a message naming the field) --------------------------------------
@@ -120,13 +123,27 @@ def _leaves(value: Any) -> Iterator[Any]:
 
 
 def _strategy_params(value: Any, info: ValidationInfo) -> Any:
-    """A mapping whose numbers are finite (their ranges belong to each strategy)."""
+    """A mapping whose numbers are finite (their ranges belong to each strategy or task)."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"strategy_params must be a mapping, got {type(value).__name__}")
+        raise ValueError(f"{info.field_name} must be a mapping, got {type(value).__name__}")
+    owner = info.field_name.removesuffix("_params")
     for key, v in value.items():
         if any(isinstance(x, float) and not math.isfinite(x) for x in _leaves(v)):
-            raise ValueError(f"strategy parameter {key!r} must be finite, got {v!r}")
+            raise ValueError(f"{owner} parameter {key!r} must be finite, got {v!r}")
     return dict(value)
+
+
+def _registered_task() -> Any:
+    """A task registered in :mod:`workbench.tasks` (built-in or the user's own)."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        from workbench.tasks import available_tasks  # lazily: a task registered later is accepted
+
+        if value not in available_tasks():
+            raise ValueError(f"unknown {info.field_name} {value!r}; choose one of {tuple(available_tasks())}")
+        return value
+
+    return BeforeValidator(check)
 
 
 def _fast_path(value: Any, info: ValidationInfo) -> Any:
@@ -209,6 +226,11 @@ class TrainConfig:
     ValueError: epochs must be an integer >= 0, got 2.5
     """
 
+    task: Annotated[str, _registered_task()] = Field(
+        "classification", description="what is learned: a registered task (classification, or one of yours)",
+        json_schema_extra=KEY_IF_SET)
+    task_params: Annotated[dict, BeforeValidator(_strategy_params)] = Field(
+        default_factory=dict, description="keyword parameters of the task", json_schema_extra=KEY_IF_SET)
     fusion: Annotated[Fusion, _registered_fusion()] = Field(
         "concat", description="how the modalities' embeddings are combined: a registered fusion head "
                               "(late, concat, sum, gated, mlp, or one of yours)")
@@ -273,9 +295,14 @@ def config_key(config: Any, *, seed: bool = True, config_cls: type = TrainConfig
     values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     key = {}
     for name, info in config_fields(config_cls).items():
-        if (info.json_schema_extra or {}).get("in_key", True) is False or (name == "seed" and not seed):
+        rule = (info.json_schema_extra or {}).get("in_key", True)
+        if rule is False or (name == "seed" and not seed):
             continue
-        key[name] = values[name] if name in values else info.get_default(call_default_factory=True)
+        default = info.get_default(call_default_factory=True)
+        value = values[name] if name in values else default
+        if rule == "if_set" and value == default:
+            continue
+        key[name] = value
     return key
 
 

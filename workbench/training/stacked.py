@@ -215,7 +215,13 @@ def train_stacked(
     validation slice of its training set, same rule; see :class:`_EarlyStopping`) and keeps its
     best weights; ``losses`` rows after every model has stopped are NaN. ``return_epochs=True``
     also returns the number of epochs each model trained.
+
+    Stacked training is written for the classification task (its loss is the classification
+    loss over stacked parameters); another ``config.task`` is refused before any work.
     """
+    if config.task != "classification":
+        raise ValueError(f"stacked training supports the classification task only, not {config.task!r}; "
+                         "train those models one by one with train()/Trainer")
     k_total = len(seeds)
     chunk = chunk_size or k_total
     models, losses, epochs_run = [], [], []

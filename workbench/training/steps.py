@@ -42,7 +42,7 @@ def choose_step_mode(device: torch.device, strategy: Strategy, fast_path: bool |
 
 
 class EagerStep:
-    """One ordinary training step per call; returns ``(loss, fused logits)``."""
+    """One ordinary training step per call; returns ``(loss, the task's batch statistic)``."""
 
     def __init__(self, ctx: TrainContext, strategy: Strategy, make_batch: Callable[[torch.Tensor], Batch],
                  autocast: Callable):
@@ -52,7 +52,7 @@ class EagerStep:
         ctx, strategy = self.ctx, self.strategy
         batch = self.make_batch(bi)
         with self.autocast():
-            out = ctx.model(batch.x, batch.mask, detach_unimodal=strategy.detach_unimodal)
+            out = ctx.task.forward(ctx.model, batch.x, batch.mask, detach_unimodal=strategy.detach_unimodal)
         loss = strategy.loss(ctx, batch, out)
         if zero_in_place:  # keep the graph's gradient tensors alive
             for p in ctx.model.parameters():
@@ -63,7 +63,7 @@ class EagerStep:
         loss.backward()
         strategy.after_backward(ctx, batch, out)
         ctx.optimizer.step()
-        return loss.detach(), out.logits.detach()
+        return loss.detach(), ctx.task.batch_statistic(out, batch.y).detach()
 
     __call__ = run
 
@@ -94,12 +94,12 @@ class GraphStep(EagerStep):
             self._capture()
         self.static_idx.copy_(bi)
         self.graph.replay()
-        return self.static_loss, self.static_logits
+        return self.static_loss, self.static_statistic
 
     def _capture(self) -> None:
         self.ctx.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             # the step reads its batch through static_idx, so replays only need the indices
-            loss, logits = self.run(self.static_idx, zero_in_place=False)
-        self.static_loss, self.static_logits = loss, logits
+            loss, statistic = self.run(self.static_idx, zero_in_place=False)
+        self.static_loss, self.static_statistic = loss, statistic

@@ -20,15 +20,9 @@ from typing import Any
 import torch
 
 from workbench.data import MultimodalDataset, Splits
-from workbench.store.runs import (
-    RUN_FORMAT_VERSION,
-    Run,
-    RunStore,
-    dataset_fingerprint,
-    metrics_from_predictions,
-)
+from workbench.store.runs import RUN_FORMAT_VERSION, Run, RunStore, dataset_fingerprint
 from workbench.training.config import TrainConfig, config_fields
-from workbench.training.trainer import Trainer, describe_strategy, predict_frame
+from workbench.training.trainer import Trainer, describe_strategy
 
 __all__ = ["run_id_for", "train"]
 
@@ -80,7 +74,7 @@ def train(
     encoders: dict | None = None,
     **config: Any,
 ) -> Run:
-    """Train a multimodal classifier and (by default) record it in the run store.
+    """Train a multimodal model for a task (``task=``, default classification) and record it in the run store.
 
     Every training keyword is a :class:`~workbench.training.config.TrainConfig` field, checked
     (a one-line ``ValueError`` naming it) before the data are loaded.
@@ -160,7 +154,7 @@ def _finish(ds: MultimodalDataset, cfg: TrainConfig, splits: Splits, store: RunS
             dataset_params: dict | None, fingerprint: str, *, save: bool) -> Run:
     """Predictions, metrics and the config of a trained run; written to the store when ``save``."""
     model = trainer.model_
-    predictions = predict_frame(model, ds, split_labels=splits.labels(ds.n_samples))
+    predictions = trainer.task_.predict_frame(model, ds, split_labels=splits.labels(ds.n_samples))
     predictions = predictions[predictions["split"] != ""].reset_index(drop=True)
     run = Run(
         run_id=run_id,
@@ -178,7 +172,7 @@ def _finish(ds: MultimodalDataset, cfg: TrainConfig, splits: Splits, store: RunS
         },
         history=trainer.history,
         predictions=predictions,
-        metrics=metrics_from_predictions(predictions, ds.modality_names),
+        metrics=trainer.task_.metrics(predictions, ds.modality_names),
         model=model.cpu(),
         dataset=ds,
         splits=splits,

@@ -43,10 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from workbench.data import MultimodalDataset, Splits, stratified_split
-from workbench.models.multimodal import MultimodalModel, build_model
+from workbench.models.multimodal import MultimodalModel
 from workbench.progress import progress_bar
 from workbench.store.atomic import atomic_torch_save
 from workbench.strategies.base import (
@@ -56,6 +55,8 @@ from workbench.strategies.base import (
     check_plain_state,
     make_strategy,
 )
+from workbench.tasks import Task, make_task
+from workbench.tasks.classification import predict_frame, predict_proba  # noqa: F401 -- public names
 from workbench.training.config import TrainConfig
 from workbench.training.optim import make_optimizer
 from workbench.training.steps import EagerStep, GraphStep, choose_step_mode
@@ -140,6 +141,8 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self._strategy_from_config = strategy is None  # a bad checkpoint restarts with a fresh one
         self.strategy_ = strategy or make_strategy(self.config.strategy, **self.config.strategy_params)
+        self.task_: Task = make_task(self.config.task, **self.config.task_params)
+        check_task(self.strategy_, self.task_)
         self.checkpoint_problem_: str | None = None
         self.history = pd.DataFrame()
         self.model_: MultimodalModel | None = None
@@ -170,6 +173,8 @@ class Trainer:
     ) -> Trainer:
         """Train on ``splits.train``; track held-out metrics on ``splits.calib`` each epoch."""
         cfg = self.config
+        task = self.task_
+        task.check_dataset(ds)
         seed_everything(cfg.seed)
         device = resolve_device(cfg.device)
         self.device_ = device
@@ -177,9 +182,10 @@ class Trainer:
         monitor_idx = val_idx if len(val_idx) else splits.calib
         x, y, mask, groups = self._resident(ds, train_idx, device)
         mx, my, mmask, _ = self._resident(ds, monitor_idx, device) if len(monitor_idx) else (None,) * 4
-        model = build_model(ds.shapes, ds.kinds, ds.n_classes, fusion=cfg.fusion, hidden=cfg.hidden,
-                            embed=cfg.embed, dropout=cfg.dropout, encoders=copy.deepcopy(self.encoders))
-        model.set_standardization({m: t.cpu() for m, t in x.items()})
+        model = task.build_model(shapes=ds.shapes, kinds=ds.kinds, n_classes=ds.n_classes, config=cfg.to_dict(),
+                                 encoders=copy.deepcopy(self.encoders))
+        if hasattr(model, "set_standardization"):  # training-set statistics as buffers (see Task.forward)
+            model.set_standardization({m: t.cpu() for m, t in x.items()})
         model.to(device)
         strategy = self.strategy_
         self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
@@ -188,7 +194,7 @@ class Trainer:
         graph = self.step_mode_ == "graph"
         optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer,
                                    momentum=cfg.momentum, capturable=graph)
-        ctx = TrainContext(model, optimizer, x, y, mask, groups, device, cfg)
+        ctx = TrainContext(model, optimizer, x, y, mask, groups, device, cfg, task=task)
         self.model_, self.ctx_ = model, ctx
         strategy.setup(ctx)
         optimizer = ctx.optimizer  # a strategy's setup may replace it (e.g. per-encoder parameter groups)
@@ -226,15 +232,17 @@ class Trainer:
             model.train()
             perm = torch.randperm(n, generator=generator).to(y.device)
             loss_sum = torch.zeros((), device=y.device)
-            correct = torch.zeros((), device=y.device)
+            statistic = torch.zeros((), device=y.device)
             for s in range(0, n, cfg.batch_size):
                 bi = perm[s : s + cfg.batch_size]
-                loss, logits = step(bi)
+                loss, batch_statistic = step(bi)
                 loss_sum += loss * len(bi)
-                correct += (logits.argmax(1) == y[bi]).sum()
-            row = {"epoch": epoch + 1, "train_loss": float(loss_sum) / n, "train_acc": float(correct) / n}
+                statistic += batch_statistic
+            row = {"epoch": epoch + 1, "train_loss": float(loss_sum) / n,
+                   f"train_{task.train_metric}": float(statistic) / n}
             if mx is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-                row.update(self._evaluate(model, mx, my, mmask, autocast))
+                with autocast():
+                    row.update(task.evaluate(model, mx, my, mmask))
             row["seconds"] = time.perf_counter() - t0
             strategy.on_epoch_end(ctx, epoch, row)
             for callback in self.callbacks:
@@ -260,19 +268,6 @@ class Trainer:
         self.stopped_epoch_ = len(rows)
         model.eval()
         return self
-
-    @torch.no_grad()
-    def _evaluate(self, model, x, y, mask, autocast) -> dict:
-        model.eval()
-        with autocast():
-            out = model(x, mask)
-        row = {
-            "heldout_loss": float(F.cross_entropy(out.logits.float(), y)),
-            "heldout_acc": float((out.logits.argmax(1) == y).float().mean()),
-        }
-        for m, z in out.unimodal_logits.items():
-            row[f"heldout_acc_{m}"] = float((z.argmax(1) == y).float().mean())
-        return row
 
     # -- checkpoints --------------------------------------------------------------------
     @staticmethod
@@ -373,10 +368,17 @@ class Trainer:
     # -- prediction -------------------------------------------------------------------
     def predict(self, ds: MultimodalDataset, idx: np.ndarray | None = None,
                 mask: dict[str, torch.Tensor] | None = None) -> pd.DataFrame:
-        """Per-sample predictions; see :func:`predict_frame`."""
+        """Per-sample predictions of the task (classification: :func:`predict_frame`)."""
         if self.model_ is None:
             raise RuntimeError("call fit() before predict()")
-        return predict_frame(self.model_, ds, idx, mask=mask)
+        return self.task_.predict_frame(self.model_, ds, idx, mask=mask)
+
+
+def check_task(strategy: Strategy, task: Task) -> None:
+    """A one-line ``ValueError`` when ``strategy`` was not written for ``task`` (before any training)."""
+    if strategy.tasks is not None and task.name not in strategy.tasks:
+        raise ValueError(f"strategy {strategy.name!r} supports the task(s) {list(strategy.tasks)}, "
+                         f"not {task.name!r}")
 
 
 def move_aside(path: str | Path) -> Path:
@@ -417,67 +419,10 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-@torch.no_grad()
-def predict_proba(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray | None = None, *,
-                  mask: dict[str, torch.Tensor] | None = None, batch_size: int = 4096):
-    """Fused and unimodal class probabilities, as CPU tensors ``(n, C)`` and ``{m: (n, C)}``.
-
-    ``mask`` (``modality -> bool[n]`` over the selected samples) hides modalities; the
-    dataset's own presence mask is combined with it.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    idx = np.arange(ds.n_samples) if idx is None else np.asarray(idx)
-    fused, uni = [], {m: [] for m in model.modalities}
-    for s in range(0, len(idx), batch_size):
-        sl = torch.as_tensor(idx[s : s + batch_size], dtype=torch.long)
-        xb = {m: ds.modalities[m][sl].to(device) for m in model.modalities}
-        mb = _combine_masks(ds, sl, mask, s, len(sl), device)
-        out = model(xb, mb)
-        fused.append(out.logits.float().softmax(1).cpu())
-        for m, z in out.unimodal_logits.items():
-            uni[m].append(z.float().softmax(1).cpu())
-    return torch.cat(fused), {m: torch.cat(v) for m, v in uni.items()}
-
-
-def _combine_masks(ds, sl, mask, start, count, device):
-    if ds.mask is None and mask is None:
-        return None
-    out = {}
-    for m in ds.modality_names:
-        v = ds.presence(m)[sl]
-        if mask is not None and m in mask:
-            v = v & torch.as_tensor(mask[m], dtype=torch.bool)[start : start + count]
-        out[m] = v.to(device)
-    return out
-
-
-def predict_frame(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray | None = None, *,
-                  mask: dict[str, torch.Tensor] | None = None, split_labels: np.ndarray | None = None) -> pd.DataFrame:
-    """Tidy per-sample predictions: ``sample, y, pred, p_true, p_<class>...`` and per
-    modality ``p_true_<m>`` (true-class probability of its unimodal head) and ``pred_<m>``."""
-    idx = np.arange(ds.n_samples) if idx is None else np.asarray(idx)
-    fused, uni = predict_proba(model, ds, idx, mask=mask)
-    y = ds.y[torch.as_tensor(idx, dtype=torch.long)]
-    frame = {"sample": idx, "y": y.numpy(), "pred": fused.argmax(1).numpy(),
-             "p_true": fused.gather(1, y[:, None])[:, 0].numpy()}
-    if split_labels is not None:
-        frame["split"] = split_labels[idx]
-    for c in range(fused.shape[1]):
-        frame[f"p_{c}"] = fused[:, c].numpy()
-    for m, p in uni.items():
-        frame[f"p_true_{m}"] = p.gather(1, y[:, None])[:, 0].numpy()
-        frame[f"pred_{m}"] = p.argmax(1).numpy()
-    out = pd.DataFrame(frame)
-    if ds.groups is not None:
-        for g in ds.groups.columns:
-            out[f"group_{g}"] = ds.groups[g].to_numpy()[idx]
-    return out
-
-
 def describe_strategy(trainer: Trainer) -> dict[str, Any]:
     """What the run's config records about the strategy and how the step ran (eager or graph, and why)."""
     strategy = trainer.strategy_
     return {"name": strategy.name, "params": strategy.params(), "graph_safe": strategy.graph_safe,
+            "task": trainer.task_.name,
             "step_mode": trainer.step_mode_, "step_mode_reason": trainer.step_mode_reason_,
             "device": str(trainer.device_)}

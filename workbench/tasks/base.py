@@ -1,0 +1,158 @@
+"""The :class:`Task` interface (what is learned) and the task registry.
+
+A task owns everything that depends on *what* a model learns, so that the trainer, the run
+store, sweeps and panels serve every task unchanged:
+
+==========================  =====================================================================
+``check_dataset(ds)``       one-line error (naming the dataset) before any training
+``build_model(...)``        the model, from the modalities' shapes and kinds and the run's config
+``forward(model, x, mask)`` one training forward pass (default ``model(x, mask, detach_unimodal=...)``)
+``loss(out, y, mask)``      the default loss of a batch (a strategy may replace it)
+``batch_statistic(out, y)`` a summed per-batch number, graph-safe: ``train_<train_metric>`` = sum / n
+``evaluate(model, x, ...)`` held-out numbers of an epoch (``heldout_loss`` drives early stopping)
+``predict_frame(...)``      tidy per-sample predictions (what the analyses read)
+``prediction_columns(ms)``  the columns a saved run's predictions must have (checked on load)
+``metrics(predictions)``    ``{split: {name: value}}`` recorded in the run
+==========================  =====================================================================
+
+Tasks are registered by decorator, like strategies and fusion heads, and named in the config
+(``TrainConfig.task`` and ``task_params``). Built in: ``classification``
+(:mod:`workbench.tasks.classification`). A strategy declares which tasks it supports
+(:attr:`workbench.strategies.base.Strategy.tasks`), so, e.g., a balancing method written for
+cross-entropy heads is refused for an alignment run before training starts.
+
+Examples
+--------
+>>> from workbench.tasks import available_tasks, make_task
+>>> "classification" in available_tasks()
+True
+>>> make_task("classification").train_metric
+'acc'
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+
+class Task:
+    """Base of every task; subclass it, implement the methods and register it with ``@register_task``.
+
+    Methods receive plain tensors and frames (no trainer objects), so a task is testable alone.
+    """
+
+    name: ClassVar[str] = ""
+    #: the history column of :meth:`batch_statistic`: ``train_<train_metric>``
+    train_metric: ClassVar[str] = "metric"
+
+    def params(self) -> dict:
+        """The task's constructor parameters, as recorded in the run's config (none by default)."""
+        return {}
+
+    def check_dataset(self, ds: Any) -> None:
+        """Raise a one-line ``ValueError`` when ``ds`` cannot be learned by this task."""
+
+    def build_model(self, *, shapes: Mapping[str, tuple[int, ...]], kinds: Mapping[str, str], n_classes: int,
+                    config: Mapping[str, Any], encoders: dict[str, nn.Module] | None = None) -> nn.Module:
+        raise NotImplementedError(f"task {self.name!r} does not build a model")
+
+    def forward(self, model: nn.Module, x: dict[str, torch.Tensor], mask: dict[str, torch.Tensor] | None,
+                *, detach_unimodal: bool = False) -> Any:
+        """One forward pass in training (what :meth:`loss` and :meth:`batch_statistic` receive).
+
+        The default calls ``model(x, mask, detach_unimodal=...)``; a model with another signature
+        overrides this. Before training, the trainer calls the model's ``set_standardization(x)``
+        with the training inputs when it has one.
+        """
+        return model(x, mask, detach_unimodal=detach_unimodal)
+
+    def loss(self, out: Any, y: torch.Tensor, mask: dict[str, torch.Tensor] | None = None, *,
+             unimodal_weight: float = 1.0) -> torch.Tensor:
+        raise NotImplementedError(f"task {self.name!r} has no loss")
+
+    def batch_statistic(self, out: Any, y: torch.Tensor) -> torch.Tensor:
+        """A tensor summed over the batch (``train_<train_metric>`` is its sum over an epoch / n)."""
+        return torch.zeros((), device=y.device)
+
+    def evaluate(self, model: nn.Module, x: dict[str, torch.Tensor], y: torch.Tensor,
+                 mask: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        raise NotImplementedError(f"task {self.name!r} has no held-out evaluation")
+
+    def predict_frame(self, model: nn.Module, ds: Any, idx: np.ndarray | None = None, *,
+                      mask: dict[str, torch.Tensor] | None = None,
+                      split_labels: np.ndarray | None = None) -> pd.DataFrame:
+        raise NotImplementedError(f"task {self.name!r} has no predictions")
+
+    def prediction_columns(self, modalities: list[str]) -> list[str]:
+        """Columns :meth:`predict_frame` always writes (a saved run lacking one is refused on load)."""
+        return ["sample", "split"]
+
+    def metrics(self, predictions: pd.DataFrame, modalities: list[str]) -> dict:
+        """``{split: {name: value, "n": count}}`` from :meth:`predict_frame`'s frame."""
+        return {}
+
+
+# -- registry ------------------------------------------------------------------------------------
+_REGISTRY: dict[str, type[Task]] = {}
+_NOT_TASK_MODULES = frozenset({"base"})
+_builtins_loaded = False
+
+T = TypeVar("T", bound=type[Task])
+
+
+def register_task(name: str) -> Callable[[T], T]:
+    """Class decorator: make a :class:`Task` subclass trainable as ``TrainConfig(task=name)``."""
+
+    def deco(cls: T) -> T:
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise TypeError(f"@register_task({name!r}) needs a Task subclass, got {cls!r}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def unregister_task(name: str) -> None:
+    """Forget a registered task (no error if it is not registered)."""
+    _REGISTRY.pop(name, None)
+
+
+def _load_builtins() -> None:
+    """Import every module of this package once; each registers its tasks on import."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    package = importlib.import_module("workbench.tasks")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_TASK_MODULES:
+            importlib.import_module(f"workbench.tasks.{info.name}")
+
+
+def available_tasks() -> list[str]:
+    """Every registered task name, built-in ones included."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def make_task(name: str | Task, **params: Any) -> Task:
+    """Instantiate a registered task (a :class:`Task` instance is returned as it is)."""
+    if isinstance(name, Task):
+        return name
+    if name not in _REGISTRY:
+        _load_builtins()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown task {name!r}; available: {available_tasks()}")
+    try:
+        return _REGISTRY[name](**params)
+    except TypeError as exc:
+        raise ValueError(f"task {name!r}: bad parameters {params}: {exc}") from None
