@@ -62,7 +62,7 @@ def test_a_strategy_defined_here_trains_through_train(small, mine):
 
 
 def test_a_bad_strategy_class_is_refused_in_one_line():
-    with pytest.raises(TypeError, match="needs a Strategy subclass"):
+    with pytest.raises(TypeError, match="must be a Strategy subclass"):
         register_strategy("nope")(object)
 
 

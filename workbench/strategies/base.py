@@ -35,9 +35,7 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -45,6 +43,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 from workbench.models.multimodal import ModelOutput, MultimodalModel
+from workbench.plugins import Registry
 from workbench.tasks import Task
 from workbench.tasks.classification import ClassificationTask, fused_loss, unimodal_losses
 
@@ -202,35 +201,13 @@ def check_plain_state(state: Any, where: str = "state") -> None:
                         "numbers and strings (weights_only=True)")
 
 
-# -- registry ------------------------------------------------------------------------------
-# name -> class, or "module:Class" (imported on first use). Built-in modules register themselves
-# with the decorator when imported; they are imported on the first miss (see _load_builtins).
-_REGISTRY: dict[str, str | type[Strategy]] = {}
-_NOT_STRATEGY_MODULES = frozenset({"base", "common"})
-_builtins_loaded = False
+# -- registry ------------------------------------------------------------------------------------
+# built-in modules register themselves with the decorator when imported, on the first look-up of
+# a name not registered yet (strategies/ogm_ge.py for "ogm_ge" first, every module after that)
+_REGISTRY: Registry[type[Strategy]] = Registry("strategy", Strategy, package="workbench.strategies",
+                                                skip=("base", "common"), keep_declared_name=True)
 
 S = TypeVar("S", bound=type[Strategy])
-
-
-def _builtin_modules() -> list[str]:
-    package = importlib.import_module("workbench.strategies")
-    return [info.name for info in pkgutil.iter_modules(package.__path__) if info.name not in _NOT_STRATEGY_MODULES]
-
-
-def _load_builtins(name: str | None = None) -> None:
-    """Import the built-in module named ``name`` if there is one (``strategies/ogm_ge.py`` for
-    ``"ogm_ge"``), else every built-in module once; each registers its strategies on import."""
-    global _builtins_loaded
-    modules = _builtin_modules()
-    if name in modules:
-        importlib.import_module(f"workbench.strategies.{name}")
-        if name in _REGISTRY:
-            return
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    for module in modules:
-        importlib.import_module(f"workbench.strategies.{module}")
 
 
 def register_strategy(name: str, cls: type[Strategy] | str | None = None) -> Callable[[S], S] | None:
@@ -240,45 +217,30 @@ def register_strategy(name: str, cls: type[Strategy] | str | None = None) -> Cal
     use). The decorator also sets the class's :attr:`~Strategy.name` when the class does not
     declare one itself. Registering a name again replaces the earlier strategy.
     """
-    if cls is not None:
-        _REGISTRY[name] = cls
+    if isinstance(cls, str):
+        _REGISTRY.register_path(name, cls)
         return None
-
-    def deco(klass: S) -> S:
-        if not (isinstance(klass, type) and issubclass(klass, Strategy)):
-            raise TypeError(f"@register_strategy({name!r}) needs a Strategy subclass, got {klass!r}")
-        if not klass.__dict__.get("_name_declared", False):
-            klass.name = name
-        _REGISTRY[name] = klass
-        return klass
-
-    return deco
+    if cls is not None:
+        _REGISTRY.register(name)(cls)
+        return None
+    return _REGISTRY.register(name)
 
 
 def unregister_strategy(name: str) -> None:
     """Forget a registered strategy (no error if it is not registered)."""
-    _REGISTRY.pop(name, None)
+    _REGISTRY.unregister(name)
 
 
 def available_strategies() -> list[str]:
     """Every registered strategy name, built-in ones included."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(_REGISTRY.names())
 
 
 def make_strategy(name: str | Strategy, **params: Any) -> Strategy:
     """Instantiate a registered strategy with keyword parameters."""
     if isinstance(name, Strategy):
         return name
-    if name not in _REGISTRY:
-        _load_builtins(name)
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown strategy {name!r}; available: {available_strategies()}")
-    target = _REGISTRY[name]
-    if isinstance(target, str):
-        module, cls_name = target.split(":")
-        target = getattr(importlib.import_module(module), cls_name)
-        _REGISTRY[name] = target
+    target = _REGISTRY.get(name)
     try:
         return target(**params)
     except TypeError as exc:

@@ -32,15 +32,15 @@ True
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+from workbench.plugins import Registry
 
 
 class Task:
@@ -101,58 +101,22 @@ class Task:
 
 
 # -- registry ------------------------------------------------------------------------------------
-_REGISTRY: dict[str, type[Task]] = {}
-_NOT_TASK_MODULES = frozenset({"base"})
-_builtins_loaded = False
-
-T = TypeVar("T", bound=type[Task])
-
-
-def register_task(name: str) -> Callable[[T], T]:
-    """Class decorator: make a :class:`Task` subclass trainable as ``TrainConfig(task=name)``."""
-
-    def deco(cls: T) -> T:
-        if not (isinstance(cls, type) and issubclass(cls, Task)):
-            raise TypeError(f"@register_task({name!r}) needs a Task subclass, got {cls!r}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
-def unregister_task(name: str) -> None:
-    """Forget a registered task (no error if it is not registered)."""
-    _REGISTRY.pop(name, None)
-
-
-def _load_builtins() -> None:
-    """Import every module of this package once; each registers its tasks on import."""
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    package = importlib.import_module("workbench.tasks")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_TASK_MODULES:
-            importlib.import_module(f"workbench.tasks.{info.name}")
+TASKS: Registry[type[Task]] = Registry("task", Task, package="workbench.tasks", skip=("base",))
+register_task = TASKS.register
+unregister_task = TASKS.unregister
 
 
 def available_tasks() -> list[str]:
     """Every registered task name, built-in ones included."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(TASKS.names())
 
 
 def make_task(name: str | Task, **params: Any) -> Task:
     """Instantiate a registered task (a :class:`Task` instance is returned as it is)."""
     if isinstance(name, Task):
         return name
-    if name not in _REGISTRY:
-        _load_builtins()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown task {name!r}; available: {available_tasks()}")
+    cls = TASKS.get(name)
     try:
-        return _REGISTRY[name](**params)
+        return cls(**params)
     except TypeError as exc:
         raise ValueError(f"task {name!r}: bad parameters {params}: {exc}") from None

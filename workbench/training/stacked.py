@@ -54,6 +54,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from workbench.data import MultimodalDataset, Splits
 from workbench.models.multimodal import MultimodalModel, build_model
 from workbench.progress import progress_bar
+from workbench.tasks.classification import fused_loss, unimodal_losses
 from workbench.training.optim import make_optimizer
 from workbench.training.trainer import TrainConfig, Trainer, resolve_device
 
@@ -101,10 +102,10 @@ def _loss_of(base: MultimodalModel, modalities: list[str], *, fused_only: bool =
         mask = {m: present[j].expand(y.shape[0]) & (True if data_mask is None else data_mask[m])
                 for j, m in enumerate(modalities)}
         out = functional_call(base, (params, buffers), (x, mask), {"detach_unimodal": True})
-        fused = F.cross_entropy(out.logits, y)
-        if fused_only:
-            return fused
-        return fused + sum(F.cross_entropy(z, y) for z in out.unimodal_logits.values())
+        if fused_only:  # the held-out loss of early stopping: every sample, as the Trainer's evaluation
+            return F.cross_entropy(out.logits, y)
+        # the classification task's training loss: each head over the samples that have its modality
+        return fused_loss(out, y, mask=mask) + sum(unimodal_losses(out, y, mask).values())
 
     return loss
 
@@ -167,12 +168,25 @@ def _sparse_coalition_loss(base: MultimodalModel, modalities: list[str], masks: 
             emb[m] = h.new_zeros((k_total, *h.shape[1:])).index_put((rows[m],), h)
         logits = vmap(heads, in_dims=(0, 0, None, 0, None), randomness="different")(
             {k: v for k, v in params.items() if _encoder_modality(k) is None}, emb, y, present, data_mask)
-        # one cross-entropy over all heads of all models (mean over the batch per head): (K, 1 + M, b, C)
+        # one cross-entropy over all heads of all models: (K, 1 + M, b)
         k, heads_n, b, c = logits.shape
-        ce = _cross_entropy_rows(logits.reshape(-1, c), y.repeat(k * heads_n)).view(k, heads_n, b).mean(2)
-        return ce[:, 0] if fused_only else ce.sum(1)
+        ce = _cross_entropy_rows(logits.reshape(-1, c), y.repeat(k * heads_n)).view(k, heads_n, b)
+        if fused_only:  # held-out loss: every sample (see _loss_of)
+            return ce[:, 0].mean(1)
+        weight = _head_weights(present, data_mask, modalities, b).to(ce.dtype)
+        return ((ce * weight).sum(2) / weight.sum(2).clamp_min(1.0)).sum(1)
 
     return loss
+
+
+def _head_weights(present: torch.Tensor, data_mask: dict | None, modalities: list[str], b: int) -> torch.Tensor:
+    """``bool (K, 1 + M, b)``: which samples each head of each model learns from, as the
+    classification task's loss (:func:`workbench.tasks.classification.unimodal_losses`): head m
+    where model k has m and the sample has m; the fused head where the sample has any of them."""
+    uni = present[:, :, None].expand(-1, -1, b)
+    if data_mask is not None:
+        uni = uni & torch.stack([data_mask[m].bool() for m in modalities])[None]
+    return torch.cat([uni.any(1, keepdim=True), uni], 1)
 
 
 def _cross_entropy_rows(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

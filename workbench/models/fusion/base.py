@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.plugins import Registry
+
 Keep = Callable[[str, torch.Tensor], torch.Tensor]
 
 
@@ -104,30 +106,17 @@ class FusionHead(nn.Module):
         return widths.pop()
 
 
-_FUSIONS: dict[str, type[FusionHead]] = {}
-
-
-def register_fusion(name: str) -> Callable[[type[FusionHead]], type[FusionHead]]:
-    """Class decorator: make a :class:`FusionHead` subclass available as ``fusion=name``."""
-
-    def deco(cls: type[FusionHead]) -> type[FusionHead]:
-        if not (isinstance(cls, type) and issubclass(cls, FusionHead)):
-            raise TypeError(f"fusion {name!r} must be a FusionHead subclass, got {cls!r}")
-        cls.name = name
-        _FUSIONS[name] = cls
-        return cls
-
-    return deco
-
-
-def unregister_fusion(name: str) -> None:
-    """Forget a registered fusion head (no error if it is not registered)."""
-    _FUSIONS.pop(name, None)
+_REGISTRY: Registry[type[FusionHead]] = Registry("fusion", FusionHead)
+_FUSIONS = _REGISTRY._entries  # name -> class, in registration order (what FUSIONS shows)
+#: class decorator: make a :class:`FusionHead` subclass available as ``fusion=name``
+register_fusion = _REGISTRY.register
+#: forget a registered fusion head (no error if it is not registered)
+unregister_fusion = _REGISTRY.unregister
 
 
 def available_fusions() -> list[str]:
     """Registered fusion names, in registration order."""
-    return list(_FUSIONS)
+    return _REGISTRY.names()
 
 
 def make_fusion(name: str, modalities: list[str], widths: dict[str, int], *, n_classes: int,
@@ -135,7 +124,7 @@ def make_fusion(name: str, modalities: list[str], widths: dict[str, int], *, n_c
     """Build the registered fusion head ``name``."""
     if name not in _FUSIONS:
         raise ValueError(f"unknown fusion {name!r}; choose one of {FUSIONS}")
-    return _FUSIONS[name](modalities, widths, n_classes, hidden)
+    return _REGISTRY.get(name)(modalities, widths, n_classes, hidden)
 
 
 class _LiveNames(Sequence):
