@@ -160,6 +160,7 @@ register_figures("workbench.analyses.gap:GapResult", "widgets.figures.gap:report
 register_figures("workbench.analyses.fairness:FairnessResult", "widgets.figures.fairness:report_figures")
 register_figures("workbench.analyses.compare:Comparison", "widgets.figures.compare:report_figures")
 register_figures("workbench.analyses.shapley:ShapleyResult", "widgets.figures.shapley:report_figures")
+register_figures("workbench.analyses.theory_lab:TheoryLabResult", "widgets.figures.theory:report_figures")
 
 register_panel("workbench.store.results:Result", "widgets.panels.base:ResultPanel")
 register_panel("workbench.store.runs:Run", "widgets.panels.base:RunPanel")
