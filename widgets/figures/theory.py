@@ -1,0 +1,93 @@
+"""Figures of the theory lab (:class:`workbench.analyses.theory_lab.TheoryLabResult`, Lu 2023's example):
+log-log excess risk against n per learner with interval bands, the UNI/MM ratio against n with a
+sqrt(n) reference line, and a heat map of the multimodal advantage over (eps, sigma_y).
+
+Pure functions ``result -> go.Figure``; the intervals are the result's (t intervals over seeds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from widgets.text import escaped_figure
+
+
+def _cell(frame, eps, sigma_y, x_only):
+    return frame[(frame["eps"] == eps) & (frame["sigma_y"] == sigma_y) & (frame["x_only"] == x_only)]
+
+
+def _default_cell(result):
+    s = result.summary
+    return float(s["eps"].min()), float(s["sigma_y"].min()), float(s["x_only"].min())
+
+
+@escaped_figure
+def excess_risk_figure(result, eps: float | None = None, sigma_y: float | None = None, x_only: float | None = None
+                       ) -> go.Figure:
+    """Log-log excess risk (squared loss, against E[z|x]; lower is better) vs n per learner, bands = CI."""
+    d = _default_cell(result)
+    eps, sigma_y, x_only = (d[0] if eps is None else eps), (d[1] if sigma_y is None else sigma_y), \
+        (d[2] if x_only is None else x_only)
+    s = _cell(result.summary, eps, sigma_y, x_only)
+    fig = go.Figure()
+    for learner, g in s.groupby("learner"):
+        g = g.sort_values("n")
+        lo = g["excess_risk_ci_lower"].clip(lower=1e-16)
+        fig.add_trace(go.Scatter(x=np.r_[g["n"], g["n"][::-1]], y=np.r_[g["excess_risk_ci_upper"], lo[::-1]],
+                                 fill="toself", opacity=0.2, line={"width": 0}, showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=g["n"], y=g["excess_risk"].clip(lower=1e-16), mode="lines+markers", name=learner))
+    fig.update_layout(title=f"Excess risk vs n (eps={eps}, sigma_y={sigma_y}, x-only share={x_only}); "
+                            f"bands: {result.level:.0%} CI over seeds; lower is better",
+                      xaxis={"type": "log", "title": "training samples n"},
+                      yaxis={"type": "log", "title": "excess risk E(f(x) - E[z|x])^2"}, template="plotly_white")
+    return fig
+
+
+@escaped_figure
+def ratio_figure(result, eps: float | None = None, sigma_y: float | None = None, x_only: float | None = None
+                 ) -> go.Figure:
+    """UNI/MM excess-risk ratio vs n (above 1: multimodal ahead) with a sqrt(n) reference line."""
+    d = _default_cell(result)
+    eps, sigma_y, x_only = (d[0] if eps is None else eps), (d[1] if sigma_y is None else sigma_y), \
+        (d[2] if x_only is None else x_only)
+    r = _cell(result.ratios, eps, sigma_y, x_only)
+    fig = go.Figure()
+    for uni, g in r.groupby("uni"):
+        g = g.sort_values("n")
+        fig.add_trace(go.Scatter(x=g["n"], y=g["ratio"], mode="lines+markers", name=f"{uni} / mm",
+                                 error_y={"type": "data", "symmetric": False, "array": g["ratio_ci_upper"] - g["ratio"],
+                                          "arrayminus": g["ratio"] - g["ratio_ci_lower"]}))
+    if len(r):
+        n = np.sort(r["n"].unique())
+        fig.add_trace(go.Scatter(x=n, y=np.sqrt(n / n[0]) * float(r[r["n"] == n[0]]["ratio"].median()),
+                                 mode="lines", name="sqrt(n) reference", line={"dash": "dot", "color": "black"}))
+    fig.update_layout(title=f"UNI/MM ratio (geometric mean over seeds, {result.level:.0%} CI; eps={eps}, "
+                            f"sigma_y={sigma_y}); above 1: multimodal ahead",
+                      xaxis={"type": "log", "title": "training samples n"}, yaxis={"type": "log", "title": "ratio"},
+                      template="plotly_white")
+    return fig
+
+
+@escaped_figure
+def advantage_heatmap(result, n: int | None = None, uni: str = "uni_mlp", x_only: float = 0.0) -> go.Figure:
+    """log10 of the UNI/MM ratio over (eps, sigma_y) at one n: positive = multimodal ahead, 0 = no advantage."""
+    r = result.ratios[(result.ratios["uni"] == uni) & (result.ratios["x_only"] == x_only)]
+    n = int(r["n"].max()) if n is None and len(r) else n
+    r = r[r["n"] == n]
+    table = r.pivot(index="sigma_y", columns="eps", values="ratio")
+    fig = go.Figure(go.Heatmap(z=np.log10(table.to_numpy()), x=[str(c) for c in table.columns],
+                               y=[str(i) for i in table.index], colorscale="RdBu", zmid=0,
+                               colorbar={"title": "log10 ratio"}))
+    fig.update_layout(title=f"Multimodal advantage log10({uni} / mm) at n={n}; red-blue centred at 0 (no advantage)",
+                      xaxis_title="eps (heterogeneity: small = richer unimodal class)",
+                      yaxis_title="sigma_y (connection noise)", template="plotly_white")
+    return fig
+
+
+def report_figures(result) -> list[go.Figure]:
+    """The theory lab's figures for panels and reports."""
+    figs = [excess_risk_figure(result)]
+    if len(result.ratios):
+        figs += [ratio_figure(result), advantage_heatmap(result, uni=str(result.ratios["uni"].iloc[0]))]
+    return figs
