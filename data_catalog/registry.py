@@ -128,6 +128,7 @@ LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "synthetic_xor": _generator(synthetic.xor),
     "synthetic_group_noise": _generator(synthetic.group_noise),
     "synthetic_missing": _generator(synthetic.missing),
+    "xor_trimodal": _generator(synthetic.xor_trimodal),
     "folder": load_folder_card,
     "actg175": load_actg175,
 }

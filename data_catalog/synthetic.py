@@ -169,3 +169,45 @@ def missing(
         mods, y, mask=mask, classes=[str(c) for c in range(n_classes)], name="synthetic-missing",
         ground_truth={"p_missing": p_missing, "observed_missing": float(1 - present.mean())},
     )
+
+
+def xor_trimodal(*, n: int = 4000, d: int = 3, p: float = 1.0, lift: int | None = None, noise: float = 0.0,
+                 seed: int = 0) -> MultimodalDataset:
+    """Three modalities a, b, c of d bits where only the triple is dependent (Symile's ``BinaryXORDataset``).
+
+    ``a_j, b_j ~ Bernoulli(1/2)``; per sample ``i ~ Bernoulli(p)``; ``c = a xor b`` if ``i = 1`` else
+    ``c = a``. Every pair is independent, so pairwise alignment sits at chance for b given (a, c);
+    the Bayes top-1 accuracy of retrieving b among all 2^d candidates from (a, c) is
+    ``p + (1 - p) / 2^d`` (``ground_truth["oracle_2to1"]``). Bits are coded +-1; with ``lift`` each
+    modality is a fixed random orthogonal lift of its bits to ``lift`` dimensions (one matrix per
+    modality, from the seed) plus ``N(0, noise^2)``. The label ``y`` is b's first bit (balanced, for
+linear probes: readable from z_b, and from (a, c) only through the xor).
+
+    Examples
+    --------
+    >>> ds = xor_trimodal(n=200, d=3, p=0.5)
+    >>> ds.modality_names, ds.ground_truth["oracle_2to1"]
+    (['a', 'b', 'c'], 0.5625)
+    """
+    if not 0 <= p <= 1:
+        raise ValueError(f"xor_trimodal: p must be in [0, 1], got {p!r}")
+    if d < 1 or n < 2:
+        raise ValueError(f"xor_trimodal: need d >= 1 and n >= 2, got d={d!r}, n={n!r}")
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, (n, d))
+    b = rng.integers(0, 2, (n, d))
+    informative = rng.random(n) < p
+    c = np.where(informative[:, None], a ^ b, a)
+    mods = {}
+    for name, bits in {"a": a, "b": b, "c": c}.items():
+        x = 2.0 * bits - 1.0
+        if lift is not None:
+            if lift < d:
+                raise ValueError(f"xor_trimodal: lift ({lift}) must be >= d ({d})")
+            q, _ = np.linalg.qr(rng.standard_normal((lift, lift)))
+            x = x @ q[:d]
+        mods[name] = x + noise * rng.standard_normal(x.shape) if noise > 0 else x
+    return MultimodalDataset(
+        mods, b[:, 0].astype(np.int64), classes=["0", "1"], name="xor-trimodal",
+        ground_truth={"oracle_2to1": float(p + (1 - p) / 2**d), "chance_2to1": float(1 / 2**d), "d": d, "p": p},
+    )

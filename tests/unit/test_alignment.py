@@ -1,0 +1,93 @@
+"""ConFu alignment task and chunked retrieval: known answers and references."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench import load_dataset, load_run, train
+from workbench.analyses.retrieval import retrieval_table
+from workbench.stats.retrieval import partner_ranks, recall_at_k, top1_among_candidates
+from workbench.tasks.alignment import AlignmentOutput, confu_loss, embeddings_from_frame, info_nce
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.07])
+@pytest.mark.parametrize("batch", [2, 8])
+def test_info_nce_on_identical_orthonormal_embeddings(tau, batch):
+    z = torch.eye(batch)
+    assert float(info_nce(z, z, tau=tau)) == pytest.approx(math.log(1 + (batch - 1) * math.exp(-1 / tau)), rel=1e-5, abs=1e-6)
+
+
+def _random_output(n=16, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = {m: F.normalize(torch.randn(n, d, generator=g), dim=1) for m in "abc"}
+    pairs = {f"{i}+{j}": F.normalize(torch.randn(n, d, generator=g), dim=1) for i, j in itertools.combinations("abc", 2)}
+    return AlignmentOutput(z, pairs)
+
+
+def test_lambda_zero_is_the_mean_of_the_three_clip_terms_and_lambda_weighs_the_fused_terms():
+    out = _random_output()
+    clip = [info_nce(out.z[i], out.z[j]) for i, j in [("a", "b"), ("b", "c"), ("c", "a")]]
+    assert float(confu_loss(out, lam=0.0)) == pytest.approx(float(sum(clip) / 3), rel=1e-6)
+    fused = [info_nce(out.pairs["a+b"], out.z["c"]), info_nce(out.pairs["a+c"], out.z["b"]),
+             info_nce(out.pairs["b+c"], out.z["a"])]
+    # twice the authors' [lam * sum(fused) + (1 - lam) * sum(pairs)] / 6
+    authors = (0.3 * sum(fused) + 0.7 * sum(clip)) / 6
+    assert float(confu_loss(out, lam=0.3)) == pytest.approx(2 * float(authors), rel=1e-6)
+
+
+def test_chunked_ranks_equal_a_dense_reference():
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((101, 5)).astype(np.float32)
+    g = q + 0.8 * rng.standard_normal((101, 5)).astype(np.float32)
+    sims = q @ g.T
+    dense = 1 + (sims > np.diag(sims)[:, None]).sum(1)
+    assert np.array_equal(partner_ranks(q, g, chunk=7), dense)
+    assert recall_at_k(dense, 5) == pytest.approx(float((dense <= 5).mean()))
+
+
+def test_recall_on_hand_made_rankings_and_candidates():
+    q = np.eye(4)
+    g = np.eye(4)[[0, 1, 3, 2]]  # queries 2 and 3 see each other's partner first
+    ranks = partner_ranks(q, g)
+    assert ranks.tolist() == [1, 1, 2, 2]
+    assert recall_at_k(ranks, 1) == 0.5 and recall_at_k(ranks, 2) == 1.0
+    assert top1_among_candidates(np.eye(3), np.eye(3), np.array([0, 2, 1])) == pytest.approx(1 / 3)
+    table = retrieval_table({"x": q.astype(np.float32), "y": g.astype(np.float32)}, n_boot=50).table
+    r1 = table[(table["query"] == "x") & (table["metric"] == "R@1")].iloc[0]
+    assert r1["value"] == 0.5 and r1["value_ci_lower"] <= 0.5 <= r1["value_ci_upper"] and r1["level"] == 0.95
+
+
+def test_xor_trimodal_pairs_are_independent_and_the_oracle_is_stated():
+    pure = load_dataset("xor-trimodal", n=20000, d=2, p=1.0, seed=1)
+    a, b, c = (pure.modalities[m].numpy() > 0 for m in "abc")
+    for u, v in [(a, b), (b, c), (a, c)]:  # at p = 1 every pair of bits is independent (joint = product)
+        joint = np.mean(u[:, 0] & v[:, 0])
+        assert joint == pytest.approx(u[:, 0].mean() * v[:, 0].mean(), abs=0.01)
+    ds = load_dataset("xor-trimodal", n=20000, d=2, p=0.7, seed=1)
+    assert ds.ground_truth["oracle_2to1"] == pytest.approx(0.7 + 0.3 / 4)
+    a, b, c = (ds.modalities[m].numpy() > 0 for m in "abc")
+    xor = np.mean(np.all(c == (a ^ b), axis=1))
+    assert xor == pytest.approx(0.7 + 0.3 * np.mean(np.all(b == 0, axis=1)), abs=0.02)
+
+
+def test_an_alignment_run_trains_saves_and_reloads(tmp_path):
+    run = train("xor-trimodal", task="alignment", task_params={"dim": 8}, dataset_params={"n": 400},
+                epochs=2, batch_size=64, hidden=16, embed=8, runs_dir=tmp_path, progress=False)
+    assert "train_top1" in run.history and "heldout_top1" in run.history
+    assert {"r1_1to1", "r10_1to1", "r1_2to1"} <= set(run.metrics["test"])
+    again = load_run(run.run_id, runs_dir=tmp_path)
+    model = again.load_model()
+    ds = load_dataset("xor-trimodal", n=400)
+    test = again.predictions[again.predictions["split"] == "test"]
+    with torch.no_grad():
+        out = model({m: ds.modalities[m][test["sample"].to_numpy()] for m in ds.modality_names})
+    stored = embeddings_from_frame(test)
+    np.testing.assert_allclose(out.pairs["a+c"].numpy(), stored["a+c"], atol=1e-5)
+    with pytest.raises(ValueError, match="strategy 'ogm_ge' supports the task"):
+        train("xor-trimodal", task="alignment", strategy="ogm_ge", dataset_params={"n": 100}, save=False)
