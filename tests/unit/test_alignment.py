@@ -91,3 +91,20 @@ def test_an_alignment_run_trains_saves_and_reloads(tmp_path):
     np.testing.assert_allclose(out.pairs["a+c"].numpy(), stored["a+c"], atol=1e-5)
     with pytest.raises(ValueError, match="strategy 'ogm_ge' supports the task"):
         train("xor-trimodal", task="alignment", strategy="ogm_ge", dataset_params={"n": 100}, save=False)
+
+
+def test_retrieval_matrix_figure_draws_the_table():
+    from widgets.figures import figures_for_result
+
+    rng = np.random.default_rng(0)
+    z = {m: rng.standard_normal((30, 4)).astype(np.float32) for m in "ab"}
+    result = retrieval_table(z, {"a+b": z["a"]}, ks=(1, 5), n_boot=20)
+    figs = figures_for_result("retrieval", result)
+    assert len(figs) == 2
+    heat = figs[1].data[0]
+    t = result.table[(result.table["metric"] == "R@5")]
+    want = t.set_index(["query", "gallery"])["value"]
+    for i, q in enumerate(heat.y):
+        for j, g in enumerate(heat.x):
+            if (q, g) in want.index:
+                assert heat.z[i][j] == pytest.approx(want[(q, g)])
