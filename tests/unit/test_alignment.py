@@ -36,9 +36,25 @@ def test_lambda_zero_is_the_mean_of_the_three_clip_terms_and_lambda_weighs_the_f
     assert float(confu_loss(out, lam=0.0)) == pytest.approx(float(sum(clip) / 3), rel=1e-6)
     fused = [info_nce(out.pairs["a+b"], out.z["c"]), info_nce(out.pairs["a+c"], out.z["b"]),
              info_nce(out.pairs["b+c"], out.z["a"])]
-    # twice the authors' [lam * sum(fused) + (1 - lam) * sum(pairs)] / 6
+    # the authors' pairwise_contrastive_loss: [lam * sum(fused) + (1 - lam) * sum(pairs)] / 6
     authors = (0.3 * sum(fused) + 0.7 * sum(clip)) / 6
-    assert float(confu_loss(out, lam=0.3)) == pytest.approx(2 * float(authors), rel=1e-6)
+    assert float(confu_loss(out, lam=0.3)) == pytest.approx(float(authors), rel=1e-6)
+    assert float(confu_loss(out, lam=0.3, normalization="mean")) == pytest.approx(2 * float(authors), rel=1e-6)
+    with pytest.raises(ValueError, match="normalization"):
+        confu_loss(out, normalization="sum")
+
+
+def test_four_modalities_count_every_pair_and_every_fused_pair_with_each_outside_modality():
+    g = torch.Generator().manual_seed(1)
+    z = {m: F.normalize(torch.randn(12, 6, generator=g), dim=1) for m in "abcd"}
+    pairs = {f"{i}+{j}": F.normalize(torch.randn(12, 6, generator=g), dim=1)
+             for i, j in itertools.combinations("abcd", 2)}
+    out = AlignmentOutput(z, pairs)
+    pair_terms = [info_nce(z[i], z[j]) for i, j in itertools.combinations("abcd", 2)]
+    fused_terms = [info_nce(v, z[k]) for p, v in pairs.items() for k in "abcd" if k not in p]
+    assert len(pair_terms) == 6 and len(fused_terms) == 12
+    expected = (0.5 * sum(fused_terms) + 0.5 * sum(pair_terms)) / 18
+    assert float(confu_loss(out, lam=0.5)) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_chunked_ranks_equal_a_dense_reference():
@@ -108,3 +124,52 @@ def test_retrieval_matrix_figure_draws_the_table():
         for j, g in enumerate(heat.x):
             if (q, g) in want.index:
                 assert heat.z[i][j] == pytest.approx(want[(q, g)])
+
+
+def test_cosine_schedule_is_torchs_cosine_annealing():
+    from workbench.training.optim import apply_schedule, make_optimizer
+
+    lin = torch.nn.Linear(2, 1)
+    ours = make_optimizer(lin.parameters(), lr=1e-3, weight_decay=1e-4, kind="adamw")
+    ref_opt = torch.optim.AdamW(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    ref = torch.optim.lr_scheduler.CosineAnnealingLR(ref_opt, T_max=7, eta_min=1e-6)
+    assert type(ours).__name__ == "AdamW"
+    for epoch in range(7):
+        apply_schedule(ours, epoch, epochs=7, lr=1e-3, lr_min=1e-6, schedule="cosine")
+        assert ours.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-9)
+        ref_opt.step()
+        ref.step()
+
+
+class _Kill:
+    """A callback that stops the process after ``at`` epochs (a kill between epochs)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_epoch_end(self, ctx, epoch, row):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def test_alignment_trains_with_adamw_and_cosine_and_resumes_on_the_same_curve(tmp_path):
+    from workbench import load_dataset
+    from workbench.training.config import TrainConfig
+    from workbench.training.trainer import Trainer
+
+    ds = load_dataset("xor-trimodal", n=300, d=2, p=1.0, seed=0)
+    splits = ds.split(seed=0)
+    cfg = TrainConfig(task="alignment", task_params={"dim": 8}, optimizer="adamw", schedule="cosine", epochs=4,
+                      batch_size=64, progress=False, device="cpu", hidden=16, embed=8)
+    full = Trainer(cfg).fit(ds, splits)
+    ck = tmp_path / "ck.pt"
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(cfg, callbacks=[_Kill(2)]).fit(ds, splits, checkpoint_path=ck)
+    state = torch.load(ck, weights_only=True)
+    assert state["epoch"] == 2
+    # the rate of epoch 2 (0-based 1) of a 4-epoch cosine from 1e-3 down to 1e-6
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-6 + (1e-3 - 1e-6) * (1 + math.cos(math.pi / 4)) / 2)
+    resumed = Trainer(cfg).fit(ds, splits, checkpoint_path=ck, resume=True)
+    assert np.allclose(resumed.history["train_loss"], full.history["train_loss"], rtol=1e-5)
+    for k, v in full.model_.state_dict().items():
+        assert torch.allclose(v, resumed.model_.state_dict()[k], atol=1e-6)

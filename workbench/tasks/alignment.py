@@ -7,18 +7,25 @@ encoder features (2 layers, hidden 512, dropout 0.1). With the symmetric InfoNCE
 
     L_NCE(A, B) = 1/2 [CE(A B^T / tau, I) + CE(B A^T / tau, I)],   tau = 0.07 fixed (not learned),
 
-the authors' loss for three modalities is ``[lambda * (L(z12, z3) + L(z13, z2) + L(z23, z1)) +
-(1 - lambda) * (L(z1, z2) + L(z2, z3) + L(z3, z1))] / 6``. Here, for any M >= 2 (our
-generalisation): ``lambda * mean(fused terms) + (1 - lambda) * mean(pair terms)`` over every pair
-(i, j) and every fused pair aligned with every modality outside it. At M = 3 this is exactly twice
-the authors' expression (3 terms each, divided by 3 instead of 6): a constant factor, to which
-Adam's updates are invariant up to its epsilon, chosen so that ``lambda = 0`` *is* the mean of the
-CLIP losses (the reference the issue and the note test against). M = 2 has no fused term: CLIP.
+the authors' loss for three modalities (``pairwise_contrastive_loss``) is
+``[lambda * (L(z12, z3) + L(z13, z2) + L(z23, z1)) + (1 - lambda) * (L(z1, z2) + L(z2, z3) + L(z3, z1))] / 6``
+for ``lambda > 0`` and, in their code, ``(L(z1, z2) + L(z2, z3) + L(z3, z1)) / 3`` at ``lambda = 0``
+(their CLIP baseline: the mean of the CLIP losses, a factor 2 above the formula's limit).
+
+``normalization="authors"`` (default) is exactly that at M = 3 and, for any M >= 3 (our
+generalisation), divides the weighted sum by the number of terms: every pair (i, j), and every
+fused pair aligned with every modality outside it (``C(M,2) + C(M,2)(M-2)`` terms; 6 at M = 3);
+``lambda = 0`` is the mean of the pair terms. ``normalization="mean"`` is
+``lambda * mean(fused terms) + (1 - lambda) * mean(pair terms)``, continuous in ``lambda`` and
+twice the authors' value at M = 3 for ``lambda > 0``. The two differ by a constant factor for a
+given ``lambda``, to which Adam's update is invariant up to its epsilon (AdamW's decoupled decay
+is not: its relative strength doubles with the smaller loss). M = 2 has no fused term: CLIP.
 
 Negatives are the other items of the batch, so ``batch_size`` matters. Missing modalities are not
 supported by this task (a one-line error before training): every term needs both sides present.
-Deviation: the authors use AdamW with a cosine schedule; the Trainer's optimizers here are Adam
-and SGD (Adam with ``weight_decay`` differs from AdamW by coupling the decay to the gradient).
+The authors train with AdamW (lr 1e-4, weight decay 1e-4) and a per-epoch cosine schedule down
+to 1e-6: ``train(..., optimizer="adamw", schedule="cosine", lr=1e-4, weight_decay=1e-4)`` (the
+config's ``lr_min`` defaults to 1e-6).
 
 Example
 -------
@@ -69,16 +76,24 @@ class AlignmentOutput:
     pairs: dict[str, torch.Tensor]
 
 
-def confu_loss(out: AlignmentOutput, *, lam: float = 0.5, tau: float = 0.07) -> torch.Tensor:
-    """ConFu's objective (see the module docstring for M != 3)."""
+NORMALIZATIONS = ("authors", "mean")
+
+
+def confu_loss(out: AlignmentOutput, *, lam: float = 0.5, tau: float = 0.07,
+               normalization: str = "authors") -> torch.Tensor:
+    """ConFu's objective; ``normalization`` as in the module docstring (``"authors"``: their
+    ``/ 6`` at M = 3, the number of terms in general)."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"alignment normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     names = list(out.z)
-    pair_terms = [info_nce(out.z[i], out.z[j], tau=tau) for i, j in itertools.combinations(names, 2)]
-    pairwise = torch.stack(pair_terms).mean()
-    fused_terms = [info_nce(z, out.z[k], tau=tau) for p, z in out.pairs.items()
-                   for k in names if k not in p.split("+")]
-    if not fused_terms or lam == 0:
-        return pairwise
-    return lam * torch.stack(fused_terms).mean() + (1 - lam) * pairwise
+    pair_terms = torch.stack([info_nce(out.z[i], out.z[j], tau=tau) for i, j in itertools.combinations(names, 2)])
+    fused = [info_nce(z, out.z[k], tau=tau) for p, z in out.pairs.items() for k in names if k not in p.split("+")]
+    if not fused or lam == 0:
+        return pair_terms.mean()
+    fused_terms = torch.stack(fused)
+    if normalization == "mean":
+        return lam * fused_terms.mean() + (1 - lam) * pair_terms.mean()
+    return (lam * fused_terms.sum() + (1 - lam) * pair_terms.sum()) / (len(fused_terms) + len(pair_terms))
 
 
 class AlignmentModel(nn.Module):
@@ -129,19 +144,37 @@ class AlignmentTask(Task):
         Fixed temperature (default 0.07).
     dim : int
         Dimension of the shared sphere (default 256).
+    fused_pairs : bool
+        Train the fused-pair heads (default True; needs >= 3 modalities).
+    normalization : {"authors", "mean"}
+        How the terms are combined (module docstring).
+
+    Examples
+    --------
+    >>> from workbench import load_dataset, train
+    >>> ds = load_dataset("xor-trimodal", n=512, d=2, p=1.0, seed=0)
+    >>> run = train(ds, task="alignment", task_params={"dim": 16}, optimizer="adamw", schedule="cosine",
+    ...             epochs=2, save=False, progress=False)
+    >>> sorted(run.metrics["test"])[:3]
+    ['n', 'r10_1to1', 'r1_1to1']
     """
 
     train_metric = "top1"
 
-    def __init__(self, *, lam: float = 0.5, tau: float = 0.07, dim: int = 256, fused_pairs: bool = True):
+    def __init__(self, *, lam: float = 0.5, tau: float = 0.07, dim: int = 256, fused_pairs: bool = True,
+                 normalization: str = "authors"):
         if not 0 <= lam <= 1:
             raise ValueError(f"alignment lam must be in [0, 1], got {lam!r}")
         if not tau > 0:
             raise ValueError(f"alignment tau must be > 0, got {tau!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"alignment normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
         self.lam, self.tau, self.dim, self.fused_pairs = float(lam), float(tau), int(dim), bool(fused_pairs)
+        self.normalization = normalization
 
     def params(self) -> dict:
-        return {"lam": self.lam, "tau": self.tau, "dim": self.dim, "fused_pairs": self.fused_pairs}
+        return {"lam": self.lam, "tau": self.tau, "dim": self.dim, "fused_pairs": self.fused_pairs,
+                "normalization": self.normalization}
 
     def check_dataset(self, ds: MultimodalDataset) -> None:
         if len(ds.modality_names) < 2:
@@ -159,7 +192,7 @@ class AlignmentTask(Task):
 
     def loss(self, out: AlignmentOutput, y: torch.Tensor, mask: dict[str, torch.Tensor] | None = None, *,
              unimodal_weight: float = 1.0) -> torch.Tensor:
-        return confu_loss(out, lam=self.lam, tau=self.tau)
+        return confu_loss(out, lam=self.lam, tau=self.tau, normalization=self.normalization)
 
     def batch_statistic(self, out: AlignmentOutput, y: torch.Tensor) -> torch.Tensor:
         """In-batch top-1 hits of the first modality's queries against the second's gallery."""
@@ -173,7 +206,8 @@ class AlignmentTask(Task):
         out = model(x, mask)
         a, b = list(out.z.values())[:2]
         top1 = float(((a @ b.T).argmax(1) == torch.arange(len(a), device=a.device)).float().mean())
-        return {"heldout_loss": float(confu_loss(out, lam=self.lam, tau=self.tau)), "heldout_top1": top1}
+        return {"heldout_loss": float(confu_loss(out, lam=self.lam, tau=self.tau,
+                                                            normalization=self.normalization)), "heldout_top1": top1}
 
     @torch.no_grad()
     def embed(self, model: AlignmentModel, ds: MultimodalDataset, idx: np.ndarray | None = None, *,

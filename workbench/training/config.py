@@ -48,7 +48,8 @@ __all__ = ["Fusion", "Optimizer", "TrainConfig", "config_dataclass", "config_fie
            "config_key"]
 
 Fusion = str  # a registered fusion head: workbench.models.FUSIONS (built in: late concat sum gated mlp)
-Optimizer = Literal["adam", "sgd"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+Schedule = Literal["constant", "cosine"]
 
 #: ``json_schema_extra`` of a field that does not change a run's numbers (left out of :func:`config_key`)
 NOT_IN_KEY = {"in_key": False}
@@ -239,7 +240,13 @@ class TrainConfig:
     lr: Annotated[float, _number(0.0, 10.0, low_open=True)] = Field(1e-3, description="learning rate")
     weight_decay: Annotated[float, _number(0.0, 10.0)] = Field(1e-4, description="L2 weight decay of the optimizer")
     optimizer: Annotated[Optimizer, _one_of(Optimizer)] = Field(
-        "adam", description="optimizer: adam, or sgd with momentum (imbalance shows most clearly under sgd)")
+        "adam", description="optimizer: adam, adamw (decoupled weight decay), or sgd with momentum "
+                            "(imbalance shows most clearly under sgd)")
+    schedule: Annotated[Schedule, _one_of(Schedule)] = Field(
+        "constant", description="learning-rate schedule over epochs: constant, or cosine down to lr_min",
+        json_schema_extra=KEY_IF_SET)
+    lr_min: Annotated[float, _number(0.0, 10.0)] = Field(
+        1e-6, description="final learning rate of the cosine schedule", json_schema_extra=KEY_IF_SET)
     momentum: Annotated[float, _number(0.0, 1.0, high_open=True)] = Field(
         0.9, description="momentum of sgd (unused by adam)")
     hidden: Annotated[int, _integer(1)] = Field(128, description="width of the encoders' hidden layers")

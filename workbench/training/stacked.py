@@ -55,7 +55,7 @@ from workbench.data import MultimodalDataset, Splits
 from workbench.models.multimodal import MultimodalModel, build_model
 from workbench.progress import progress_bar
 from workbench.tasks.classification import fused_loss, unimodal_losses
-from workbench.training.optim import make_optimizer
+from workbench.training.optim import apply_schedule, make_optimizer
 from workbench.training.trainer import TrainConfig, Trainer, resolve_device
 
 
@@ -299,6 +299,7 @@ def _train_chunk(ds, train_sets, masks, seeds, cfg: TrainConfig, progress: bool)
                      None if data_mask is None else {m: v[vi] for m, v in data_mask.items()})
     history = []
     for epoch in progress_bar(range(cfg.epochs), enabled=progress, desc=f"train {len(seeds)} stacked models"):
+        apply_schedule(opt, epoch, epochs=cfg.epochs, lr=cfg.lr, lr_min=cfg.lr_min, schedule=cfg.schedule)
         # one permutation per model from its own generator: the batch order of separate training
         perms = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         order = torch.gather(idx_sets, 1, perms)

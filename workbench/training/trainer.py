@@ -58,7 +58,7 @@ from workbench.strategies.base import (
 from workbench.tasks import Task, make_task
 from workbench.tasks.classification import predict_frame, predict_proba  # noqa: F401 -- public names
 from workbench.training.config import TrainConfig
-from workbench.training.optim import make_optimizer
+from workbench.training.optim import apply_schedule, make_optimizer
 from workbench.training.steps import EagerStep, GraphStep, choose_step_mode
 
 CHECKPOINT_FORMAT = 2  # 2: early-stopping and strategy state, every RNG, rows as a list of dicts
@@ -191,6 +191,9 @@ class Trainer:
         self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
         if self.step_mode_ == "graph" and cfg.optimizer == "sgd":
             self.step_mode_, self.step_mode_reason_ = "eager", "torch's SGD has no capturable implementation (no CUDA graph)"
+        if self.step_mode_ == "graph" and cfg.schedule != "constant":
+            # a captured step keeps the learning rate it was captured with
+            self.step_mode_, self.step_mode_reason_ = "eager", f"the {cfg.schedule} schedule changes the rate per epoch"
         graph = self.step_mode_ == "graph"
         optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer,
                                    momentum=cfg.momentum, capturable=graph)
@@ -228,6 +231,7 @@ class Trainer:
         for epoch in epochs:
             t0 = time.perf_counter()
             ctx.epoch = epoch
+            apply_schedule(optimizer, epoch, epochs=cfg.epochs, lr=cfg.lr, lr_min=cfg.lr_min, schedule=cfg.schedule)
             strategy.on_epoch_start(ctx, epoch)
             model.train()
             perm = torch.randperm(n, generator=generator).to(y.device)
