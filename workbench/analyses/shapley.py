@@ -506,18 +506,26 @@ def modality_table(phi_cal: np.ndarray, phi_test: np.ndarray, names: list[str], 
 
 def _coalition_table(cp: CoalitionPredictions, split_of: np.ndarray, y: np.ndarray,
                      level: float = LEVEL) -> pd.DataFrame:
-    vals = cp.values()
+    return coalition_table(cp.values(), cp.logp, cp.pred == np.asarray(y)[:, None], cp.coalitions, cp.modalities,
+                           split_of, level=level)
+
+
+def coalition_table(values: np.ndarray, logp: np.ndarray, correct: np.ndarray, coalitions: np.ndarray,
+                    names: list[str], split_of: np.ndarray, *, level: float = LEVEL) -> pd.DataFrame:
+    """One row per (coalition, split): mean ``value`` with its t-interval at ``level``, ``accuracy``
+    (share of ``correct``) and ``log_loss`` (``-mean(logp)``); ``values``, ``logp`` and ``correct``
+    are ``(n, K)`` over the coalitions' rows."""
     rows = []
     for split in ("calib", "test"):
         sel = split_of == split
-        mi = mean_interval(vals[sel], level)
-        for k, members in enumerate(cp.coalitions):
+        mi = mean_interval(values[sel], level)
+        for k, members in enumerate(coalitions):
             rows.append({
-                "coalition": coalition_label(members, cp.modalities), "size": int(members.sum()),
+                "coalition": coalition_label(members, names), "size": int(members.sum()),
                 "split": split, "value": mi["mean"][k], "value_ci_lower": mi["mean_ci_lower"][k],
-                "value_ci_upper": mi["mean_ci_upper"][k], "accuracy": float((cp.pred[sel, k] == y[sel]).mean()),
-                "log_loss": float(-cp.logp[sel, k].mean()),
-                **{f"has_{m}": bool(b) for m, b in zip(cp.modalities, members, strict=True)},
+                "value_ci_upper": mi["mean_ci_upper"][k], "accuracy": float(correct[sel, k].mean()),
+                "log_loss": float(-logp[sel, k].mean()),
+                **{f"has_{m}": bool(b) for m, b in zip(names, members, strict=True)},
             })
     return pd.DataFrame(rows)
 
@@ -839,14 +847,9 @@ def conformal_shapley(
     full = np.flatnonzero(cp.coalitions.all(1))
     eff_err = float(np.abs(phi.sum(1) - cp.values()[:, full[0]]).max()) if len(full) and perms is None else float("nan")
     feats = embedding_features(cp.full_model, ds, cp.idx) if cp.full_model is not None else ds_features(ds, cp.idx)
-    f_cal, f_test = pca_features(feats[cal], feats[test], n_components=n_pca)
-    a_cond = alpha / m if bonferroni else alpha
-    cond = [conditional_interval(f_cal, phi[cal, j], f_test, a_cond, augmented=augmented) for j in range(m)]
-    cond_lo, cond_hi = np.column_stack([c[0] for c in cond]), np.column_stack([c[1] for c in cond])
-    cond_err = conditional_coverage_error(int(cal.sum()), f_cal.shape[1], augmented=augmented)
-    mods = modality_table(phi[cal], phi[test], names, alpha, bonferroni, level=level)
-    values = _values_table(cp.idx, split_of, y, names, phi, se, mods, cond_lo, cond_hi)
-    values["cond_coverage_error"] = np.where(values["split"] == "test", cond_err, np.nan)
+    values, mods, (cond_lo, cond_hi), cond_err = interval_tables(
+        phi, se, feats, split_of, cp.idx, y, names, alpha=alpha, bonferroni=bonferroni, n_pca=n_pca,
+        augmented=augmented, level=level)
 
     def evaluate(extra: np.ndarray) -> CoalitionPredictions:
         return coalition_values(ds, splits, extra, method=value_method, config=config, idx=cp.idx, progress=False,
@@ -861,6 +864,30 @@ def conformal_shapley(
         efficiency_max_error=eff_err, dataset=ds.name, n_calib=int(cal.sum()), selection_rule=selection_rule,
         cond_coverage_error=cond_err, level=level,
     )
+
+
+def interval_tables(phi: np.ndarray, se: np.ndarray, features: np.ndarray, split_of: np.ndarray, idx: np.ndarray,
+                    y: np.ndarray, names: list[str], *, alpha: float, bonferroni: bool = False, n_pca: int = 4,
+                    augmented: bool = False, level: float = LEVEL):
+    """The intervals of per-sample Shapley values ``phi (n, M)`` of calibration and test rows
+    (``split_of``): marginal conformal and t-intervals (:func:`modality_table`) and conditional
+    intervals by quantile regression on ``n_pca`` PCA components of ``features`` (fitted on the
+    calibration rows). Any value function's Shapley values go through here.
+
+    Returns ``(values table, modality table, (cond_lower, cond_upper) of the test rows,
+    conditional coverage error)``.
+    """
+    m = len(names)
+    cal, test = split_of == "calib", split_of == "test"
+    f_cal, f_test = pca_features(features[cal], features[test], n_components=n_pca)
+    a_cond = alpha / m if bonferroni else alpha
+    cond = [conditional_interval(f_cal, phi[cal, j], f_test, a_cond, augmented=augmented) for j in range(m)]
+    cond_lo, cond_hi = np.column_stack([c[0] for c in cond]), np.column_stack([c[1] for c in cond])
+    cond_err = conditional_coverage_error(int(cal.sum()), f_cal.shape[1], augmented=augmented)
+    mods = modality_table(phi[cal], phi[test], names, alpha, bonferroni, level=level)
+    values = _values_table(idx, split_of, y, names, phi, se, mods, cond_lo, cond_hi)
+    values["cond_coverage_error"] = np.where(values["split"] == "test", cond_err, np.nan)
+    return values, mods, (cond_lo, cond_hi), cond_err
 
 
 def check_retrain_cost(ds: MultimodalDataset, splits: Splits, coalitions: np.ndarray, config: TrainConfig, *,
