@@ -10,7 +10,13 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from workbench import load_dataset, train
 from workbench.analyses.robustness import robustness_analysis
-from workbench.stats.classification import accuracy, bootstrap_scores, cohen_kappa, confusion, macro_f1
+from workbench.stats.classification import (
+    accuracy,
+    bootstrap_scores,
+    cohen_kappa,
+    confusion,
+    macro_f1,
+)
 
 
 @pytest.mark.parametrize("seed", range(5))
