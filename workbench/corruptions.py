@@ -12,8 +12,12 @@ time), :func:`corrupt_batch` to a training batch (augmentation, ``TrainConfig.au
 ``missing_runs``       missing in contiguous runs of consecutive samples (the epochs of a night,
                        the frames of a recording): run starts at ``rate / mean_length`` per sample,
                        geometric lengths of mean ``mean_length``, so a share ``rate`` goes missing
-``gaussian``           additive white Gaussian noise at ``snr_db`` (per sample: noise power =
-                       signal power / 10^(snr/10), signal power = mean square of the sample)
+``gaussian``           additive white Gaussian noise at ``snr_db``: noise variance = signal
+                       variance / 10^(snr/10); the signal variance is, for sequences, each
+                       sample's and channel's variance over time, and for vectors and images
+                       each feature's variance over the samples (features on different scales,
+                       such as mfeat's, each get noise on their own scale; a raw mean square
+                       would count their offsets as signal)
 ``electrode_pop``      sequences: a step of ``amplitude`` x the sample's std at a random time,
                        decaying exponentially with time constant ``tau`` seconds (at ``fs`` Hz)
 ``flat_line``          the sensor reports a constant (its first value): no information, so the
@@ -134,7 +138,10 @@ class Gaussian(Corruption):
     snr_db: float = 10.0
 
     def _corrupt(self, x, present, hit, rng):
-        power = x.reshape(len(x), -1).pow(2).mean(1).reshape(-1, *([1] * (x.dim() - 1)))
+        if x.dim() >= 3:  # (n, channels, time): each sample's own signal
+            power = x.var(-1, unbiased=False, keepdim=True)
+        else:  # vectors and images: each feature's spread over the samples
+            power = x.var(0, unbiased=False, keepdim=True) if len(x) > 1 else x.pow(2)
         std = (power / 10 ** (self.snr_db / 10)).sqrt()
         noise = torch.as_tensor(rng.standard_normal(x.shape), dtype=x.dtype) * std
         x[hit] += noise[hit]

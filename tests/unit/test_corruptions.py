@@ -49,6 +49,14 @@ def test_gaussian_noise_has_the_requested_snr(snr):
     assert bool(present.all()) and bool(hit.all())  # noisy, still present
 
 
+def test_gaussian_noise_on_vectors_is_relative_to_each_features_spread():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(20000, 3, generator=g) * torch.tensor([0.01, 1.0, 100.0]) + torch.tensor([500.0, 0.0, -3.0])
+    xc, _, _ = make_corruption({"kind": "gaussian", "snr_db": 10.0}).apply(x, _present(len(x)), np.random.default_rng(3))
+    ratio = (xc - x).var(0) / x.var(0)
+    assert np.allclose(ratio.numpy(), 0.1, rtol=0.05)  # 10 dB on every feature, whatever its offset
+
+
 def test_electrode_pop_is_a_step_with_exponential_decay():
     x = torch.zeros(1, 1, 1000)
     x[0, 0, ::2] = 1.0  # std 0.5
