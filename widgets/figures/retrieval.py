@@ -32,10 +32,21 @@ def retrieval_matrix_figure(result, metric: str = "R@10") -> go.Figure:
     fig.update_layout(
         title=f"Retrieval matrix: {metric} per query -> gallery (higher is better)",
         xaxis_title="gallery modality", yaxis_title="query (a+b: fused pair)", height=120 + 40 * len(queries),
-        annotations=[{"text": (f"Share of {n} queries whose partner is among the top {metric[2:]} of the gallery; "
-                               f"chance is {metric[2:]}/{n}. Brackets: {level:.0%} bootstrap interval over queries."),
+        annotations=[{"text": matrix_caption(metric, n, level),
                       "xref": "paper", "yref": "paper", "x": 0, "y": -0.25, "showarrow": False}])
     return fig
+
+
+def matrix_caption(metric: str, n: int, level: float) -> str:
+    """The caption of the retrieval matrix (shared with the paper figure, :mod:`widgets.paper.retrieval`).
+
+    Examples
+    --------
+    >>> matrix_caption("R@5", 200, 0.95)[:58]
+    'Share of 200 queries whose partner is among the top 5 of t'
+    """
+    return (f"Share of {n} queries whose partner is among the top {metric[2:]} of the gallery; "
+            f"chance is {metric[2:]}/{n}. Brackets: {level:.0%} bootstrap interval over queries.")
 
 
 def report_figures(result) -> list[go.Figure]:
