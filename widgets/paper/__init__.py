@@ -114,7 +114,13 @@ def paper_figures(result: object) -> list[PaperFigure]:
     if builder is None:
         return []
     with paper_style():
-        return list(builder(result))
+        figs = list(builder(result))
+        for fig in figs:
+            # lay out once and freeze it: constrained layout re-solves on every draw and drifts by
+            # hundredths of a point, so saving twice would give two different files
+            fig.figure.draw_without_rendering()
+            fig.figure.set_layout_engine("none")
+    return figs
 
 
 def _metadata(fmt: str, title: str, caption: str) -> dict:

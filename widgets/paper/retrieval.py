@@ -32,6 +32,8 @@ def matrix(result, metric: str) -> tuple[list[str], list[str], np.ndarray, np.nd
     if t.empty:
         raise ValueError(f"metric: retrieval result has no {metric!r}; it has {sorted(result.table['metric'].unique())}")
     queries, galleries = list(dict.fromkeys(t["query"])), list(dict.fromkeys(t["gallery"]))
+    # columns in the queries' modality order, so the 1->1 block has its (empty) diagonal in place
+    galleries = [q for q in queries if q in galleries] + [g for g in galleries if g not in queries]
     out = [t.pivot(index="query", columns="gallery", values=col).reindex(index=queries, columns=galleries)
            .to_numpy(float) for col in ("value", "value_ci_lower", "value_ci_upper")]
     return queries, galleries, *out
