@@ -29,6 +29,10 @@ def test_figures_of_a_run_folder(tmp_path, capsys):
     assert got == want
     assert all(p.with_suffix(".txt").exists() for p in out.rglob("*.svg"))
     assert f"{len(want)} figure(s) written" in printed
+    # one saved result folder, as PNG
+    assert main(["figures", str(run / "results" / "gap"), "--format", "png", "--out", str(tmp_path / "one")]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").glob("*.png")) == sorted(Path(w).name.replace(".svg", ".png")
+                                                                             for w in want if w.startswith("gap/"))
 
 
 def test_figures_of_a_sweep_compare_its_configurations(tmp_path, capsys):
