@@ -30,7 +30,7 @@ def learning_curve(result, metric: str = "accuracy") -> PaperFigure:
     n_seeds = int(result.runs["seed"].nunique())
     label, direction = METRICS[metric]
     with paper_style():
-        fig, ax = new_figure(width=COLUMN_WIDTH, height=2.5)
+        fig, ax = new_figure(width=COLUMN_WIDTH, height=3.0)
         for i, (coalition, part) in enumerate(curves.groupby("coalition", sort=False)):
             size = int(part["size"].iloc[0])
             c = "black" if size == full_size else color(i)
@@ -46,7 +46,8 @@ def learning_curve(result, metric: str = "accuracy") -> PaperFigure:
             ax.set_xscale("log")  # sizes on a geometric grid read best on a log axis
         ax.set_xlabel("training samples (n)")
         ax.set_ylabel(label)
-        ax.legend(title="coalition", loc="best", ncol=2 if curves["coalition"].nunique() > 4 else 1)
+        # below the axes: with 2^M - 1 coalitions a legend inside would cover the curves
+        ax.legend(title="coalition", loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     crossover = ("" if result.crossover_n is None else
                  f" Dotted: the crossover n = {result.crossover_n:g}, from which the full model's mean accuracy stays "
                  "above the best unimodal one's.")
