@@ -143,7 +143,8 @@ def run_params(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 def config_label(config: Mapping[str, Any]) -> str:
-    """The configuration's readable label, as :mod:`workbench.analyses.compare` names it.
+    """The configuration's readable label, as :mod:`workbench.analyses.compare` names it (without the
+    hash compare appends where two configurations of different settings would share a label).
 
     Examples
     --------
@@ -157,10 +158,10 @@ def config_label(config: Mapping[str, Any]) -> str:
 def run_tags(config: Mapping[str, Any], run_id: str, *, sweep_id: str | None = None) -> dict[str, str]:
     """Tags that group the seeds of one configuration (``workbench.config``, ``workbench.config_key``)
     and identify the run (``workbench.run_id``, ``workbench.seed``, ``workbench.sweep``)."""
-    from workbench.analyses.compare import config_key
+    from workbench.jobs.sweep import configuration_key
 
     train = config.get("train", {})
-    tags = {"config": config_label(config), "config_key": config_key(dict(config)), "run_id": run_id,
+    tags = {"config": config_label(config), "config_key": configuration_key(config), "run_id": run_id,
             "seed": str(train.get("seed")), "dataset": str(config.get("dataset")),
             "strategy": str(train.get("strategy")), "fusion": str(train.get("fusion")),
             "task": str(train.get("task", "classification"))}
@@ -331,7 +332,7 @@ def export(sources: str | list[str], *, runs_dir: str | Path | None = None, trac
     --------
     >>> export("sweep-5bb864c8a5", tracking_uri="file:/tmp/mlruns")  # doctest: +SKIP
     """
-    from workbench.analyses.compare import resolve_runs
+    from workbench.jobs.sweep import resolve_runs
 
     sources = [sources] if isinstance(sources, str) else list(sources)
     resolve_tracking_uri(tracking_uri)  # a bad URI fails before any run is read
