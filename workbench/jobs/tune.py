@@ -279,6 +279,8 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
     from workbench.training.train import train
 
     space = check_space(space)
+    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
+        raise ValueError(f"n_trials: must be a positive integer, got {n_trials!r}")
     if not (metric.startswith("heldout_")):
         raise ValueError(f"metric: {metric!r} is not a validation metric (heldout_*); tuning never reads the "
                          "calibration or test split")
@@ -318,7 +320,7 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
                 callbacks = [_PruneOnHistory(trial, metric)] if prune and i == 0 else []
                 run = train(dataset, fusion=cell_fusion, epochs=epochs, seed=s, strategy=strategy, strategy_params=sp,
                             dataset_params=dataset_params, runs_dir=runs_dir, progress=False, callbacks=callbacks,
-                            **fixed, **config)
+                            **{**fixed, **config})
                 history = run.history
             run_ids.append(cell.run_id)
             values.append(run_value(history, metric))
