@@ -102,6 +102,26 @@ def test_trials_equal_the_run_folders_and_rerun_trains_nothing(tmp_path, capsys)
             np.mean([run_value(r.history, "heldout_acc") for r in loaded]))
         assert all(r.config["train"]["patience"] == 2 for r in loaded)  # a validation split was held out
     assert res.best_value == res.trials["value"].max()
+    # the sensitivity view (paper and interactive) draws the sensitivity table
+    from matplotlib.container import ErrorbarContainer
+
+    from widgets.figures import figures_for_result
+    from widgets.paper import paper_figures
+
+    sens = res.sensitivity()
+    assert len(sens) == 3 and (sens["n_seeds"] == 2).all()
+    (paper,) = paper_figures(res)
+    ax = paper.figure.axes[0]
+    means = next(ln for ln in ax.lines if ln.get_gid() == "means")
+    np.testing.assert_allclose(means.get_xdata(), sens["setting"].to_numpy(float))
+    np.testing.assert_allclose(means.get_ydata(), sens["mean"].to_numpy(float))
+    segs = [np.asarray(sg) for c in ax.containers if isinstance(c, ErrorbarContainer) for sg in c.lines[2][0].get_segments()]
+    np.testing.assert_allclose([sg[:, 1].min() for sg in segs], sens["seed_min"])
+    np.testing.assert_allclose([sg[:, 1].max() for sg in segs], sens["seed_max"])
+    (interactive,) = figures_for_result("tune", res)
+    np.testing.assert_allclose(np.asarray(interactive.data[0].y, float), sens["mean"].to_numpy(float))
+    assert "Never the calibration or test split" in paper.caption
+    assert res.save_figures(tmp_path / "figs")[0].read_bytes().startswith(b"%PDF-")
     # the same search again, through the CLI: the study resumes complete, no run is trained again
     mtimes = {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()}
     assert main(["--runs-dir", str(runs), "tune", "--dataset", "synthetic-imbalance", "--strategy", "ogm_ge",

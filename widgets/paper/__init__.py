@@ -177,3 +177,7 @@ def save_figures(result: object, folder: str | Path, *, format: str = "pdf", dpi
         atomic_write_bytes(caption, (fig.caption.strip() + "\n").encode())
         written += [image, caption]
     return written
+
+
+# results outside workbench.analyses (no conventional name)
+register_paper_figures("workbench.jobs.tune:TuneResult", "widgets.paper.tune:paper_figures")

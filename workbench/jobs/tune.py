@@ -156,6 +156,40 @@ class TuneResult(Result):
     study_name: str = ""
     storage: str = ""
 
+    def hyperparameters(self) -> list[str]:
+        """The searched hyperparameters (the trial columns that are not bookkeeping)."""
+        return [c for c in self.trials.columns if c not in ("number", "state", "value", "run_ids")]
+
+    def sensitivity(self) -> pd.DataFrame:
+        """Metric against each hyperparameter: one row per (hyperparameter, complete trial) with the
+        trial's ``setting``, the ``mean`` over its seeds and the seeds' range (``seed_min``, ``seed_max``),
+        ``n_seeds``; the table the sensitivity figures draw.
+
+        Examples
+        --------
+        >>> t = pd.DataFrame({"number": [0, 1], "state": "COMPLETE", "value": [0.6, 0.7], "alpha": [0.2, 0.8],
+        ...                   "run_ids": ["a,b", "c,d"]})
+        >>> r = pd.DataFrame({"number": [0, 0, 1, 1], "seed": [0, 1, 0, 1], "run_id": list("abcd"),
+        ...                   "value": [0.5, 0.7, 0.7, 0.7]})
+        >>> TuneResult(t, r).sensitivity()[["setting", "mean", "seed_min", "seed_max"]].values.tolist()
+        [[0.2, 0.6, 0.5, 0.7], [0.8, 0.7, 0.7, 0.7]]
+        """
+        done = self.trials[self.trials["state"] == "COMPLETE"]
+        spread = self.runs.groupby("number")["value"].agg(["mean", "min", "max", "size"])
+        rows = []
+        for name in self.hyperparameters():
+            for t in done.itertuples(index=False):
+                number = int(t.number)
+                if number not in spread.index:
+                    continue
+                s = spread.loc[number]
+                rows.append({"hyperparameter": name, "number": number, "setting": getattr(t, name),
+                             "mean": float(s["mean"]), "seed_min": float(s["min"]), "seed_max": float(s["max"]),
+                             "n_seeds": int(s["size"])})
+        out = pd.DataFrame(rows, columns=["hyperparameter", "number", "setting", "mean", "seed_min", "seed_max",
+                                          "n_seeds"])
+        return out.sort_values(["hyperparameter", "setting", "number"], kind="stable").reset_index(drop=True)
+
 
 def default_storage(runs_dir: str | Path | None, study_name: str) -> str:
     """``sqlite:///RUNS/.studies/STUDY.db`` (the folder created)."""
