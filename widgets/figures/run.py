@@ -22,11 +22,15 @@ def history_figure(history: pd.DataFrame, *, title: str = "Training history") ->
 
 @escaped_figure
 def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str | None = None) -> go.Figure:
-    """Bar chart of fused and unimodal accuracy on one split."""
+    """Bar chart of a run's headline score per model on one split (``Run.accuracy()``: fused and
+    unimodal accuracy for classification, top-1 retrieval accuracy per direction for alignment)."""
     part = accuracy[accuracy["split"] == split].copy()
-    part["kind"] = part["model"].map(lambda m: "fused" if m == "fused" else "unimodal head")
+    if "kind" not in part:  # tables from before Task.score_table
+        part["kind"] = part["model"].map(lambda m: "fused" if m == "fused" else "unimodal head")
+    measure = str(part["measure"].iloc[0]) if "measure" in part and len(part) else "accuracy"
+    label = "Accuracy" if measure == "accuracy" else measure[0].upper() + measure[1:]
     fig = px.bar(escape_frame(part), x="model", y="accuracy", color="kind", text=part["accuracy"].map("{:.3f}".format),
-                 title=title or f"Accuracy on the {split} split", range_y=[0, 1.05])
+                 title=title or f"{label} on the {split} split", range_y=[0, 1.05], labels={"accuracy": measure})
     fig.update_layout(template="plotly_white", legend_title_text="")
     return fig
 

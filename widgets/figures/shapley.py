@@ -18,7 +18,8 @@ def _finite(v: pd.Series, fallback: float) -> np.ndarray:
 
 
 @escaped_figure
-def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+def forest_figure(modalities: pd.DataFrame, *, title: str | None = None,
+                  value_label: str = "log-loss reduction") -> go.Figure:
     """Per modality: marginal conformal interval (thin bar) and mean with its t-interval (dot, thick bar).
 
     ``modalities`` is ``result.modalities`` or :func:`workbench.analyses.shapley.intervals_for_alpha`'s table.
@@ -47,8 +48,12 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None) -> go.F
     ))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     fig.update_layout(template="plotly_white", title=title or "Shapley value per modality: intervals",
-                      xaxis_title="Shapley value (log-loss reduction, nats)", legend={"orientation": "h", "y": -0.2})
+                      xaxis_title=f"Shapley value ({value_label}, nats)", legend={"orientation": "h", "y": -0.2})
     return fig
+
+
+# what a coalition's value is, per value method (the x-axis of the forest plot)
+VALUE_LABELS = {"retrieval": "log-probability of retrieving the true partner, over uniform"}
 
 
 @escaped_figure
@@ -106,6 +111,9 @@ def selection_figure(selection: pd.DataFrame, *, title: str | None = None) -> go
 
 def report_figures(result) -> list[go.Figure]:
     """The figures an HTML report shows for a saved :class:`ShapleyResult`."""
-    return [forest_figure(result.modalities, title=f"Shapley intervals ({result.value_method} values)"),
-            selection_figure(result.selection),
-            coalition_heatmap(result.coalitions, list(result.modality_names))]
+    label = VALUE_LABELS.get(result.value_method, "log-loss reduction")
+    figures = [forest_figure(result.modalities, title=f"Shapley intervals ({result.value_method} values)",
+                             value_label=label)]
+    if not result.selection.empty:  # retrieval Shapley has no modality selection
+        figures.append(selection_figure(result.selection))
+    return [*figures, coalition_heatmap(result.coalitions, list(result.modality_names))]

@@ -1,8 +1,13 @@
-"""Paper figure of a retrieval evaluation (:class:`workbench.analyses.retrieval.RetrievalResult`).
+"""Paper figures of the retrieval analyses (:mod:`workbench.analyses.retrieval`).
 
-The retrieval matrix as a seaborn heat map, one figure per Recall@k: rows are the queries
-(fused pairs ``a+b`` included), columns the galleries, each cell the value with its bootstrap
-interval. The caption is the interactive figure's (:func:`widgets.figures.retrieval.matrix_caption`).
+- :class:`~workbench.analyses.retrieval.RetrievalResult`: the retrieval matrix as a seaborn heat
+  map, one figure per Recall@k: rows are the queries (fused pairs ``a+b`` included), columns the
+  galleries, each cell the value with its bootstrap interval.
+- :class:`~workbench.analyses.retrieval.XorCurveResult`: 2->1 top-1 against ``p`` per method with
+  the t-interval over seeds as a band, the Bayes oracle (dashed) and chance (dotted).
+
+Captions are the interactive figures' (:func:`widgets.figures.retrieval.matrix_caption`,
+:func:`widgets.figures.retrieval.xor_caption`).
 
 Examples
 --------
@@ -20,9 +25,18 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 
-from widgets.figures.retrieval import matrix_caption
+from widgets.figures.retrieval import matrix_caption, xor_caption
 from widgets.paper import PaperFigure
-from widgets.paper.style import CMAP, COLUMN_WIDTH, SMALL_FONT_SIZE, new_figure, paper_style, text
+from widgets.paper.style import (
+    CMAP,
+    COLUMN_WIDTH,
+    GREY,
+    SMALL_FONT_SIZE,
+    color,
+    new_figure,
+    paper_style,
+    text,
+)
 
 
 def matrix(result, metric: str) -> tuple[list[str], list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -60,7 +74,32 @@ def retrieval_matrix(result, metric: str = "R@10") -> PaperFigure:
                        + matrix_caption(metric, n, level))
 
 
+def xor_curve(result) -> PaperFigure:
+    """Top-1 of the fused pair ``a+c -> b`` against ``p``, one line and band per method."""
+    with paper_style():
+        fig, ax = new_figure(height=2.4)
+        for i, (method, part) in enumerate(result.curve.groupby("method", sort=False)):
+            part = part.sort_values("p")
+            c = color(i)
+            lo, hi = part["top1_ci_lower"].to_numpy(float), part["top1_ci_upper"].to_numpy(float)
+            if np.isfinite(lo).all() and np.isfinite(hi).all():
+                ax.fill_between(part["p"], lo, hi, color=c, alpha=0.2, linewidth=0, gid=f"band:{method}")
+            ax.plot(part["p"], part["top1"], marker="o", color=c, gid=f"line:{method}", label=text(method))
+        grid = np.linspace(0, 1, 21)
+        ax.plot(grid, grid + (1 - grid) / 2**result.d, color="black", linestyle="--", linewidth=0.9, gid="oracle",
+                label="Bayes oracle")
+        ax.axhline(1 / 2**result.d, color=GREY, linestyle=":", linewidth=0.8, gid="chance")
+        ax.set_xlabel("p (share of samples with c = a xor b)")
+        ax.set_ylabel("2→1 top-1 accuracy")
+        ax.set_ylim(0, 1.05)
+        ax.legend(loc="upper left")
+    return PaperFigure(f"xor_curve_d{result.d}", fig, "XOR retrieval: top-1 accuracy (higher is better) of "
+                       "retrieving b from the fused pair a+c against p. " + xor_caption(result))
+
+
 def paper_figures(result) -> list[PaperFigure]:
-    """The retrieval matrix at every k the result holds."""
+    """The retrieval matrix at every k the result holds (an XOR curve result: its curve)."""
+    if hasattr(result, "curve"):
+        return [xor_curve(result)]
     ks = [m for m in dict.fromkeys(result.table["metric"]) if str(m).startswith("R@")]
     return [retrieval_matrix(result, k) for k in ks]

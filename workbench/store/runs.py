@@ -217,8 +217,12 @@ class Run:
         return list(self.config["modalities"])
 
     def accuracy(self) -> pd.DataFrame:
-        """Accuracy per split of the fused model and each unimodal head."""
-        return accuracy_table(self.predictions, self.modalities)
+        """The task's headline score per split and model (:meth:`workbench.tasks.base.Task.score_table`):
+        for classification the accuracy of the fused model and each unimodal head, for alignment
+        the top-1 retrieval accuracy of every direction."""
+        train_cfg = self.config.get("train", {})
+        task = make_task(train_cfg.get("task", "classification"), **train_cfg.get("task_params", {}))
+        return task.score_table(self.predictions, self.modalities)
 
     def load_model(self, *, encoders: dict | None = None) -> torch.nn.Module:
         """Rebuild the model from the config and load its weights (``weights_only=True``).

@@ -256,6 +256,21 @@ class AlignmentTask(Task):
         return out
 
 
+    def score_table(self, predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
+        """Top-1 retrieval accuracy (Recall@1) of every 1->1 direction and every fused pair towards
+        each modality outside it, per split."""
+        rows = []
+        for split, part in predictions.groupby("split", sort=False):
+            z = embeddings_from_frame(part)
+            directions = [(a, b, "1->1") for a in modalities for b in modalities if a != b]
+            directions += [(p, m, "2->1") for p in z if "+" in p for m in modalities if m not in p.split("+")]
+            for q, g, kind in directions:
+                rows.append({"split": str(split), "model": f"{q}->{g}", "kind": kind,
+                             "accuracy": float((partner_ranks(z[q], z[g]) <= 1).mean()), "n": len(part),
+                             "measure": "top-1 retrieval accuracy (R@1)"})
+        return pd.DataFrame(rows)
+
+
 def embeddings_from_frame(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """``name -> (n, d)`` arrays from the ``z_<name>_<k>`` columns of :meth:`AlignmentTask.predict_frame`."""
     names: dict[str, list[str]] = {}

@@ -13,6 +13,7 @@ store, sweeps and panels serve every task unchanged:
 ``predict_frame(...)``      tidy per-sample predictions (what the analyses read)
 ``prediction_columns(ms)``  the columns a saved run's predictions must have (checked on load)
 ``metrics(predictions)``    ``{split: {name: value}}`` recorded in the run
+``score_table(predictions)`` the headline score per split and model (``Run.accuracy()``, panels)
 ==========================  =====================================================================
 
 Tasks are registered by decorator, like strategies and fusion heads, and named in the config
@@ -98,6 +99,12 @@ class Task:
     def metrics(self, predictions: pd.DataFrame, modalities: list[str]) -> dict:
         """``{split: {name: value, "n": count}}`` from :meth:`predict_frame`'s frame."""
         return {}
+
+    def score_table(self, predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
+        """The headline score of every model a run holds, per split, in long format: ``split,
+        model, kind, accuracy, n, measure`` (``measure`` names what ``accuracy`` is, for titles).
+        What the run panel, the dashboard's overview and the CLI show."""
+        return pd.DataFrame(columns=["split", "model", "kind", "accuracy", "n", "measure"])
 
 
 # -- registry ------------------------------------------------------------------------------------

@@ -121,6 +121,13 @@ class ClassificationTask(Task):
     def prediction_columns(self, modalities: list[str]) -> list[str]:
         return ["sample", "y", "pred", "split", *(f"pred_{m}" for m in modalities)]
 
+    def score_table(self, predictions: pd.DataFrame, modalities: list[str]) -> pd.DataFrame:
+        """Accuracy of the fused model and every unimodal head per split (:func:`accuracy_table`)."""
+        table = accuracy_table(predictions, modalities)
+        table["kind"] = np.where(table["model"] == "fused", "fused", "unimodal head")
+        table["measure"] = "accuracy"
+        return table
+
     def metrics(self, predictions: pd.DataFrame, modalities: list[str]) -> dict:
         return metrics_from_predictions(predictions, modalities)
 
