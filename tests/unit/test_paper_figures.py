@@ -359,3 +359,23 @@ def test_the_same_result_gives_the_same_vector_files(retrieval_result):
     for fmt in ("pdf", "svg"):
         assert figure_bytes(fig, format=fmt) == figure_bytes(fig, format=fmt)
     assert fig.caption.encode("ascii", "ignore") in figure_bytes(fig, format="svg")
+
+
+def test_xor_curve_lines_and_bands_equal_the_curve_table(tmp_path):
+    from workbench.analyses.retrieval import XorCurveResult
+
+    rows = [{"p": p, "method": m, "top1": top, "top1_ci_lower": top - 0.05, "top1_ci_upper": top + 0.04, "n_seeds": 3}
+            for m, slope in (("ConFu", 0.8), ("CLIP", 0.0)) for p in (0.0, 0.5, 1.0)
+            for top in [0.125 + slope * p * 0.8]]
+    res = XorCurveResult(runs=pd.DataFrame(), curve=pd.DataFrame(rows), differences=pd.DataFrame(), d=3, level=0.95)
+    (fig,) = paper_figures(res)
+    ax = fig.figure.axes[0]
+    for method, part in res.curve.groupby("method"):
+        np.testing.assert_allclose(line(ax, f"line:{method}").get_ydata(), part["top1"].to_numpy())
+        lo, hi = band_limits(ax, f"band:{method}", part["p"].to_numpy())
+        np.testing.assert_allclose(lo, part["top1_ci_lower"].to_numpy())
+        np.testing.assert_allclose(hi, part["top1_ci_upper"].to_numpy())
+    grid = line(ax, "oracle").get_xdata()
+    np.testing.assert_allclose(line(ax, "oracle").get_ydata(), grid + (1 - grid) / 8)
+    assert "3 seeds" in fig.caption and "8 bit vectors" in fig.caption
+    check_saved(res, tmp_path, ["xor_curve_d3"])
