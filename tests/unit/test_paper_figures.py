@@ -379,3 +379,36 @@ def test_xor_curve_lines_and_bands_equal_the_curve_table(tmp_path):
     np.testing.assert_allclose(line(ax, "oracle").get_ydata(), grid + (1 - grid) / 8)
     assert "3 seeds" in fig.caption and "8 bit vectors" in fig.caption
     check_saved(res, tmp_path, ["xor_curve_d3"])
+
+
+def test_robustness_curves_and_subsets_equal_the_tables(tmp_path):
+    from workbench.analyses.robustness import RobustnessResult
+
+    rows = []
+    for perturbation, severities in (("missing", [0.0, 0.5, 1.0]), ("noise", [20.0, 0.0, -10.0])):
+        for j, modality in enumerate(["audio", "video"]):
+            for k, sev in enumerate(severities):
+                v = 0.9 - 0.2 * k * (j + 1) / 2
+                rows.append({"perturbation": perturbation, "modality": modality, "severity": sev, "metric": "accuracy",
+                             "value": v, "value_ci_lower": v - 0.03, "value_ci_upper": v + 0.02, "n": 200,
+                             "level": 0.95})
+    subsets = pd.DataFrame({"pattern": ["audio+video", "audio", "video"], "difference": [0.01, -0.02, 0.03],
+                            "difference_ci_lower": [-0.01, -0.05, 0.0], "difference_ci_upper": [0.03, 0.01, 0.06],
+                            "n_seeds": 3, "level": 0.95})
+    res = RobustnessResult(curves=pd.DataFrame(rows), patterns=pd.DataFrame(), subsets=subsets)
+    figs = paper_figures(res)
+    assert [f.name for f in figs] == ["robustness_missing_accuracy", "robustness_noise_accuracy", "robustness_subsets"]
+    for fig, perturbation in zip(figs[:2], ("missing", "noise"), strict=True):
+        ax = fig.figure.axes[0]
+        for modality, part in res.curves[res.curves["perturbation"] == perturbation].groupby("modality"):
+            part = part.sort_values("severity")
+            np.testing.assert_allclose(line(ax, f"line:{modality}").get_ydata(), part["value"].to_numpy())
+            lo, hi = band_limits(ax, f"band:{modality}", part["severity"].to_numpy())
+            np.testing.assert_allclose(lo, part["value_ci_lower"].to_numpy())
+            np.testing.assert_allclose(hi, part["value_ci_upper"].to_numpy())
+        assert "200 test samples" in fig.caption
+    assert figs[1].figure.axes[0].xaxis_inverted()  # SNR axis reversed, as in the interactive figure
+    ax = figs[2].figure.axes[0]
+    np.testing.assert_allclose(line(ax, "differences").get_xdata(), subsets["difference"].to_numpy())
+    np.testing.assert_allclose([s[:, 0].min() for s in errorbar_segments(ax)], subsets["difference_ci_lower"])
+    check_saved(res, tmp_path, ["robustness_missing_accuracy", "robustness_noise_accuracy", "robustness_subsets"])
