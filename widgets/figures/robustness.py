@@ -37,20 +37,28 @@ def curves_figure(curves: pd.DataFrame, *, perturbation: str = "missing", metric
                                  name=f"{modality} band"))
         fig.add_trace(go.Scatter(x=x, y=sub["value"], mode="lines+markers", name=str(modality)))
     label = METRIC_LABELS.get(metric, metric)
-    level, n = float(part["level"].iloc[0]), int(part["n"].iloc[0])
-    if perturbation == "missing":
-        title, xtitle = f"Robustness to missing modalities: {label}", "missing rate (share of samples without it)"
-        what = "each modality missing completely at random ('all': every modality independently)"
-    else:
-        title, xtitle = f"Robustness to noise: {label}", "signal-to-noise ratio (dB; left: noisier)"
-        what = "additive Gaussian noise on one modality"
+    title, xtitle = curve_axis_titles(perturbation, label)
     fig.update_layout(template="plotly_white", title=title, xaxis_title=xtitle, yaxis_title=f"{label} (higher is better)",
                       legend={"orientation": "h", "y": -0.2}, margin={"b": 130},
-                      annotations=[_caption(f"One trained model, no retraining: {what}. {n} test samples; bands: "
-                                            f"{level:.0%} bootstrap intervals over samples.", -0.38)])
+                      annotations=[_caption(curves_caption(part, perturbation), -0.38)])
     if perturbation == "noise":
         fig.update_xaxes(autorange="reversed")
     return fig
+
+
+def curve_axis_titles(perturbation: str, label: str) -> tuple[str, str]:
+    """Title and x-axis title of a robustness curve (shared with :mod:`widgets.paper.robustness`)."""
+    if perturbation == "missing":
+        return f"Robustness to missing modalities: {label}", "missing rate (share of samples without it)"
+    return f"Robustness to noise: {label}", "signal-to-noise ratio (dB; left: noisier)"
+
+
+def curves_caption(part: pd.DataFrame, perturbation: str) -> str:
+    """The caption of a robustness curve (shared with :mod:`widgets.paper.robustness`)."""
+    level, n = float(part["level"].iloc[0]), int(part["n"].iloc[0])
+    what = ("each modality missing completely at random ('all': every modality independently)"
+            if perturbation == "missing" else "additive Gaussian noise on one modality")
+    return f"One trained model, no retraining: {what}. {n} test samples; bands: {level:.0%} bootstrap intervals over samples."
 
 
 @escaped_figure
