@@ -46,7 +46,9 @@ from workbench.training.trainer import predict_proba
 @dataclasses.dataclass
 class LearningCurvesResult(Result):
     """``runs`` (coalition, n, seed, accuracy, log_loss), ``curves`` (means with t intervals over seeds),
-    ``pairs`` (connection R^2 and heterogeneity per ordered pair), and the crossover / gap."""
+    ``pairs`` (connection R^2 and heterogeneity per ordered pair), the crossover / gap, and
+    ``best_unimodal``: the single modality the crossover and the gap compare against (highest mean
+    accuracy over sizes and seeds; ``None`` in results saved before the field existed)."""
 
     runs: pd.DataFrame
     curves: pd.DataFrame
@@ -56,6 +58,7 @@ class LearningCurvesResult(Result):
     gap_ci_lower: float
     gap_ci_upper: float
     level: float = LEVEL
+    best_unimodal: str | None = None
 
 
 def _name(c: tuple[str, ...]) -> str:
@@ -112,7 +115,7 @@ def learning_curves(ds: MultimodalDataset, sizes: Sequence[int], seeds: Sequence
     last = piv.xs(max(sizes), level="n")
     gap, lo, hi = t_interval((last[full] - last[best_uni]).to_numpy(), level)
     pairs = _pairs(pd.concat(emb_rows), means.loc[max(sizes)], modalities)
-    return LearningCurvesResult(runs, curves, pairs, crossover, gap, lo, hi, level)
+    return LearningCurvesResult(runs, curves, pairs, crossover, gap, lo, hi, level, str(best_uni))
 
 
 @torch.no_grad()
