@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from widgets.figures.learning_curves import connection_figure, learning_curve_figure, report_figures
+from widgets.figures.learning_curves import (
+    caption_text,
+    connection_figure,
+    learning_curve_figure,
+    report_figures,
+)
 from widgets.registry import figures_target
 from workbench.analyses.learning_curves import LearningCurvesResult
 
@@ -82,7 +87,7 @@ def test_crossover_is_marked_at_the_full_models_value(result):
     full = result.curves[(result.curves["coalition"] == "+".join(MODALITIES)) & (result.curves["n"] == 100)]
     assert star[0].y[0] == pytest.approx(float(full["accuracy"].iloc[0]))
     assert fig.layout.shapes[0].x0 == 100.0
-    caption = fig.layout.annotations[0].text
+    caption = caption_text(fig)
     assert "crossover n=100" in caption and "+0.120 [+0.100, +0.140]" in caption and "95% t interval" in caption
 
 
@@ -91,7 +96,7 @@ def test_no_crossover_is_said(result):
 
     fig = learning_curve_figure(dataclasses.replace(result, crossover_n=None))
     assert not [t for t in fig.data if t.name and t.name.startswith("crossover")]
-    assert "No crossover" in fig.layout.annotations[0].text
+    assert "No crossover" in caption_text(fig)
 
 
 def test_connection_map_equals_the_pairs_table(result):
@@ -110,7 +115,8 @@ def test_connection_map_equals_the_pairs_table(result):
             assert r2.text[i][j] == (f"{row['connection_r2']:.2f} [{row['connection_r2_ci_lower']:.2f}, "
                                      f"{row['connection_r2_ci_upper']:.2f}]")
     assert het.zmid == 0
-    assert any("R^2" in a.text and "heterogeneity" in a.text for a in fig.layout.annotations)
+    caption = caption_text(fig)
+    assert "R^2" in caption and "heterogeneity" in caption and "95% t interval over 3 seeds" in caption
 
 
 def test_bad_options_are_named(result):
@@ -124,4 +130,4 @@ def test_found_by_name_and_report_figures(result):
     assert figures_target(LearningCurvesResult) == "widgets.figures.learning_curves:report_figures"
     figs = report_figures(result)
     assert [f.layout.yaxis.title.text for f in figs[:2]] == ["test accuracy (share correct)", "test log loss (nats)"]
-    assert len(figs) == 3 and all(f.layout.annotations for f in figs)
+    assert len(figs) == 3 and all("better" in caption_text(f) for f in figs)

@@ -17,6 +17,8 @@ Pure functions ``result -> go.Figure`` drawing the result's own tables; found by
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -25,12 +27,30 @@ from plotly.subplots import make_subplots
 from widgets.text import escaped_figure
 
 METRICS = {"accuracy": ("test accuracy (share correct)", True), "log_loss": ("test log loss (nats)", False)}
-CAPTION_Y = -0.28
+CAPTION_WIDTH = 150  # characters per caption line
+LINE_PX = 16
 
 
-def _caption(text: str, y: float = CAPTION_Y) -> dict:
-    return {"text": text, "xref": "paper", "yref": "paper", "x": 0, "y": y, "xanchor": "left", "yanchor": "top",
-            "showarrow": False, "align": "left", "font": {"size": 11}}
+def _caption(paragraphs: list[str], *, below_px: int = 70) -> list[dict]:
+    """The caption as one annotation per line under the plot: annotation text is escaped
+    (:func:`widgets.text.escape_figure`), so a ``<br>`` would show literally; pixel offsets keep the
+    lines apart at any figure height."""
+    lines = [line for p in paragraphs for line in textwrap.wrap(p, CAPTION_WIDTH)]
+    return [{"text": line, "xref": "paper", "yref": "paper", "x": 0, "y": 0, "xanchor": "left", "yanchor": "top",
+             "yshift": -below_px - LINE_PX * i, "showarrow": False, "align": "left", "font": {"size": 11}}
+            for i, line in enumerate(lines)]
+
+
+def caption_text(fig: go.Figure) -> str:
+    """The caption of a figure of this module as one string (its lines joined by spaces).
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> caption_text(go.Figure(layout={"annotations": _caption(["a " * 100, "b"])})).count("b")
+    1
+    """
+    return " ".join(a.text for a in fig.layout.annotations if a.yshift is not None and a.yshift < 0)
 
 
 def full_coalition(result) -> str:
@@ -143,15 +163,19 @@ def learning_curve_figure(result, *, metric: str = "accuracy", top: int = 3) -> 
                  f"mean accuracy stays above every single modality's.")
     else:
         cross = f"No crossover: {full}'s mean accuracy does not stay above every single modality's up to the largest n."
-    caption = (f"{label} of every coalition on the test split against the number of training samples n "
+    caption = [f"{label} of every coalition on the test split against the number of training samples n "
                f"({'higher' if higher_better else 'lower'} is better). Bands: {result.level:.0%} t interval over "
                f"{seeds} seeds. Thick: {full} (all modalities) and {best} (best unimodal); hidden coalitions are "
-               f"in the legend (click to show).<br>{cross} Gap at n={int(c['n'].max())}: "
-               f"{result.gap:+.3f} [{result.gap_ci_lower:+.3f}, {result.gap_ci_upper:+.3f}] accuracy, "
-               f"{full} minus {best} (positive: the extra modalities help).")
+               "in the legend (click to show).",
+               f"{cross} Gap at n={int(c['n'].max())}: {result.gap:+.3f} [{result.gap_ci_lower:+.3f}, "
+               f"{result.gap_ci_upper:+.3f}] accuracy, {full} minus {best} (positive: the extra modalities help)."]
+    sizes = sorted(c["n"].unique())
     fig.update_layout(title=f"Learning curves per coalition: {label} vs n",
-                      xaxis={"type": "log", "title": "training samples n"}, yaxis={"title": label},
-                      template="plotly_white", height=560, margin={"b": 150}, annotations=[_caption(caption)])
+                      xaxis={"type": "log", "title": "training samples n", "tickvals": sizes,
+                             "ticktext": [f"{v:g}" for v in sizes]},
+                      yaxis={"title": label}, template="plotly_white", height=620, margin={"b": 170})
+    for a in _caption(caption):
+        fig.add_annotation(a)
     return fig
 
 
@@ -190,29 +214,30 @@ def connection_figure(result) -> go.Figure:
     text = [[f"{v:.2f} [{a:.2f}, {b:.2f}]" if v == v else "" for v, a, b in zip(rv, ra, rb, strict=True)]
             for rv, ra, rb in zip(r2.to_numpy(), lo.to_numpy(), hi.to_numpy(), strict=True)]
     het_text = [[f"{v:+.3f}" if v == v else "" for v in row] for row in het.to_numpy()]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.22,
                         subplot_titles=["connection: R^2 of target from source", "heterogeneity: pair gain"])
     fig.add_trace(go.Heatmap(z=r2.to_numpy(), x=names, y=names, zmin=0, zmax=1, colorscale="Viridis", text=text,
                              texttemplate="%{text}", name="connection R^2",
-                             colorbar={"title": "R^2", "x": 0.42, "len": 0.9}), row=1, col=1)
+                             colorbar={"title": "R^2", "x": 0.40, "len": 0.9}), row=1, col=1)
     bound = float(np.nanmax(np.abs(het.to_numpy()))) if np.isfinite(het.to_numpy()).any() else 1.0
     fig.add_trace(go.Heatmap(z=het.to_numpy(), x=names, y=names, zmid=0, zmin=-bound, zmax=bound, colorscale="RdBu",
                              text=het_text, texttemplate="%{text}", name="heterogeneity",
                              colorbar={"title": "gain", "x": 1.0, "len": 0.9}), row=1, col=2)
     for col in (1, 2):
         fig.update_xaxes(title_text="target modality" if col == 1 else "modality", row=1, col=col)
-        fig.update_yaxes(title_text="source modality" if col == 1 else "modality", autorange="reversed",
-                         row=1, col=col)
+        fig.update_yaxes(title_text="source modality" if col == 1 else None, autorange="reversed", row=1, col=col)
     seeds = int(result.runs["seed"].nunique())
     n = int(result.curves["n"].max())
-    caption = ("Left: cross-validated R^2 (ridge, 5 folds, test split) of the target modality's embedding in the "
-               f"full model predicted from the source's, at n={n}; brackets: {result.level:.0%} t interval over "
-               f"{seeds} seeds. High R^2: strong connection (one modality predicts the other), which the theory "
-               "needs.<br>Right: accuracy of the pair's model minus its better member's at n="
-               f"{n} (symmetric; positive: the pair gains from combining, i.e. heterogeneity; 0 or below: no gain).")
+    caption = ["Left: cross-validated R^2 (ridge, 5 shuffled folds, test split) of the target modality's embedding "
+               f"in the full model predicted from the source's, at n={n}; brackets: {result.level:.0%} t interval "
+               f"over {seeds} seeds. High R^2: strong connection (one modality predicts the other), which the "
+               "theory needs; 0: no better than the mean.",
+               f"Right: test accuracy of the pair's model minus its better member's at n={n}, in accuracy points "
+               "(symmetric; positive: the pair gains from combining, as under heterogeneity; 0 or below: no gain)."]
     fig.update_layout(title="Connection and heterogeneity per pair of modalities", template="plotly_white",
-                      height=260 + 40 * len(names), margin={"b": 150})
-    fig.add_annotation(_caption(caption, -0.35))
+                      height=320 + 60 * len(names), margin={"b": 150})
+    for a in _caption(caption):
+        fig.add_annotation(a)
     return fig
 
 
