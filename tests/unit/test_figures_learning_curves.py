@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from widgets.figures.captions import caption_text
 from widgets.figures.learning_curves import (
-    caption_text,
     connection_figure,
     learning_curve_figure,
     report_figures,

@@ -17,42 +17,15 @@ Pure functions ``result -> go.Figure`` drawing the result's own tables; found by
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets.figures.captions import add_caption
 from widgets.text import escaped_figure
 
 METRICS = {"accuracy": ("test accuracy (share correct)", True), "log_loss": ("test log loss (nats)", False)}
-CAPTION_WIDTH = 150  # characters per caption line
-LINE_PX = 16
-
-
-def _caption(paragraphs: list[str], *, below_px: int = 70) -> list[dict]:
-    """The caption as one annotation per line under the plot: annotation text is escaped
-    (:func:`widgets.text.escape_figure`), so a ``<br>`` would show literally; pixel offsets keep the
-    lines apart at any figure height."""
-    lines = [line for p in paragraphs for line in textwrap.wrap(p, CAPTION_WIDTH)]
-    return [{"text": line, "xref": "paper", "yref": "paper", "x": 0, "y": 0, "xanchor": "left", "yanchor": "top",
-             "yshift": -below_px - LINE_PX * i, "showarrow": False, "align": "left", "font": {"size": 11}}
-            for i, line in enumerate(lines)]
-
-
-def caption_text(fig: go.Figure) -> str:
-    """The caption of a figure of this module as one string (its lines joined by spaces).
-
-    Examples
-    --------
-    >>> import plotly.graph_objects as go
-    >>> caption_text(go.Figure(layout={"annotations": _caption(["a " * 100, "b"])})).count("b")
-    1
-    """
-    return " ".join(a.text for a in fig.layout.annotations if a.yshift is not None and a.yshift < 0)
-
-
 def full_coalition(result) -> str:
     """The coalition of every modality (the largest in ``result.curves``).
 
@@ -173,9 +146,8 @@ def learning_curve_figure(result, *, metric: str = "accuracy", top: int = 3) -> 
     fig.update_layout(title=f"Learning curves per coalition: {label} vs n",
                       xaxis={"type": "log", "title": "training samples n", "tickvals": sizes,
                              "ticktext": [f"{v:g}" for v in sizes]},
-                      yaxis={"title": label}, template="plotly_white", height=620, margin={"b": 170})
-    for a in _caption(caption):
-        fig.add_annotation(a)
+                      yaxis={"title": label}, template="plotly_white", height=620)
+    add_caption(fig, caption)
     return fig
 
 
@@ -235,9 +207,8 @@ def connection_figure(result) -> go.Figure:
                f"Right: test accuracy of the pair's model minus its better member's at n={n}, in accuracy points "
                "(symmetric; positive: the pair gains from combining, as under heterogeneity; 0 or below: no gain)."]
     fig.update_layout(title="Connection and heterogeneity per pair of modalities", template="plotly_white",
-                      height=320 + 60 * len(names), margin={"b": 150})
-    for a in _caption(caption):
-        fig.add_annotation(a)
+                      height=320 + 60 * len(names))
+    add_caption(fig, caption)
     return fig
 
 
