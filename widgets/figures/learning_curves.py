@@ -43,7 +43,16 @@ def full_coalition(result) -> str:
 def best_unimodal(result) -> str:
     """The best single modality as the analysis chose it (``result.best_unimodal``); for results saved
     before that field existed, the singleton with the highest mean accuracy over sizes and seeds, the
-    analysis's own rule."""
+    analysis's own rule.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> runs = pd.DataFrame({"coalition": ["a", "b", "a+b"], "size": [1, 1, 2], "accuracy": [0.6, 0.7, 0.9]})
+    >>> best_unimodal(SimpleNamespace(best_unimodal=None, runs=runs))
+    'b'
+    """
     name = getattr(result, "best_unimodal", None)
     if name:
         return str(name)
