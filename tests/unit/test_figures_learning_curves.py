@@ -41,7 +41,8 @@ def result() -> LearningCurvesResult:
                            "accuracy_ci_lower": base - 0.02, "accuracy_ci_upper": base + 0.04, "log_loss": 2 - base,
                            "log_loss_ci_lower": 1.9 - base, "log_loss_ci_upper": 2.1 - base})
     pairs = [{"source": a, "target": b, "connection_r2": 0.1 * i + 0.05 * j, "connection_r2_ci_lower": 0.1 * i,
-              "connection_r2_ci_upper": 0.1 * i + 0.1, "heterogeneity": 0.01 * (i + j) - 0.03}
+              "connection_r2_ci_upper": 0.1 * i + 0.1, "heterogeneity": 0.01 * (i + j) - 0.03,
+              "heterogeneity_ci_lower": 0.01 * (i + j) - 0.05, "heterogeneity_ci_upper": 0.01 * (i + j) - 0.01}
              for (i, a), (j, b) in itertools.permutations(enumerate(MODALITIES), 2)]
     return LearningCurvesResult(pd.DataFrame(runs), pd.DataFrame(curves), pd.DataFrame(pairs), 100.0, 0.12, 0.1,
                                 0.14, 0.95, "pix")
@@ -114,6 +115,8 @@ def test_connection_map_equals_the_pairs_table(result):
             assert het.z[i][j] == pytest.approx(row["heterogeneity"])
             assert r2.text[i][j] == (f"{row['connection_r2']:.2f} [{row['connection_r2_ci_lower']:.2f}, "
                                      f"{row['connection_r2_ci_upper']:.2f}]")
+            assert het.text[i][j] == (f"{row['heterogeneity']:+.3f} [{row['heterogeneity_ci_lower']:+.3f}, "
+                                      f"{row['heterogeneity_ci_upper']:+.3f}]")
     assert het.zmid == 0
     caption = caption_text(fig)
     assert "R^2" in caption and "heterogeneity" in caption and "95% t interval over 3 seeds" in caption

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from workbench import load_dataset
 from workbench.analyses.learning_curves import learning_curves
@@ -28,6 +29,19 @@ def test_curves_are_means_of_runs(res):
         assert np.isclose(row["accuracy"], g["accuracy"].mean())
         assert row["accuracy_ci_lower"] <= row["accuracy"] <= row["accuracy_ci_upper"]
     assert set(res.pairs.columns) >= {"connection_r2", "connection_r2_ci_lower", "heterogeneity"}
+
+
+def test_heterogeneity_is_the_pair_gain_over_its_better_member(res):
+    last = res.runs[res.runs["n"] == 300].pivot(index="seed", columns="coalition", values="accuracy")
+    for _, row in res.pairs.iterrows():
+        a, b = row["source"], row["target"]
+        pair = "+".join(m for m in ["a", "b", "noise"] if m in (a, b))
+        better = a if last[a].mean() >= last[b].mean() else b
+        diff = last[pair] - last[better]
+        assert np.isclose(row["heterogeneity"], diff.mean())
+        assert np.isclose(row["heterogeneity"], last[pair].mean() - max(last[a].mean(), last[b].mean()))
+        half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+        assert np.isclose(row["heterogeneity_ci_upper"] - row["heterogeneity"], half, atol=1e-12)
 
 
 def test_too_large_size_is_named():

@@ -194,7 +194,12 @@ def connection_figure(result) -> go.Figure:
     het = _square(p, "heterogeneity", names)
     text = [[f"{v:.2f} [{a:.2f}, {b:.2f}]" if v == v else "" for v, a, b in zip(rv, ra, rb, strict=True)]
             for rv, ra, rb in zip(r2.to_numpy(), lo.to_numpy(), hi.to_numpy(), strict=True)]
-    het_text = [[f"{v:+.3f}" if v == v else "" for v in row] for row in het.to_numpy()]
+    if "heterogeneity_ci_lower" in p:  # results saved before the interval existed have none
+        het_lo, het_hi = _square(p, "heterogeneity_ci_lower", names), _square(p, "heterogeneity_ci_upper", names)
+        het_text = [[f"{v:+.3f} [{a:+.3f}, {b:+.3f}]" if v == v else "" for v, a, b in zip(rv, ra, rb, strict=True)]
+                    for rv, ra, rb in zip(het.to_numpy(), het_lo.to_numpy(), het_hi.to_numpy(), strict=True)]
+    else:
+        het_text = [[f"{v:+.3f}" if v == v else "" for v in row] for row in het.to_numpy()]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.22,
                         subplot_titles=["connection: R^2 of target from source", "heterogeneity: pair gain"])
     fig.add_trace(go.Heatmap(z=r2.to_numpy(), x=names, y=names, zmin=0, zmax=1, colorscale="Viridis", text=text,
@@ -213,8 +218,8 @@ def connection_figure(result) -> go.Figure:
                f"in the full model predicted from the source's, at n={n}; brackets: {result.level:.0%} t interval "
                f"over {seeds} seeds. High R^2: strong connection (one modality predicts the other), which the "
                "theory needs; 0: no better than the mean.",
-               f"Right: test accuracy of the pair's model minus its better member's at n={n}, in accuracy points "
-               "(symmetric; positive: the pair gains from combining, as under heterogeneity; 0 or below: no gain)."]
+               f"Right: test accuracy of the pair's model minus its better member's at n={n}, in accuracy points, "
+               f"brackets: {result.level:.0%} t interval over seeds of the paired difference (symmetric; positive: the pair gains from combining, as under heterogeneity; 0 or below: no gain)."]
     fig.update_layout(title="Connection and heterogeneity per pair of modalities", template="plotly_white",
                       height=320 + 60 * len(names))
     add_caption(fig, caption)

@@ -11,8 +11,9 @@ The **crossover** is the smallest n from which the full model's mean accuracy st
 best unimodal one's; the **gap** is their difference at the largest n (t interval over seeds
 of the paired difference). **Connection** of pair (a, b): cross-validated R^2
 (scikit-learn ``RidgeCV``, 5 shuffled folds) of modality b's embedding in the full model predicted from
-modality a's, on the test split. **Heterogeneity** of a pair: best single-modality accuracy of
-the pair minus the pair model's accuracy, sign flipped (the pair's gain over its best member).
+modality a's, on the test split. **Heterogeneity** of a pair: the pair model's accuracy minus that of
+its better member (the pair's gain over its best member), at the largest n, with a t interval over
+seeds of the paired difference.
 Both are this project's operationalisations [INFERRED], not the paper's definitions.
 
 Example
@@ -114,7 +115,7 @@ def learning_curves(ds: MultimodalDataset, sizes: Sequence[int], seeds: Sequence
             break
     last = piv.xs(max(sizes), level="n")
     gap, lo, hi = t_interval((last[full] - last[best_uni]).to_numpy(), level)
-    pairs = _pairs(pd.concat(emb_rows), means.loc[max(sizes)], modalities)
+    pairs = _pairs(pd.concat(emb_rows), last, modalities, level)
     return LearningCurvesResult(runs, curves, pairs, crossover, gap, lo, hi, level, str(best_uni))
 
 
@@ -174,12 +175,20 @@ def connection_r2(embeddings: dict[str, np.ndarray], *, seed: int = 0, folds: in
     return pd.DataFrame(out)
 
 
-def _pairs(conn: pd.DataFrame, acc_last: pd.Series, modalities: list[str]) -> pd.DataFrame:
+def _pairs(conn: pd.DataFrame, last: pd.DataFrame, modalities: list[str], level: float) -> pd.DataFrame:
+    """Connection and heterogeneity per ordered pair; ``last``: accuracy at the largest n, seeds x coalitions.
+
+    Heterogeneity is the pair's mean accuracy minus that of its better member (by mean); its
+    interval is the t interval over seeds of the paired per-seed difference, whose mean is that
+    same number.
+    """
     rows = []
     for (a, b), g in conn.groupby(["source", "target"]):
-        mean, lo, hi = t_interval(g["connection_r2"].to_numpy())
+        mean, lo, hi = t_interval(g["connection_r2"].to_numpy(), level)
         pair = "+".join(m for m in modalities if m in (a, b))
-        het = float(acc_last.get(pair, np.nan) - max(acc_last[a], acc_last[b]))
+        better = a if last[a].mean() >= last[b].mean() else b
+        het, het_lo, het_hi = t_interval((last[pair] - last[better]).to_numpy(), level)
         rows.append({"source": a, "target": b, "connection_r2": mean, "connection_r2_ci_lower": lo,
-                     "connection_r2_ci_upper": hi, "heterogeneity": het})
+                     "connection_r2_ci_upper": hi, "heterogeneity": het, "heterogeneity_ci_lower": het_lo,
+                     "heterogeneity_ci_upper": het_hi})
     return pd.DataFrame(rows)
