@@ -30,3 +30,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords or "browser" in Path(str(item.fspath)).parts:
             item.add_marker(skip)
+
+
+class _KillAfter:
+    """A trainer callback that interrupts training at the end of epoch ``at`` (0-based), after the
+    checkpoint of the previous epoch: a kill between epochs."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def on_epoch_end(self, ctx, epoch, row):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture
+def kill_after():
+    """``kill_after(n)``: a callback that stops a Trainer during epoch ``n + 1`` (see :class:`_KillAfter`)."""
+    return _KillAfter

@@ -141,18 +141,7 @@ def test_cosine_schedule_is_torchs_cosine_annealing():
         ref.step()
 
 
-class _Kill:
-    """A callback that stops the process after ``at`` epochs (a kill between epochs)."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def on_epoch_end(self, ctx, epoch, row):
-        if epoch == self.at:
-            raise KeyboardInterrupt
-
-
-def test_alignment_trains_with_adamw_and_cosine_and_resumes_on_the_same_curve(tmp_path):
+def test_alignment_trains_with_adamw_and_cosine_and_resumes_on_the_same_curve(tmp_path, kill_after):
     from workbench import load_dataset
     from workbench.training.config import TrainConfig
     from workbench.training.trainer import Trainer
@@ -164,7 +153,7 @@ def test_alignment_trains_with_adamw_and_cosine_and_resumes_on_the_same_curve(tm
     full = Trainer(cfg).fit(ds, splits)
     ck = tmp_path / "ck.pt"
     with pytest.raises(KeyboardInterrupt):
-        Trainer(cfg, callbacks=[_Kill(2)]).fit(ds, splits, checkpoint_path=ck)
+        Trainer(cfg, callbacks=[kill_after(2)]).fit(ds, splits, checkpoint_path=ck)
     state = torch.load(ck, weights_only=True)
     assert state["epoch"] == 2
     # the rate of epoch 2 (0-based 1) of a 4-epoch cosine from 1e-3 down to 1e-6

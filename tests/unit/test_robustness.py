@@ -78,16 +78,7 @@ def test_robustness_refuses_bad_arguments_before_work(fitted):
         robustness_analysis(run.model, run.dataset, run.splits.test, snr_db=(float("inf"),))
 
 
-class _Kill:
-    def __init__(self, at):
-        self.at = at
-
-    def on_epoch_end(self, ctx, epoch, row):
-        if epoch == self.at:
-            raise KeyboardInterrupt
-
-
-def test_training_with_augmentation_is_recorded_and_resumes_exactly(tmp_path):
+def test_training_with_augmentation_is_recorded_and_resumes_exactly(tmp_path, kill_after):
     from workbench.training.config import TrainConfig
     from workbench.training.trainer import Trainer
 
@@ -97,7 +88,7 @@ def test_training_with_augmentation_is_recorded_and_resumes_exactly(tmp_path):
                                                          {"kind": "gaussian", "snr_db": 5.0}])
     full = Trainer(cfg).fit(ds, splits)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(cfg, callbacks=[_Kill(1)]).fit(ds, splits, checkpoint_path=tmp_path / "ck.pt")
+        Trainer(cfg, callbacks=[kill_after(1)]).fit(ds, splits, checkpoint_path=tmp_path / "ck.pt")
     resumed = Trainer(cfg).fit(ds, splits, checkpoint_path=tmp_path / "ck.pt", resume=True)
     assert np.allclose(resumed.history["train_loss"], full.history["train_loss"], rtol=1e-6)
     for p, q in zip(full.model_.parameters(), resumed.model_.parameters(), strict=True):
