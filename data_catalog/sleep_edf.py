@@ -220,7 +220,7 @@ def write_night(psg: str | Path, hypnogram: str | Path, signals: Mapping[str, np
     data = [np.asarray(signals[c], dtype=np.float64) for c in labels]
     headers = []
     for c, x in zip(labels, data, strict=True):
-        lim = float(max(np.abs(x).max(), 1.0)) * 1.1
+        lim = float(np.ceil(max(np.abs(x).max(), 1.0) * 1.1))  # EDF headers hold 8 characters
         headers.append({"label": c, "dimension": "uV", "sample_frequency": fs, "physical_max": lim,
                         "physical_min": -lim, "digital_max": 32767, "digital_min": -32768})
     with pyedflib.EdfWriter(str(psg), len(labels), file_type=pyedflib.FILETYPE_EDFPLUS) as w:
