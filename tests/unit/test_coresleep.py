@@ -156,3 +156,21 @@ def test_trainer_learns_staging_on_synthetic_psg_with_missing_nights():
         assert (pred["head"] == head).all()
         scores = staging_metrics(pred, ["eeg", "eog"])
         assert scores["fused"] > 0.6, (head, scores)  # chance is the majority-stage share (< 0.45)
+
+
+@pytest.mark.slow
+def test_train_run_store_round_trip(tmp_path):
+    from workbench import load_run, train
+
+    run = train("synthetic-psg", dataset_params={"n_nights": 12, "n_epochs": 42, "eeg_only": 0.2}, task="coresleep",
+                task_params=dict(SMALL, inner_layers=1, outer_layers=1), epochs=1, batch_size=4, runs_dir=tmp_path,
+                progress=False)
+    assert {"fused", "macro_f1", "kappa", "eeg", "eog"} <= set(run.metrics["test"])
+    # per-epoch predictions: 21 rows per sequence; the EOG head answers only where EOG is present
+    pred = run.predictions
+    assert len(pred) == 21 * pred["sample"].nunique()
+    assert ((pred["pred_eog"] >= 0) == pred["present_eog"]).all()
+    table = run.accuracy()
+    assert set(table["model"]) == {"fused", "eeg", "eog"}
+    model = load_run(run.path).load_model()
+    assert type(model).__name__ == "CoReSleepModel"
