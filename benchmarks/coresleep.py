@@ -11,6 +11,8 @@ help it. Per seed (data, split and model seeds equal):
   the both-modality training nights only (what a pipeline that drops incomplete records does);
 - ablation ``complete_same_steps``: the complete-only model trained for as many optimizer steps
   as the incomplete one (more epochs), so that "more data" is not confounded with "more steps";
+- with ``--no-align``, ablation ``incomplete_no_align``: the incomplete model without the
+  alignment loss (``align_weight=0``);
 - all are tested on the same complete test nights, given EEG only, EOG only, and both.
 
 Reported: epoch accuracy, macro-F1 and Cohen's kappa per model and test input, and the paired
@@ -23,7 +25,7 @@ steps with ``--full-steps``.
 Usage::
 
     python benchmarks/coresleep.py                       # 3 seeds, small model, a few minutes on 2 cores
-    python benchmarks/coresleep.py --seeds 0 1 2 3 4 --epochs 10 --full-steps 4
+    python benchmarks/coresleep.py --seeds 0 1 2 3 4 --no-align --full-steps 0
     python benchmarks/coresleep.py --device cuda --full-steps 20
 """
 
@@ -65,9 +67,12 @@ def run_seed(seed: int, args) -> tuple[list[dict], list[dict]]:
     # the complete-only model sees fewer sequences, hence fewer optimizer steps per epoch; the
     # "complete_same_steps" ablation trains it for as many steps as the incomplete model takes
     same_steps = int(round(args.epochs * len(splits.train) / max(len(full), 1)))
-    for name, train_idx, epochs in (("incomplete", splits.train, args.epochs), ("complete", full, args.epochs),
-                                    ("complete_same_steps", full, same_steps)):
-        cfg = TrainConfig(task="coresleep", task_params=SMALL, epochs=epochs, batch_size=8, lr=1e-3,
+    models = [("incomplete", splits.train, args.epochs, SMALL), ("complete", full, args.epochs, SMALL),
+              ("complete_same_steps", full, same_steps, SMALL)]
+    if args.no_align:  # the method's own ingredient: the alignment loss, turned off
+        models.append(("incomplete_no_align", splits.train, args.epochs, dict(SMALL, align_weight=0.0)))
+    for name, train_idx, epochs, params in models:
+        cfg = TrainConfig(task="coresleep", task_params=params, epochs=epochs, batch_size=8, lr=1e-3,
                           weight_decay=1e-4, dropout=0.1, eval_every=0, progress=False, seed=seed,
                           device=args.device)
         trainer = Trainer(cfg).fit(ds, dataclasses.replace(splits, train=train_idx))
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--night-epochs", type=int, default=84, help="30 s epochs per night (a multiple of 21)")
     parser.add_argument("--epochs", type=int, default=8, help="training epochs per model")
     parser.add_argument("--full-steps", type=int, default=3, help="steps of the paper-sized model (0: skip)")
+    parser.add_argument("--no-align", action="store_true",
+                        help="also train the incomplete model without the alignment loss (ablation)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -135,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     out = []
     for given in ("eeg", "eog", "both"):
         part = wide.xs(given, level="test_input")
-        for reference in ("complete", "complete_same_steps"):
+        for reference in [c for c in ("complete", "complete_same_steps", "incomplete_no_align")
+                          if (("accuracy", c) in part.columns)]:
             for metric in ("accuracy", "macro_f1", "kappa"):
                 diff = (part[(metric, "incomplete")] - part[(metric, reference)]).to_numpy()
                 mean, lo, hi = t_interval(diff, 0.95)
