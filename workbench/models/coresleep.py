@@ -160,7 +160,11 @@ class CoReSleepModel(nn.Module):
             self.register_buffer(f"std_{m}", torch.ones(n_bins))
 
     def set_standardization(self, modalities: dict[str, torch.Tensor]) -> None:
-        """Per-frequency-bin mean/std of the training inputs (the trainer calls this before training)."""
+        """Per-frequency-bin mean/std of the training inputs (the trainer calls this before training).
+
+        The trainer passes every training input, present or not (it has no mask here): data
+        under a False mask should be real or left out, not zero-filled, or it biases the mean.
+        """
         for m in self.modalities:
             x = modalities[m].float().reshape(-1, self.n_bins)
             getattr(self, f"mean_{m}").copy_(x.mean(0))
