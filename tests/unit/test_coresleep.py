@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -174,3 +175,23 @@ def test_train_run_store_round_trip(tmp_path):
     assert set(table["model"]) == {"fused", "eeg", "eog"}
     model = load_run(run.path).load_model()
     assert type(model).__name__ == "CoReSleepModel"
+
+
+@pytest.mark.slow
+def test_seeded_and_resume_gives_the_uninterrupted_numbers(tmp_path):
+    from data_catalog.sleep import night_splits, synthetic_psg
+    from workbench.training.trainer import TrainConfig, Trainer
+
+    ds = synthetic_psg(n_nights=4, n_epochs=42, seq_len=21, eeg_only=0.25, seed=1)
+    splits = night_splits(ds, train=0.5, calib=0.25, seed=0)
+    cfg = TrainConfig(task="coresleep", task_params=dict(SMALL, inner_layers=1, outer_layers=1), epochs=3,
+                      batch_size=2, lr=1e-3, dropout=0.1, progress=False, seed=3)
+    whole = Trainer(cfg).fit(ds, splits)
+    again = Trainer(cfg).fit(ds, splits)
+    assert whole.history["train_loss"].tolist() == again.history["train_loss"].tolist()
+    ckpt = tmp_path / "checkpoint.pt"
+    Trainer(dataclasses.replace(cfg, epochs=2)).fit(ds, splits, checkpoint_path=ckpt)  # "killed" after epoch 2
+    resumed = Trainer(cfg).fit(ds, splits, checkpoint_path=ckpt, resume=True)
+    assert resumed.history["train_loss"].tolist() == whole.history["train_loss"].tolist()
+    for k, v in whole.model_.state_dict().items():
+        assert torch.equal(v, resumed.model_.state_dict()[k]), k

@@ -223,3 +223,18 @@ def test_edf_folder_without_hypnogram(tmp_path):
     (tmp_path / "SC4001EC-Hypnogram.edf").unlink()
     with pytest.raises(DataError, match="no hypnogram file \\(\\*Hypnogram.edf\\) for SC4001E0-PSG.edf"):
         find_nights(tmp_path)
+
+
+def test_band_power_logistic_baseline_beats_chance_on_eog_only():
+    from sklearn.linear_model import LogisticRegression
+
+    ds = synthetic_psg(n_nights=12, n_epochs=42, seq_len=21, seed=4)
+    # mean log power per 4-bin band (about 1.6 Hz) of every epoch's EOG spectrogram
+    eog = ds.modalities["eog"].numpy().reshape(-1, 29, 32, 4).mean(axis=(1, 3))
+    y = ds.y.numpy().reshape(-1)
+    night = np.repeat(ds.groups["night"].to_numpy(), 21)
+    train = night < 8
+    clf = LogisticRegression(max_iter=2000).fit(eog[train], y[train])
+    acc = (clf.predict(eog[~train]) == y[~train]).mean()
+    chance = np.bincount(y[~train]).max() / (~train).sum()
+    assert acc > chance + 0.2, (acc, chance)
