@@ -191,6 +191,7 @@ def load_extensions() -> list[str]:
 # figures: by convention (workbench.analyses.NAME -> widgets.figures.NAME:report_figures, see
 # conventional_figures); panels: results without a panel of their own get the generic ResultPanel
 register_figures("workbench.analyses.theory_lab:TheoryLabResult", "widgets.figures.theory:report_figures")
+register_figures("workbench.jobs.tune:TuneResult", "widgets.figures.tune:report_figures")  # a job's result
 
 register_panel("workbench.store.results:Result", "widgets.panels.base:ResultPanel")
 register_panel("workbench.store.runs:Run", "widgets.panels.base:RunPanel")

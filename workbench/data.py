@@ -203,6 +203,14 @@ class MultimodalDataset:
             return self.mask[modality]
         return torch.ones(self.n_samples, dtype=torch.bool)
 
+    def patterns(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """The presence pattern of each sample as a label: the present modalities joined by ``+``
+        (``"(none)"`` when none is), for ``idx`` (default all samples)."""
+        idx = np.arange(self.n_samples) if idx is None else np.asarray(idx)
+        present = np.stack([self.presence(m).numpy()[idx] for m in self.modality_names], axis=1)
+        names = np.array(self.modality_names, dtype=object)
+        return np.array(["+".join(names[row]) or "(none)" for row in present], dtype=object)
+
     def summary(self) -> pd.DataFrame:
         """One row per modality: kind, shape and share of samples present."""
         return pd.DataFrame(

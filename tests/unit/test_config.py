@@ -85,7 +85,7 @@ def test_literal_fields_become_choices_and_booleans_switches():
 
 # -- validation -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fields, message", [
-    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose one of ('adam', 'sgd')"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose one of ('adam', 'adamw', 'sgd')"),
     ({"momentum": 1.0}, "momentum must be a finite number in [0, 1), got 1.0"),
     ({"fusion": "bogus"}, "unknown fusion 'bogus'"),
     ({"no_such_field": 1}, "unknown training parameter 'no_such_field'"),

@@ -39,10 +39,21 @@ def retrieval_matrix_figure(result, metric: str = "R@10") -> go.Figure:
     fig.update_layout(
         title=f"Retrieval matrix: {metric} per query -> gallery (higher is better)",
         xaxis_title="gallery modality", yaxis_title="query (a+b: fused pair)", height=120 + 40 * len(queries),
-        annotations=[{"text": (f"Share of {n} queries whose partner is among the top {metric[2:]} of the gallery; "
-                               f"chance is {metric[2:]}/{n}. Brackets: {level:.0%} bootstrap interval over queries."),
+        annotations=[{"text": matrix_caption(metric, n, level),
                       "xref": "paper", "yref": "paper", "x": 0, "y": -0.25, "showarrow": False}])
     return fig
+
+
+def matrix_caption(metric: str, n: int, level: float) -> str:
+    """The caption of the retrieval matrix (shared with the paper figure, :mod:`widgets.paper.retrieval`).
+
+    Examples
+    --------
+    >>> matrix_caption("R@5", 200, 0.95)[:58]
+    'Share of 200 queries whose partner is among the top 5 of t'
+    """
+    return (f"Share of {n} queries whose partner is among the top {metric[2:]} of the gallery; "
+            f"chance is {metric[2:]}/{n}. Brackets: {level:.0%} bootstrap interval over queries.")
 
 
 def _caption(text: str, y: float = -0.25) -> dict:
@@ -138,15 +149,20 @@ def xor_curve_figure(result) -> go.Figure:
     fig.add_trace(go.Scatter(x=grid, y=grid + (1 - grid) / 2**result.d, mode="lines", name="Bayes oracle",
                              line={"dash": "dash", "color": "black"}))
     fig.add_hline(y=1 / 2**result.d, line_dash="dot", line_color="grey", annotation_text="chance 1/2^d")
-    n_seeds = int(curve["n_seeds"].max())
     fig.update_layout(template="plotly_white", title=f"XOR retrieval (d = {result.d}): 2->1 top-1 against p",
                       xaxis_title="p (share of samples with c = a xor b)", yaxis_title="top-1 accuracy (higher is better)",
                       yaxis_range=[0, 1.05], legend={"orientation": "h", "y": -0.2},
-                      annotations=[_caption(f"Query the fused pair a+c, find b among all {2**result.d} bit vectors; "
-                                            f"mean over {n_seeds} seeds with {result.level:.0%} t-intervals. "
-                                            "Every pair of modalities is independent: pairwise CLIP stays at chance.",
+                      annotations=[_caption(xor_caption(result),
                                             -0.35)])
     return fig
+
+
+def xor_caption(result) -> str:
+    """The caption of the XOR curve (shared with the paper figure, :mod:`widgets.paper.retrieval`)."""
+    n_seeds = int(result.curve["n_seeds"].max())
+    return (f"Query the fused pair a+c, find b among all {2**result.d} bit vectors; "
+            f"mean over {n_seeds} seeds with {result.level:.0%} t-intervals. "
+            "Every pair of modalities is independent: pairwise CLIP stays at chance.")
 
 
 def report_figures(result) -> list[go.Figure]:

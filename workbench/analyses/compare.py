@@ -39,9 +39,7 @@ from scipy import stats
 
 from workbench.stats.intervals import LEVEL, check_level, t_interval
 from workbench.store.results import Result
-from workbench.store.runs import Run, RunError, RunStore, load_run
-from workbench.training.config import config_hash
-from workbench.training.config import config_key as training_config_key
+from workbench.store.runs import Run, RunError
 
 CONFIG_COLUMNS = ["config", "dataset", "strategy", "fusion", "epochs"]
 
@@ -71,9 +69,10 @@ class Comparison(Result):
 def config_key(config: dict) -> str:
     """A short hash of a run's configuration across seeds: its dataset and the settings that
     change results (:func:`workbench.training.config.config_key`, the rule of the run id) but
-    the seed."""
-    key = training_config_key(config["train"], seed=False)
-    return config_hash({**key, "dataset": config.get("dataset"), "dataset_params": config.get("dataset_params") or {}})
+    the seed (:func:`workbench.jobs.sweep.configuration_key`, shared with the MLflow export)."""
+    from workbench.jobs.sweep import configuration_key
+
+    return configuration_key(config)
 
 
 def worst_group_accuracy(predictions: pd.DataFrame, split: str = "test") -> dict[str, float]:
@@ -200,22 +199,11 @@ def _pair_rows(data: pd.DataFrame, a: str, b: str, level: float) -> list[dict]:
 # -- entry point -----------------------------------------------------------------------------------
 
 def resolve_runs(sources: list[str], runs_dir: str | Path | None = None) -> list[Run]:
-    """Complete runs named by run id, run folder, sweep id (``sweep-...``) or ``all``."""
-    from workbench.jobs.sweep import load_sweep
+    """Complete runs named by run id, run folder, sweep id (``sweep-...``) or ``all``
+    (:func:`workbench.jobs.sweep.resolve_runs`)."""
+    from workbench.jobs.sweep import resolve_runs as resolve
 
-    store, ids = RunStore(runs_dir), []
-    for src in sources:
-        if src == "all":
-            ids += [r for r in store.run_ids() if store.is_complete(r)]
-        elif src.startswith("sweep-") and not store.path(src).exists():
-            ids += load_sweep(src, runs_dir).run_ids()
-        else:
-            ids.append(src)
-    runs = {}
-    for rid in dict.fromkeys(ids):
-        run = load_run(rid, runs_dir) if Path(rid).is_dir() else store.load(rid)
-        runs[run.run_id] = run
-    return list(runs.values())
+    return resolve(sources, runs_dir)
 
 
 def compare(sources: list[str] | list[Run], *, runs_dir: str | Path | None = None, baseline: str | None = None,

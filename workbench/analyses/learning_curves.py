@@ -10,9 +10,10 @@ the same test split: accuracy (Wilson interval per run, t interval over seeds) a
 The **crossover** is the smallest n from which the full model's mean accuracy stays above the
 best unimodal one's; the **gap** is their difference at the largest n (t interval over seeds
 of the paired difference). **Connection** of pair (a, b): cross-validated R^2
-(scikit-learn ``RidgeCV``, 5 folds) of modality b's embedding in the full model predicted from
-modality a's, on the test split. **Heterogeneity** of a pair: best single-modality accuracy of
-the pair minus the pair model's accuracy, sign flipped (the pair's gain over its best member).
+(scikit-learn ``RidgeCV``, 5 shuffled folds) of modality b's embedding in the full model predicted from
+modality a's, on the test split. **Heterogeneity** of a pair: the pair model's accuracy minus that of
+its better member (the pair's gain over its best member), at the largest n, with a t interval over
+seeds of the paired difference.
 Both are this project's operationalisations [INFERRED], not the paper's definitions.
 
 Example
@@ -46,7 +47,9 @@ from workbench.training.trainer import predict_proba
 @dataclasses.dataclass
 class LearningCurvesResult(Result):
     """``runs`` (coalition, n, seed, accuracy, log_loss), ``curves`` (means with t intervals over seeds),
-    ``pairs`` (connection R^2 and heterogeneity per ordered pair), and the crossover / gap."""
+    ``pairs`` (connection R^2 and heterogeneity per ordered pair), the crossover / gap, and
+    ``best_unimodal``: the single modality the crossover and the gap compare against (highest mean
+    accuracy over sizes and seeds; ``None`` in results saved before the field existed)."""
 
     runs: pd.DataFrame
     curves: pd.DataFrame
@@ -56,6 +59,7 @@ class LearningCurvesResult(Result):
     gap_ci_lower: float
     gap_ci_upper: float
     level: float = LEVEL
+    best_unimodal: str | None = None
 
 
 def _name(c: tuple[str, ...]) -> str:
@@ -111,36 +115,80 @@ def learning_curves(ds: MultimodalDataset, sizes: Sequence[int], seeds: Sequence
             break
     last = piv.xs(max(sizes), level="n")
     gap, lo, hi = t_interval((last[full] - last[best_uni]).to_numpy(), level)
-    pairs = _pairs(pd.concat(emb_rows), means.loc[max(sizes)], modalities)
-    return LearningCurvesResult(runs, curves, pairs, crossover, gap, lo, hi, level)
+    pairs = _pairs(pd.concat(emb_rows), last, modalities, level)
+    return LearningCurvesResult(runs, curves, pairs, crossover, gap, lo, hi, level, str(best_uni))
 
 
 @torch.no_grad()
 def _connection(model, ds: MultimodalDataset, idx: np.ndarray, seed: int) -> pd.DataFrame:
-    """Cross-validated R^2 of each modality's embedding predicted from each other's (ridge, 5 folds)."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import cross_val_predict
-
+    """Connection R^2 of every ordered pair of the model's embeddings on ``idx`` (see :func:`connection_r2`)."""
     model.eval()
     device = next(model.parameters()).device
     sl = torch.as_tensor(np.asarray(idx), dtype=torch.long)
     emb = {m: h.cpu().numpy() for m, h in model.encode({m: ds.modalities[m][sl].to(device)
                                                          for m in model.modalities}).items()}
+    return connection_r2(emb, seed=seed)
+
+
+def connection_r2(embeddings: dict[str, np.ndarray], *, seed: int = 0, folds: int = 5) -> pd.DataFrame:
+    """Cross-validated R^2 of each modality's embedding predicted from each other's (ridge, ``folds`` folds).
+
+    The folds are shuffled (seeded): datasets stored sorted by class (mfeat is) would otherwise
+    hold out whole classes in each fold, and R^2 would measure extrapolation to unseen classes
+    (it came out negative on mfeat) instead of how well one modality predicts the other.
+
+    Parameters
+    ----------
+    embeddings : dict of str to array (n, d)
+        One embedding per modality, rows aligned.
+    seed : int
+        Seeds the fold assignment.
+    folds : int
+        Number of cross-validation folds (at least 2).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source``, ``target``, ``seed``, ``connection_r2`` (1 - SS_res / SS_tot over all of the
+        target's dimensions) for every ordered pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.random.default_rng(0).normal(size=(100, 3))
+    >>> t = connection_r2({"a": a, "b": a @ np.ones((3, 2))}).set_index(["source", "target"])
+    >>> bool(t.loc[("a", "b"), "connection_r2"] > 0.99)  # b is a function of a (not the other way round)
+    True
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
     out = []
-    for a, b in itertools.permutations(emb, 2):
-        pred = cross_val_predict(RidgeCV(alphas=np.logspace(-3, 3, 7)), emb[a], emb[b], cv=5)
-        ss_res = ((emb[b] - pred) ** 2).sum()
-        ss_tot = ((emb[b] - emb[b].mean(0)) ** 2).sum()
+    for a, b in itertools.permutations(embeddings, 2):
+        pred = cross_val_predict(RidgeCV(alphas=np.logspace(-3, 3, 7)), embeddings[a], embeddings[b], cv=cv)
+        ss_res = ((embeddings[b] - pred) ** 2).sum()
+        ss_tot = ((embeddings[b] - embeddings[b].mean(0)) ** 2).sum()
         out.append({"source": a, "target": b, "seed": seed, "connection_r2": 1 - ss_res / max(ss_tot, 1e-12)})
     return pd.DataFrame(out)
 
 
-def _pairs(conn: pd.DataFrame, acc_last: pd.Series, modalities: list[str]) -> pd.DataFrame:
+def _pairs(conn: pd.DataFrame, last: pd.DataFrame, modalities: list[str], level: float) -> pd.DataFrame:
+    """Connection and heterogeneity per ordered pair; ``last``: accuracy at the largest n, seeds x coalitions.
+
+    Heterogeneity is the pair's mean accuracy minus that of its better member (by mean); its
+    interval is the t interval over seeds of the paired per-seed difference, whose mean is that
+    same number.
+    """
     rows = []
     for (a, b), g in conn.groupby(["source", "target"]):
-        mean, lo, hi = t_interval(g["connection_r2"].to_numpy())
+        mean, lo, hi = t_interval(g["connection_r2"].to_numpy(), level)
         pair = "+".join(m for m in modalities if m in (a, b))
-        het = float(acc_last.get(pair, np.nan) - max(acc_last[a], acc_last[b]))
+        better = a if last[a].mean() >= last[b].mean() else b
+        het, het_lo, het_hi = t_interval((last[pair] - last[better]).to_numpy(), level)
         rows.append({"source": a, "target": b, "connection_r2": mean, "connection_r2_ci_lower": lo,
-                     "connection_r2_ci_upper": hi, "heterogeneity": het})
+                     "connection_r2_ci_upper": hi, "heterogeneity": het, "heterogeneity_ci_lower": het_lo,
+                     "heterogeneity_ci_upper": het_hi})
     return pd.DataFrame(rows)

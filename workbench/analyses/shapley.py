@@ -88,6 +88,7 @@ from workbench.stats.conformal import (
     conditional_interval,
     marginal_interval,
     mean_interval,
+    mondrian_bounds,
 )
 from workbench.stats.intervals import LEVEL, check_level, wilson_interval
 from workbench.store.results import Result
@@ -711,6 +712,25 @@ def shapley_values(cp: CoalitionPredictions, perms: np.ndarray | None = None) ->
     return permutation_shapley(cp.values(), cp.coalitions, perms)
 
 
+CALIBRATIONS = ("all", "pattern")
+
+
+def restrict_to_present(cp: CoalitionPredictions, ds: MultimodalDataset) -> CoalitionPredictions:
+    """Make every modality a sample does not have a null player: the predictor of coalition ``S``
+    for sample ``i`` becomes that of ``S`` restricted to ``i``'s present modalities, so
+    ``val_i(S + j) = val_i(S)`` whenever ``j`` is absent and ``phi_ij = 0`` exactly. (The masked
+    value method already behaves so; retrained coalition models do not without it.) Needs the
+    coalitions as :func:`all_coalitions` orders them."""
+    m = len(cp.modalities)
+    if ds.mask is None or len(cp.coalitions) != 2**m:
+        return cp
+    present = np.stack([ds.presence(n).numpy()[cp.idx] for n in cp.modalities], axis=1)  # (n, M)
+    bits = 1 << np.arange(m)
+    own = (cp.coalitions.astype(np.int64) @ bits)[None, :] & (present.astype(np.int64) @ bits)[:, None]  # (n, K)
+    rows = np.arange(len(cp.idx))[:, None]
+    return dataclasses.replace(cp, logp=cp.logp[rows, own], pred=cp.pred[rows, own])
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
@@ -720,7 +740,7 @@ def validate_shapley_args(
     ds: MultimodalDataset, splits: Splits, *, value_method: str, alpha: float, model, config, epochs: int,
     patience: int | None, seed: int, bonferroni: bool, n_pca: int, augmented: bool, max_exact: int,
     n_permutations: int, selection_rule: str, memory_budget_gb: float, max_retrain_seconds: float,
-    level: float = LEVEL,
+    level: float = LEVEL, calibrate_by: str = "all",
 ) -> None:
     """Every argument of :func:`conformal_shapley`, checked before any training (one-line errors)."""
     _check(isinstance(ds, MultimodalDataset), f"ds must be a MultimodalDataset, got {type(ds).__name__}")
@@ -730,6 +750,7 @@ def validate_shapley_args(
     _check(isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and 0 < float(alpha) < 1,
            f"alpha must be a number in (0, 1), got {alpha!r}")
     check_level(level)
+    _check(calibrate_by in CALIBRATIONS, f"unknown calibrate_by {calibrate_by!r}; choose one of {CALIBRATIONS}")
     _check(selection_rule in SELECTION_RULES,
            f"unknown selection_rule {selection_rule!r}; choose one of {SELECTION_RULES}")
     for name, value in (("bonferroni", bonferroni), ("augmented", augmented)):
@@ -770,7 +791,7 @@ def conformal_shapley(
     model: MultimodalModel | None = None, config: TrainConfig | None = None, epochs: int = 100,
     patience: int | None = 5, seed: int = 0, bonferroni: bool = False, n_pca: int = 4, augmented: bool = False,
     max_exact: int = 12, n_permutations: int = 200, selection_rule: str = "upper", memory_budget_gb: float = 2.0,
-    max_retrain_seconds: float = 600.0, progress: bool = True, level: float = LEVEL,
+    max_retrain_seconds: float = 600.0, progress: bool = True, level: float = LEVEL, calibrate_by: str = "all",
 ) -> ShapleyResult:
     """Shapley values per modality with conformal intervals and modality selection.
 
@@ -819,6 +840,14 @@ def conformal_shapley(
         Confidence level of the dataset-level intervals: the t-interval of each modality's mean
         Shapley value and of each coalition's value, and the Wilson intervals of coverage and
         accuracy (0.95 by default).
+    calibrate_by : {"all", "pattern"}
+        Marginal conformal intervals calibrated on every calibration sample (``"all"``) or, per
+        presence pattern of modalities, on the calibration samples with the same pattern
+        (Mondrian, :func:`workbench.stats.conformal.mondrian_bounds`): coverage then holds for
+        every pattern, where pooled calibration can under-cover the rarer ones.
+
+    Missing modalities: a modality a sample does not have is a null player (Shapley value 0
+    exactly, :func:`restrict_to_present`), so each sample's values are over the modalities it has.
 
     Returns
     -------
@@ -828,7 +857,7 @@ def conformal_shapley(
                           epochs=epochs, patience=patience, seed=seed, bonferroni=bonferroni, n_pca=n_pca,
                           augmented=augmented, max_exact=max_exact, n_permutations=n_permutations,
                           selection_rule=selection_rule, memory_budget_gb=memory_budget_gb,
-                          max_retrain_seconds=max_retrain_seconds, level=level)
+                          max_retrain_seconds=max_retrain_seconds, level=level, calibrate_by=calibrate_by)
     names = ds.modality_names
     m = len(names)
     config = config or TrainConfig(epochs=epochs, seed=seed, patience=patience, progress=False)
@@ -840,6 +869,7 @@ def conformal_shapley(
                                         max_seconds=max_retrain_seconds)
     cp = coalition_values(ds, splits, coalitions, method=value_method, model=model, config=config,
                           progress=progress, chunk_size=chunk_size)
+    cp = restrict_to_present(cp, ds)
     phi, se = shapley_values(cp, perms)
     split_of = np.r_[np.full(len(splits.calib), "calib"), np.full(len(splits.test), "test")].astype(object)
     y = ds.y.numpy()[cp.idx]
@@ -849,7 +879,7 @@ def conformal_shapley(
     feats = embedding_features(cp.full_model, ds, cp.idx) if cp.full_model is not None else ds_features(ds, cp.idx)
     values, mods, (cond_lo, cond_hi), cond_err = interval_tables(
         phi, se, feats, split_of, cp.idx, y, names, alpha=alpha, bonferroni=bonferroni, n_pca=n_pca,
-        augmented=augmented, level=level)
+        augmented=augmented, level=level, patterns=ds.patterns(cp.idx) if calibrate_by == "pattern" else None)
 
     def evaluate(extra: np.ndarray) -> CoalitionPredictions:
         return coalition_values(ds, splits, extra, method=value_method, config=config, idx=cp.idx, progress=False,
@@ -868,11 +898,15 @@ def conformal_shapley(
 
 def interval_tables(phi: np.ndarray, se: np.ndarray, features: np.ndarray, split_of: np.ndarray, idx: np.ndarray,
                     y: np.ndarray, names: list[str], *, alpha: float, bonferroni: bool = False, n_pca: int = 4,
-                    augmented: bool = False, level: float = LEVEL):
+                    augmented: bool = False, level: float = LEVEL, patterns: np.ndarray | None = None):
     """The intervals of per-sample Shapley values ``phi (n, M)`` of calibration and test rows
     (``split_of``): marginal conformal and t-intervals (:func:`modality_table`) and conditional
     intervals by quantile regression on ``n_pca`` PCA components of ``features`` (fitted on the
     calibration rows). Any value function's Shapley values go through here.
+
+    ``patterns`` (a group label per row, e.g. :meth:`MultimodalDataset.patterns`): the marginal
+    intervals of test rows are calibrated within their group (Mondrian); the modality table's
+    ``coverage`` is then that of the per-group intervals (its ``lower/upper`` stay the pooled ones).
 
     Returns ``(values table, modality table, (cond_lower, cond_upper) of the test rows,
     conditional coverage error)``.
@@ -887,6 +921,18 @@ def interval_tables(phi: np.ndarray, se: np.ndarray, features: np.ndarray, split
     mods = modality_table(phi[cal], phi[test], names, alpha, bonferroni, level=level)
     values = _values_table(idx, split_of, y, names, phi, se, mods, cond_lo, cond_hi)
     values["cond_coverage_error"] = np.where(values["split"] == "test", cond_err, np.nan)
+    if patterns is not None:
+        values["pattern"] = np.repeat(np.asarray(patterns, dtype=object), m).astype(str)
+        lo, hi = mondrian_bounds(phi[cal], np.asarray(patterns)[cal], np.asarray(patterns)[test], alpha,
+                                 bonferroni=bonferroni)
+        rows = (values["split"] == "test").to_numpy()
+        values.loc[rows, "lower"], values.loc[rows, "upper"] = lo.ravel(), hi.ravel()
+        values["covered"] = (values["phi"] >= values["lower"]) & (values["phi"] <= values["upper"])
+        hits = values[rows].groupby("modality", sort=False)["covered"].sum().reindex(names).to_numpy()
+        n_test = int(test.sum())
+        mods["coverage"] = hits / max(n_test, 1)
+        mods["coverage_ci_lower"], mods["coverage_ci_upper"] = wilson_interval(hits, n_test, level)
+        mods["calibrated_by"] = "pattern"
     return values, mods, (cond_lo, cond_hi), cond_err
 
 

@@ -8,6 +8,9 @@ Every command is one module listed in :data:`COMMAND_MODULES` (each exposes
     workbench train --dataset NAME ... one flag per TrainConfig field (workbench train --help)
     workbench runs                     list recorded runs
     workbench serve | report | sweep | compare
+    workbench figures RUN_OR_SWEEP     paper-ready PDF/SVG/PNG figures of a run's results or a sweep
+    workbench export mlflow RUN_OR_SWEEP   runs into an MLflow tracking store (--tracking-uri URI)
+    workbench tune --dataset NAME --space alpha=0.1:1 ...   Optuna search on a validation metric
 
 Errors: a user error (bad data, card, parameter, path; the project's error classes,
 ``ValueError``, ``OSError``, an unloadable checkpoint) prints one line naming the file or
@@ -30,6 +33,9 @@ COMMAND_MODULES: list[str] = ["workbench.cli.demo", "workbench.cli.datasets", "w
 COMMAND_MODULES.append("workbench.cli.serve")
 COMMAND_MODULES.append("workbench.cli.report")
 COMMAND_MODULES.append("workbench.cli.sweep")
+COMMAND_MODULES.append("workbench.cli.figures")
+COMMAND_MODULES.append("workbench.cli.export")
+COMMAND_MODULES.append("workbench.cli.tune")
 
 
 def _torch_load_file(exc: BaseException) -> str | None:

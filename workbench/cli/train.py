@@ -35,6 +35,31 @@ def _bool_or_text(text: str) -> bool | str:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def parse_spec(text: str) -> dict[str, Any]:
+    """``"missing_runs:rate=0.3,mean_length=5,modalities=eeg+eog"`` -> a spec dict (numbers as floats,
+    ``+`` separating several modalities).
+
+    Examples
+    --------
+    >>> parse_spec("gaussian:snr_db=10,modalities=a+b")
+    {'kind': 'gaussian', 'snr_db': 10.0, 'modalities': ['a', 'b']}
+    """
+    kind, _, rest = text.partition(":")
+    spec: dict[str, Any] = {"kind": kind.strip()}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE after the kind, got {item!r}")
+        if key.strip() == "modalities":
+            spec["modalities"] = [m for m in value.split("+") if m]
+            continue
+        try:
+            spec[key.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {key.strip()} must be a number, got {value!r}") from None
+    return spec
+
+
 def _argument_options(annotation: Any) -> dict[str, Any]:
     """``add_argument`` options for a field type: choices from ``Literal``, a switch for
     ``bool``, repeatable ``KEY=VALUE`` for a mapping, the inner type of ``X | None``."""
@@ -51,6 +76,8 @@ def _argument_options(annotation: Any) -> dict[str, Any]:
         return {"action": argparse.BooleanOptionalAction}
     if annotation is dict or origin is dict:
         return {"action": "append", "metavar": "KEY=VALUE"}
+    if origin is list:  # a list of specs, one flag each: KIND[:KEY=VALUE,...]
+        return {"action": "append", "type": parse_spec, "metavar": "KIND[:KEY=VALUE,...]"}
     return {"type": annotation}
 
 
@@ -73,7 +100,9 @@ def config_from_args(args: argparse.Namespace, config_cls: type | None = None) -
     out: dict[str, Any] = {}
     for name, info in config_fields(config_cls).items():
         value = getattr(args, name)
-        if isinstance(value, list):
+        if isinstance(value, list) and typing.get_origin(info.annotation) is list:
+            pass  # already parsed, one spec per flag
+        elif isinstance(value, list):
             flag = (ALIASES.get(name) or ("--" + name.replace("_", "-"),))[0]
             value = dict(parse_kv(value, flag=flag))
         elif value is None and _argument_options(info.annotation).get("action") == "append":

@@ -64,13 +64,16 @@ import pandas as pd
 from workbench.progress import progress_bar
 from workbench.store.results import Result
 from workbench.store.runs import (
+    Run,
     RunError,
     RunLockedError,
     RunStore,
     RunWarning,
     dataset_fingerprint,
+    load_run,
 )
-from workbench.training.config import TrainConfig, config_fields
+from workbench.training.config import TrainConfig, config_fields, config_hash
+from workbench.training.config import config_key as training_config_key
 from workbench.training.train import run_id_for
 
 # grid axes that take a list of values; everything else in a grid mapping is one value for every cell
@@ -253,6 +256,40 @@ def load_sweep(sweep_id: str, runs_dir: str | Path | None = None) -> SweepResult
     if not folder.is_dir():
         raise FileNotFoundError(f"no sweep {sweep_id!r} in {RunStore(runs_dir).root / '.sweeps'}")
     return SweepResult.load(folder)
+
+
+def resolve_runs(sources: Sequence[str], runs_dir: str | Path | None = None) -> list[Run]:
+    """Complete runs named by run id, run folder, sweep id (``sweep-...``) or ``all``, each once.
+
+    Used by :func:`workbench.analyses.compare.compare` and the MLflow export.
+    """
+    store, ids = RunStore(runs_dir), []
+    for src in sources:
+        if src == "all":
+            ids += [r for r in store.run_ids() if store.is_complete(r)]
+        elif src.startswith("sweep-") and not store.path(src).exists():
+            ids += load_sweep(src, runs_dir).run_ids()
+        else:
+            ids.append(src)
+    runs = {}
+    for rid in dict.fromkeys(ids):
+        run = load_run(rid, runs_dir) if Path(rid).is_dir() else store.load(rid)
+        runs[run.run_id] = run
+    return list(runs.values())
+
+
+def configuration_key(config: Mapping[str, Any]) -> str:
+    """A short hash of a run's configuration across seeds: its dataset and the settings that
+    change results (:func:`workbench.training.config.config_key`, the rule of the run id) but the seed.
+
+    Examples
+    --------
+    >>> a = {"dataset": "d", "train": {"epochs": 3, "seed": 0}}
+    >>> configuration_key(a) == configuration_key({**a, "train": {"epochs": 3, "seed": 1}})
+    True
+    """
+    key = training_config_key(config["train"], seed=False)
+    return config_hash({**key, "dataset": config.get("dataset"), "dataset_params": config.get("dataset_params") or {}})
 
 
 @contextlib.contextmanager

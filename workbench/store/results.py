@@ -8,6 +8,7 @@ so a result folder is never half-written (:mod:`workbench.store.atomic`).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +24,18 @@ from workbench.store.atomic import (  # noqa: F401
 )
 
 T = TypeVar("T", bound="Result")
+
+#: formats of :meth:`Result.save_figures`
+FIGURE_FORMATS = ("pdf", "svg", "png")
+#: the UI module that draws paper figures, found by name (like :data:`workbench.display.UI_REGISTRY`):
+#: the core depends on no UI module, so the import graph has no core -> UI edge
+PAPER_FIGURES_MODULE = "widgets.paper"
+
+
+
+class NoFiguresError(ValueError):
+    """:meth:`Result.save_figures` of a result whose class has no paper figures."""
+
 
 # "module:ClassName" -> every Result subclass defined so far in this process (see load_result)
 _DEFINED: dict[str, type[Result]] = {}
@@ -48,6 +61,39 @@ class Result:
         from workbench.display import show
 
         show(self)
+
+    def save_figures(self, folder: str | Path, *, format: str = "pdf", dpi: int = 300) -> list[Path]:
+        """Save the result's paper-ready static figures (seaborn/matplotlib) into ``folder``.
+
+        Each figure is written as ``STEM.FORMAT`` with its caption in ``STEM.txt`` beside it
+        (:func:`widgets.paper.save_figures`, found by name: the core imports no UI module).
+
+        Parameters
+        ----------
+        folder : str or Path
+            Created if missing.
+        format : {"pdf", "svg", "png"}
+        dpi : int
+            Resolution of raster output.
+
+        Returns
+        -------
+        list of Path
+            The files written, each figure followed by its caption.
+
+        Examples
+        --------
+        >>> result.save_figures("figs/", format="pdf")  # doctest: +SKIP
+        [PosixPath('figs/shapley_forest.pdf'), PosixPath('figs/shapley_forest.txt'), ...]
+        """
+        if format not in FIGURE_FORMATS:
+            raise ValueError(f"format: {format!r} is not one of {', '.join(FIGURE_FORMATS)}")
+        try:
+            paper = importlib.import_module(PAPER_FIGURES_MODULE)
+        except ImportError as exc:
+            raise ImportError(f"save_figures needs the UI package ({PAPER_FIGURES_MODULE}, matplotlib, seaborn), "
+                              f"which cannot be imported here: {exc}") from exc
+        return paper.save_figures(self, folder, format=format, dpi=dpi)
 
     @classmethod
     def _legacy_columns(cls) -> dict[str, dict[str, str]]:
@@ -120,8 +166,6 @@ def load_result(folder: str | Path) -> Result:
     defined in this process (an extension's analysis: import its module first); a run folder never
     makes us import any other module.
     """
-    import importlib
-
     folder = Path(folder)
     meta_path = folder / "result.json"
     if not meta_path.exists():

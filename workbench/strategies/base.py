@@ -45,7 +45,12 @@ import torch
 from workbench.models.multimodal import ModelOutput, MultimodalModel
 from workbench.plugins import Registry
 from workbench.tasks import Task
-from workbench.tasks.classification import ClassificationTask, fused_loss, unimodal_losses
+from workbench.tasks.classification import (
+    ClassificationTask,
+    fused_loss,
+    unimodal_losses,
+    unimodal_per_sample,
+)
 
 
 @dataclass
@@ -160,6 +165,11 @@ class Strategy:
                         mask: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Cross-entropy of each unimodal head over the samples that have its modality."""
         return unimodal_losses(out, y, mask)
+
+    def unimodal_per_sample(self, out: ModelOutput, y: torch.Tensor,
+                            mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Per sample, the unimodal cross-entropies summed over the modalities it has."""
+        return unimodal_per_sample(out, y, mask)
 
     def loss(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> torch.Tensor:
         """The task's own loss (classification: fused CE + ``unimodal_weight`` x unimodal CEs)."""

@@ -52,7 +52,6 @@ import dataclasses
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from workbench.models.multimodal import ModelOutput
 from workbench.stats.mixtures import GMMFit, fit_gap_gmm
@@ -135,13 +134,13 @@ class GMMAdaptive(Strategy):
         self._gamma = torch.as_tensor(self._fit.posterior(d), dtype=torch.float32, device=ctx.train_y.device)
 
     def loss(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> torch.Tensor:
-        uni = self.unimodal_weight * sum(self.unimodal_losses(out, batch.y).values())
+        uni = self.unimodal_weight * sum(self.unimodal_losses(out, batch.y, batch.mask).values())
         if self._phase == "warmup":
-            return self.fused_loss(out, batch.y) + uni
+            return self.fused_loss(out, batch.y, mask=batch.mask) + uni
         if self._phase == "finetune":
             keep = self._keep[batch.idx]
-            per = self.fused_loss(out, batch.y, reduction="none") + self.unimodal_weight * sum(
-                F.cross_entropy(z.float(), batch.y, reduction="none") for z in out.unimodal_logits.values())
+            per = self.fused_loss(out, batch.y, reduction="none", mask=batch.mask) + \
+                self.unimodal_weight * self.unimodal_per_sample(out, batch.y, batch.mask)
             return (keep * per).sum() / keep.sum().clamp_min(1.0)
         return self.adaptive_loss(out, batch) + uni
 
@@ -149,7 +148,9 @@ class GMMAdaptive(Strategy):
         gamma = self._gamma[batch.idx]
         p = {m: z.float().softmax(1).gather(1, batch.y[:, None])[:, 0] for m, z in out.unimodal_logits.items()}
         d = gap_values(p, stop_grad_strong=self.stop_grad_strong)
-        ce = self.fused_loss(out, batch.y, reduction="none")
+        if batch.mask is not None:  # the gap is defined where every modality is present
+            d = d * torch.stack([v.bool() for v in batch.mask.values()], 0).all(0).to(d.dtype)
+        ce = self.fused_loss(out, batch.y, reduction="none", mask=batch.mask)
         per = (1 + self.lambda_f * (1 - gamma)) * ce + self.lambda_g * (1 + gamma) * d.abs()
         mu_b = float(self._fit.means[0]) if self._fit is not None else 0.0
         align = ((gamma * d).sum() / gamma.sum().clamp_min(1e-6) - mu_b) ** 2

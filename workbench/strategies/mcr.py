@@ -303,7 +303,8 @@ class MCR(Strategy):
 
     def loss(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> torch.Tensor:
         model = ctx.model
-        total = self.fused_loss(out, batch.y) + self.unimodal_weight * sum(self.unimodal_losses(out, batch.y).values())
+        total = self.fused_loss(out, batch.y, mask=batch.mask) + \
+            self.unimodal_weight * sum(self.unimodal_losses(out, batch.y, batch.mask).values())
         if self.lam != 0:
             emb = self._shuffle_embeddings(model, batch, out)
             perms = self._perms(len(batch.y), batch.y.device)

@@ -276,11 +276,16 @@ class MultiFair(Strategy):
     def _log(self, key: str, value: float) -> None:
         self._epoch_log.setdefault(key, []).append(value)
 
-    def _balance(self, out: ModelOutput, y: torch.Tensor) -> torch.Tensor:
-        """Probe AUCs on the batch -> B_m (ones when the modality level is off)."""
+    def _balance(self, out: ModelOutput, y: torch.Tensor, mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Probe AUCs on the batch (each over the samples that have its modality) -> B_m (ones when
+        the modality level is off)."""
         if not self.modality_level:
             return torch.ones(len(self._mods))
-        auc = torch.tensor([_batch_auc(out.unimodal_logits[m].detach(), y) for m in self._mods])
+
+        def rows(m):
+            return slice(None) if mask is None or m not in mask else mask[m].bool()
+
+        auc = torch.tensor([_batch_auc(out.unimodal_logits[m].detach()[rows(m)], y[rows(m)]) for m in self._mods])
         auc = torch.where(torch.isnan(auc), self._prev_auc, auc)
         delta = torch.nan_to_num(auc - self._prev_auc, nan=0.0)
         self._prev_auc = auc
@@ -314,7 +319,7 @@ class MultiFair(Strategy):
 
     def loss(self, ctx: TrainContext, batch: Batch, out: ModelOutput) -> torch.Tensor:
         y = batch.y
-        b = self._balance(out, y)
+        b = self._balance(out, y, batch.mask)
         f_m = torch.ones(len(self._mods))
         extra = torch.zeros((), device=y.device)
         if self.group_level:
@@ -322,9 +327,9 @@ class MultiFair(Strategy):
             fused_s, trigger, f_m = self._group_state(out, y, codes)
             if self.gamma != 0:
                 w = sample_weights(codes, self._ema_fg, self.gamma, self.tau, self.weight_bounds)
-                fused = (self.fused_loss(out, y, reduction="none") * w).mean()
+                fused = (self.fused_loss(out, y, reduction="none", mask=batch.mask) * w).mean()
             else:
-                fused = self.fused_loss(out, y)
+                fused = self.fused_loss(out, y, mask=batch.mask)
             if trigger and self.beta != 0 and len(fused_s) >= 2:
                 s = torch.stack(list(fused_s.values()))
                 l_fair = (s - s.mean()).abs().mean()
@@ -333,18 +338,18 @@ class MultiFair(Strategy):
             for g in range(self._n_groups):
                 self._log(f"mf_ema_auc_g{g}", float(self._ema_fg[g]))
         else:
-            fused = self.fused_loss(out, y)
+            fused = self.fused_loss(out, y, mask=batch.mask)
         if self.direction and self.lambda_gm != 0:
-            l_gm = self.direction_loss(ctx, out, y, fused, b)
+            l_gm = self.direction_loss(ctx, out, y, fused, b, batch.mask)
             if l_gm is not None:
                 extra = extra + self.lambda_gm * l_gm
                 self._log("mf_L_gm", float(l_gm.detach()))
         self._scales = {m: self.rho * float(b[i]) * float(f_m[i]) for i, m in enumerate(self._mods)}
-        uni = self.unimodal_losses(out, y)
+        uni = self.unimodal_losses(out, y, batch.mask)
         return fused + extra + self.unimodal_weight * sum(uni.values())
 
     def direction_loss(self, ctx: TrainContext, out: ModelOutput, y: torch.Tensor, fused: torch.Tensor,
-                       b: torch.Tensor) -> torch.Tensor | None:
+                       b: torch.Tensor, mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor | None:
         """Live ``L_gm = (1/M)[sum |B_m| - sum B_m cos(g_F^m, g_m)]`` by double backprop."""
         model = ctx.model
         blocks = fusion_weight_blocks(model)
@@ -355,7 +360,9 @@ class MultiFair(Strategy):
         terms = []
         for i, m in enumerate(self._mods):
             head = model.unimodal_heads[m]
-            probe_loss = F.cross_entropy(head(out.embeddings[m]).float(), y)
+            ce = F.cross_entropy(head(out.embeddings[m]).float(), y, reduction="none")
+            present = mask[m].to(ce.dtype) if mask is not None and m in mask else torch.ones_like(ce)
+            probe_loss = (ce * present).sum() / present.sum().clamp_min(1.0)  # samples that have m
             (g_m,) = torch.autograd.grad(probe_loss, head.weight, create_graph=True)
             lo, hi = blocks[m]
             cos = F.cosine_similarity(g_f[:, lo:hi].reshape(1, -1), g_m.reshape(1, -1), eps=EPS)[0]

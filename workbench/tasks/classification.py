@@ -58,12 +58,27 @@ def any_present(mask: dict[str, torch.Tensor] | None) -> torch.Tensor | None:
 
 def fused_loss(out: ModelOutput, y: torch.Tensor, reduction: str = "mean",
                mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-    """Cross-entropy of the fused logits; with a mask, averaged over samples with >= 1 modality."""
+    """Cross-entropy of the fused logits; with a mask, averaged over samples with >= 1 modality
+    (``reduction="none"``: zero for samples with none)."""
     ce = F.cross_entropy(out.logits.float(), y, reduction="none" if mask is not None or reduction == "none"
                          else reduction)
-    if reduction == "none" or mask is None:
+    if mask is None:
         return ce
-    return _masked_mean(ce, any_present(mask))
+    present = any_present(mask)
+    if reduction == "none":
+        return ce * present.to(ce.dtype)
+    return _masked_mean(ce, present)
+
+
+def unimodal_per_sample(out: ModelOutput, y: torch.Tensor,
+                        mask: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """Per sample, the sum of the unimodal heads' cross-entropies over the modalities it has
+    (what per-sample weighting schemes combine with the fused loss)."""
+    total = torch.zeros(len(y), device=y.device)
+    for m, z in out.unimodal_logits.items():
+        ce = F.cross_entropy(z.float(), y, reduction="none")
+        total = total + (ce * mask[m].to(ce.dtype) if mask is not None and m in mask else ce)
+    return total
 
 
 def unimodal_losses(out: ModelOutput, y: torch.Tensor,

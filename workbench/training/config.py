@@ -134,6 +134,17 @@ def _strategy_params(value: Any, info: ValidationInfo) -> Any:
     return dict(value)
 
 
+def _corruption_specs(value: Any, info: ValidationInfo) -> Any:
+    """A list of corruption specs (:func:`workbench.corruptions.make_corruption`), stored as plain dicts."""
+    from workbench.corruptions import (
+        check_specs,  # lazily: config imports nothing of the project at load
+    )
+
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{info.field_name} must be a list of corruption specs, got {type(value).__name__}")
+    return [c.spec() for c in check_specs(value)]
+
+
 def _registered_task() -> Any:
     """A task registered in :mod:`workbench.tasks` (built-in or the user's own)."""
 
@@ -268,6 +279,10 @@ class TrainConfig:
         "auto", description="capture the training step in a CUDA graph: auto, off, true or false",
         json_schema_extra=NOT_IN_KEY)
     amp: bool = Field(True, description="bfloat16 autocast on CUDA")
+    augment: Annotated[list[dict], BeforeValidator(_corruption_specs)] = Field(
+        default_factory=list, description="corruptions applied to every training batch (augmentation), e.g. "
+                                          "missing:rate=0.3 or gaussian:snr_db=10,modalities=audio",
+        json_schema_extra=KEY_IF_SET)
     progress: bool = Field(True, description="show a progress bar", json_schema_extra=NOT_IN_KEY)
 
     def to_dict(self) -> dict:

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from workbench.corruptions import check_specs, corrupt_batch
 from workbench.data import MultimodalDataset, Splits, stratified_split
 from workbench.models.multimodal import MultimodalModel
 from workbench.progress import progress_bar
@@ -175,6 +176,7 @@ class Trainer:
         cfg = self.config
         task = self.task_
         task.check_dataset(ds)
+        corruptions = check_specs(cfg.augment, ds)  # modalities and kinds checked before any work
         seed_everything(cfg.seed)
         device = resolve_device(cfg.device)
         self.device_ = device
@@ -191,6 +193,8 @@ class Trainer:
         self.step_mode_, self.step_mode_reason_ = choose_step_mode(device, strategy, cfg.fast_path)
         if self.step_mode_ == "graph" and cfg.optimizer == "sgd":
             self.step_mode_, self.step_mode_reason_ = "eager", "torch's SGD has no capturable implementation (no CUDA graph)"
+        if self.step_mode_ == "graph" and cfg.augment:
+            self.step_mode_, self.step_mode_reason_ = "eager", "augmentation corrupts each batch on the host"
         if self.step_mode_ == "graph" and cfg.schedule != "constant":
             # a captured step keeps the learning rate it was captured with
             self.step_mode_, self.step_mode_reason_ = "eager", f"the {cfg.schedule} schedule changes the rate per epoch"
@@ -218,10 +222,17 @@ class Trainer:
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
         n = len(y)
 
+        batch_counter = [0]
+
         def make_batch(bi: torch.Tensor) -> Batch:
-            batch = Batch({m: t[bi] for m, t in x.items()}, y[bi], bi,
-                          None if mask is None else {m: v[bi] for m, v in mask.items()},
-                          None if groups is None else {g: v[bi] for g, v in groups.items()})
+            bx = {m: t[bi] for m, t in x.items()}
+            bmask = None if mask is None else {m: v[bi] for m, v in mask.items()}
+            if corruptions:
+                # a generator per (seed, epoch, batch): a resumed run corrupts its batches identically
+                rng = np.random.default_rng([cfg.seed, ctx.epoch, batch_counter[0]])
+                batch_counter[0] += 1
+                bx, bmask = corrupt_batch(bx, bmask, corruptions, rng)
+            batch = Batch(bx, y[bi], bi, bmask, None if groups is None else {g: v[bi] for g, v in groups.items()})
             return strategy.prepare_batch(ctx, batch)
 
         step = (GraphStep(ctx, strategy, make_batch, autocast, batch_size=cfg.batch_size) if graph
@@ -231,6 +242,7 @@ class Trainer:
         for epoch in epochs:
             t0 = time.perf_counter()
             ctx.epoch = epoch
+            batch_counter[0] = 0
             apply_schedule(optimizer, epoch, epochs=cfg.epochs, lr=cfg.lr, lr_min=cfg.lr_min, schedule=cfg.schedule)
             strategy.on_epoch_start(ctx, epoch)
             model.train()
