@@ -106,7 +106,8 @@ class MultimodalDataset:
     modalities : dict of str to Tensor
         One float tensor per modality, shape ``(n, *feature_shape)``.
     y : Tensor
-        Integer class labels in ``0..n_classes-1``, shape ``(n,)``.
+        Integer class labels in ``0..n_classes-1``, shape ``(n,)``; or ``(n, L)``, one label per
+        step of a sequence sample (read by sequence tasks such as ``coresleep``).
     groups : DataFrame, optional
         One row per sample; columns are group attributes (never model inputs).
     mask : dict of str to bool Tensor, optional
@@ -139,7 +140,10 @@ class MultimodalDataset:
         self.modalities = {m: torch.as_tensor(x, dtype=torch.float32) for m, x in self.modalities.items()}
         y = self.y.numpy() if torch.is_tensor(self.y) else np.asarray(self.y)
         check_label_values(y, where=f"dataset {self.name!r}")
-        self.y = torch.as_tensor(y).long().reshape(-1)
+        y_t = torch.as_tensor(y).long()
+        # (n, L): one label per step of a sequence sample (sleep staging: a stage per 30 s epoch of a
+        # 21-epoch sequence, workbench.tasks.coresleep); anything else is one label per sample
+        self.y = y_t if y_t.dim() == 2 else y_t.reshape(-1)
         n = len(self.y)
         for m, x in self.modalities.items():
             if x.shape[0] != n:
