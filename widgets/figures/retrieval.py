@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from widgets.figures.captions import add_caption
 from widgets.text import escaped_figure
 
 
@@ -39,9 +40,8 @@ def retrieval_matrix_figure(result, metric: str = "R@10") -> go.Figure:
     fig.update_layout(
         title=f"Retrieval matrix: {metric} per query -> gallery (higher is better)",
         xaxis_title="gallery modality", yaxis_title="query (a+b: fused pair)", height=120 + 40 * len(queries),
-        annotations=[{"text": matrix_caption(metric, n, level),
-                      "xref": "paper", "yref": "paper", "x": 0, "y": -0.25, "showarrow": False}])
-    return fig
+    )
+    return add_caption(fig, [matrix_caption(metric, n, level)])
 
 
 def matrix_caption(metric: str, n: int, level: float) -> str:
@@ -55,9 +55,6 @@ def matrix_caption(metric: str, n: int, level: float) -> str:
     return (f"Share of {n} queries whose partner is among the top {metric[2:]} of the gallery; "
             f"chance is {metric[2:]}/{n}. Brackets: {level:.0%} bootstrap interval over queries.")
 
-
-def _caption(text: str, y: float = -0.25) -> dict:
-    return {"text": text, "xref": "paper", "yref": "paper", "x": 0, "y": y, "showarrow": False, "align": "left"}
 
 
 @escaped_figure
@@ -82,12 +79,10 @@ def embedding_map_figure(points: pd.DataFrame, *, color: str = "modality", max_l
                                    hovertemplate="item %{customdata[0]} (%{customdata[1]})<extra></extra>"))
     n = points["sample"].nunique()
     fig.update_layout(template="plotly_white", title="Embedding map: the shared sphere, first two principal axes",
-                      xaxis_title="PC 1", yaxis_title="PC 2", height=520, legend={"orientation": "h", "y": -0.18},
-                      margin={"b": 140},
-                      annotations=[_caption(f"{n} items, every modality projected by one PCA of all unit "
+                      xaxis_title="PC 1", yaxis_title="PC 2", height=520, legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return add_caption(fig, [f"{n} items, every modality projected by one PCA of all unit "
                                             "embeddings; lines join an item's embeddings across modalities "
-                                            "(short lines: well aligned).", -0.32)])
-    return fig
+                                            "(short lines: well aligned)."])
 
 
 @escaped_figure
@@ -105,11 +100,10 @@ def probes_figure(probes: pd.DataFrame) -> go.Figure:
     level = float(probes["level"].iloc[0])
     fig.update_layout(template="plotly_white", title="Linear probes: label accuracy from each embedding",
                       xaxis_title="test accuracy (higher is better)", xaxis_range=[0, 1.02],
-                      height=160 + 26 * len(part), legend={"orientation": "h", "y": -0.25},
-                      annotations=[_caption(f"Logistic regression fitted on the training split's embeddings, "
+                      height=160 + 26 * len(part), legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return add_caption(fig, [f"Logistic regression fitted on the training split's embeddings, "
                                             f"scored on {int(probes['n'].iloc[0])} items; bars: {level:.0%} "
-                                            "Wilson interval. a||b: the two embeddings concatenated.", -0.45)])
-    return fig
+                                            "Wilson interval. a||b: the two embeddings concatenated."])
 
 
 @escaped_figure
@@ -127,11 +121,10 @@ def gains_figure(gains: pd.DataFrame) -> go.Figure:
     metric, level = str(gains["metric"].iloc[0]), float(gains["level"].iloc[0])
     fig.update_layout(template="plotly_white", title=f"Fused pair against its best member: {metric} gain",
                       xaxis_title=f"{metric} of the fused pair minus the better single modality (right: fusing helps)",
-                      height=180 + 30 * len(part),
-                      annotations=[_caption(f"Same queries and gallery; {level:.0%} paired bootstrap interval over "
+                      height=180 + 30 * len(part))
+    return add_caption(fig, [f"Same queries and gallery; {level:.0%} paired bootstrap interval over "
                                             f"{int(gains['n'].iloc[0])} queries, the better member re-chosen in "
-                                            "each resample.", -0.45)])
-    return fig
+                                            "each resample."])
 
 
 @escaped_figure
@@ -151,10 +144,8 @@ def xor_curve_figure(result) -> go.Figure:
     fig.add_hline(y=1 / 2**result.d, line_dash="dot", line_color="grey", annotation_text="chance 1/2^d")
     fig.update_layout(template="plotly_white", title=f"XOR retrieval (d = {result.d}): 2->1 top-1 against p",
                       xaxis_title="p (share of samples with c = a xor b)", yaxis_title="top-1 accuracy (higher is better)",
-                      yaxis_range=[0, 1.05], legend={"orientation": "h", "y": -0.2},
-                      annotations=[_caption(xor_caption(result),
-                                            -0.35)])
-    return fig
+                      yaxis_range=[0, 1.05], legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return add_caption(fig, [xor_caption(result)])
 
 
 def xor_caption(result) -> str:

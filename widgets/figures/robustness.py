@@ -12,13 +12,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from widgets.figures.captions import add_caption
 from widgets.text import escaped_figure
 
 METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "kappa": "Cohen's kappa"}
 
-
-def _caption(text: str, y: float = -0.3) -> dict:
-    return {"text": text, "xref": "paper", "yref": "paper", "x": 0, "y": y, "showarrow": False, "align": "left"}
 
 
 @escaped_figure
@@ -39,18 +37,17 @@ def curves_figure(curves: pd.DataFrame, *, perturbation: str = "missing", metric
     label = METRIC_LABELS.get(metric, metric)
     title, xtitle = curve_axis_titles(perturbation, label)
     fig.update_layout(template="plotly_white", title=title, xaxis_title=xtitle, yaxis_title=f"{label} (higher is better)",
-                      legend={"orientation": "h", "y": -0.2}, margin={"b": 130},
-                      annotations=[_caption(curves_caption(part, perturbation), -0.38)])
+                      legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
     if perturbation == "noise":
         fig.update_xaxes(autorange="reversed")
-    return fig
+    return add_caption(fig, [curves_caption(part, perturbation)])
 
 
 def curve_axis_titles(perturbation: str, label: str) -> tuple[str, str]:
     """Title and x-axis title of a robustness curve (shared with :mod:`widgets.paper.robustness`)."""
     if perturbation == "missing":
         return f"Robustness to missing modalities: {label}", "missing rate (share of samples without it)"
-    return f"Robustness to noise: {label}", "signal-to-noise ratio (dB; left: noisier)"
+    return f"Robustness to noise: {label}", "signal-to-noise ratio (dB; right: noisier)"
 
 
 def curves_caption(part: pd.DataFrame, perturbation: str) -> str:
@@ -76,10 +73,9 @@ def patterns_figure(patterns: pd.DataFrame) -> go.Figure:
     level, n = float(patterns["level"].iloc[0]), int(patterns["n"].iloc[0])
     fig.update_layout(template="plotly_white", title="The one model on every presence pattern (higher is better)",
                       xaxis_title="metric", yaxis_title="modalities present", height=max(320, 24 * len(rows) + 160),
-                      yaxis={"autorange": "reversed"},
-                      annotations=[_caption(f"Every subset of modalities forced present, the rest masked; {n} test "
-                                            f"samples; brackets: {level:.0%} bootstrap intervals.", -0.2)])
-    return fig
+                      yaxis={"autorange": "reversed"})
+    return add_caption(fig, [f"Every subset of modalities forced present, the rest masked; {n} test "
+                                            f"samples; brackets: {level:.0%} bootstrap intervals."])
 
 
 @escaped_figure
@@ -94,10 +90,9 @@ def subsets_figure(subsets: pd.DataFrame) -> go.Figure:
     level, seeds = float(subsets["level"].iloc[0]), int(subsets["n_seeds"].max())
     fig.update_layout(template="plotly_white", title="One model for every subset vs a model per subset",
                       xaxis_title="test accuracy difference (right: the one model is better)",
-                      yaxis_title="modalities present", height=max(300, 26 * len(part) + 160),
-                      annotations=[_caption(f"Paired over {seeds} seeds (same split per seed); bars: {level:.0%} "
-                                            "t-intervals.", -0.25)])
-    return fig
+                      yaxis_title="modalities present", height=max(300, 26 * len(part) + 160))
+    return add_caption(fig, [f"Paired over {seeds} seeds (same split per seed); bars: {level:.0%} "
+                                            "t-intervals."])
 
 
 def report_figures(result) -> list[go.Figure]:
