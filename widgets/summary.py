@@ -55,7 +55,7 @@ def _modality_sentence(run: Run, split: str) -> str | None:
         text += f"; best unimodal head {best['model']} {float(best['accuracy']):.3f}"
         if len(uni) > 1:
             text += f", worst {worst['model']} {float(worst['accuracy']):.3f}"
-    base = _base_rate(run, split)
+    base = base_rate(run, split)
     if base is not None and measure == "accuracy":
         label, rate = base
         text += f". Always predicting the majority class ({label}) scores {rate:.3f}"
@@ -65,8 +65,18 @@ def _modality_sentence(run: Run, split: str) -> str | None:
     return text + "."
 
 
-def _base_rate(run: Run, split: str) -> tuple[str, float] | None:
-    """The majority class of ``split`` and its share (what a constant prediction scores)."""
+def base_rate(run: Run, split: str) -> tuple[str, float] | None:
+    """The majority class of ``split`` and its share (what always predicting it scores); ``None``
+    when the run has no class labels (alignment runs).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from workbench.store.runs import Run
+    >>> pred = pd.DataFrame({"split": ["test"] * 4, "y": [1, 1, 1, 0]})
+    >>> base_rate(Run("r", {"classes": ["no", "yes"]}, pd.DataFrame(), pred, {}), "test")
+    ('yes', 0.75)
+    """
     pred = run.predictions
     if "y" not in pred or "split" not in pred:
         return None
@@ -104,7 +114,7 @@ def _result_sentences(results: dict[str, Result | str]) -> list[str]:
             last = summary[summary["epoch"] == summary["epoch"].max()]
             parts = [f"{p} {s:.0%}" for p, s in zip(last["pair"], last["share_imbalanced"], strict=True)][:3]
             more = f" (and {len(last) - 3} more pairs)" if len(last) > 3 else ""
-            out.append(f"{name}: share of test samples in the imbalanced GMM component at epoch "
+            out.append(f"{name}: share of samples in the imbalanced GMM component at epoch "
                        f"{int(last['epoch'].iloc[0])}: {', '.join(parts)}{more}.")
         disparities = getattr(res, "disparities", None)
         if isinstance(disparities, pd.DataFrame) and {"attribute", "metric", "value"} <= set(disparities):

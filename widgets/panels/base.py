@@ -20,6 +20,7 @@ from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure, history_figure, show_epochs
 from widgets.panels.view import FigureView, PanelBox
 from widgets.summary import (
+    base_rate,
     epoch_bounds,
     load_run_results,
     run_splits,
@@ -75,7 +76,8 @@ class RunPanel(PanelBox):
         splits = run_splits(run)
         self.split = w.Dropdown(options=splits, value=splits[0] if splits else None, description="split")
         self.history_view = FigureView(history_figure(run.history))
-        self.accuracy_view = FigureView(accuracy_figure(run.accuracy(), split=self.split.value))
+        self.accuracy_view = FigureView(accuracy_figure(run.accuracy(), split=self.split.value,
+                                                            base_rate=base_rate(run, self.split.value)))
         self.epochs.observe(self._redraw_history, names="value")
         self.split.observe(self._redraw_accuracy, names="value")
         overview = w.VBox([w.HBox([self.epochs, self.split]), self.history_view, self.accuracy_view])
@@ -99,7 +101,8 @@ class RunPanel(PanelBox):
         self.history_view.show(show_epochs(go.Figure(self.history), change["new"]))
 
     def _redraw_accuracy(self, change) -> None:
-        self.accuracy_view.show(accuracy_figure(self.run.accuracy(), split=change["new"]))
+        self.accuracy_view.show(accuracy_figure(self.run.accuracy(), split=change["new"],
+                                                base_rate=base_rate(self.run, change["new"])))
 
     @staticmethod
     def _result_tab(name: str, result) -> w.Widget:
