@@ -1,0 +1,175 @@
+"""The JupyterLab panels in a real JupyterLab 4: headless Debian Chromium driven by playwright.
+
+JupyterLab runs on a loopback port over a temporary folder holding a copy of the pre-layout
+fixture run (a gap and a fairness result, no training needed) and a notebook that shows it.
+The test runs the notebook, times the panel's appearance, switches every registered figure of
+every result tab and checks that the drawn plot is the selected figure -- its title, trace types,
+axis titles, and as many shapes and annotations as that figure has (the old FigureWidget re-draw
+kept the previous figure's shapes, annotations and axis types) -- and times a control's re-draw.
+The timings go to ``test-artifacts/jupyterlab_latency.json`` with a screenshot.
+
+Set ``WORKBENCH_SKIP_BROWSER=1`` to skip deliberately; without Chromium the test skips and says
+so, unless ``WORKBENCH_REQUIRE_BROWSER=1`` (CI) makes that an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from widgets import browser
+from widgets.figures.result import result_figures
+from widgets.figures.run import accuracy_figure
+from widgets.panels.view import PLOTLY_MIME, figure_bundle
+from widgets.summary import base_rate, load_run_results
+from workbench.store.runs import load_run
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "pre_layout_run"
+ARTIFACTS = REPO / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("WORKBENCH_SKIP_BROWSER") == "1", reason="WORKBENCH_SKIP_BROWSER=1 set"),
+    pytest.mark.skipif(not Path(browser.CHROMIUM).exists() and os.environ.get("WORKBENCH_REQUIRE_BROWSER") != "1",
+                       reason=f"{browser.CHROMIUM} is missing (install: {browser.INSTALL_HINT})"),
+]
+
+# what the drawn plots show: title, trace types, axis titles, shape / annotation counts, x-axis type
+_DRAWN_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el => el.checkVisibility())
+  .map(el => ({title: (el.layout.title && el.layout.title.text) || '',
+    types: (el.data || []).map(t => t.type || 'scatter'),
+    xtitle: (el.layout.xaxis && el.layout.xaxis.title && el.layout.xaxis.title.text) || '',
+    ytitle: (el.layout.yaxis && el.layout.yaxis.title && el.layout.yaxis.title.text) || '',
+    shapes: (el.layout.shapes || []).length, annotations: (el.layout.annotations || []).length,
+    xtype: el._fullLayout && el._fullLayout.xaxis ? el._fullLayout.xaxis.type : ''}))"""
+
+
+def expected(fig) -> dict:
+    """What :data:`_DRAWN_JS` should read for ``fig`` (from the JSON the panel sends)."""
+    spec = figure_bundle(fig)[PLOTLY_MIME]
+    layout = spec["layout"]
+
+    def title(obj: dict | None) -> str:
+        t = (obj or {}).get("title") or {}
+        return t.get("text", "") if isinstance(t, dict) else str(t)
+
+    return {"title": title(layout), "types": [t.get("type", "scatter") for t in spec["data"]],
+            "xtitle": title(layout.get("xaxis")), "ytitle": title(layout.get("yaxis")),
+            "shapes": len(layout.get("shapes", [])), "annotations": len(layout.get("annotations", []))}
+
+
+@contextmanager
+def jupyterlab(root: Path) -> Iterator[str]:
+    """JupyterLab on a free loopback port over ``root``, no token, kernels importing this checkout."""
+    port = browser.free_port()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    log = (root / "jupyterlab.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+         f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        browser.wait_for_http(f"http://127.0.0.1:{port}/api/status", timeout=90, process=None)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def drawn(page) -> list[dict]:
+    return page.evaluate(_DRAWN_JS)
+
+
+def wait_drawn(page, want: dict, timeout: float = 30.0) -> dict:
+    """Wait until a visible plot has ``want``'s title; return what is drawn there."""
+    def find():
+        return next((d for d in drawn(page) if d["title"] == want["title"]), None)
+    return browser.wait_until(find, timeout, poll=0.005)
+
+
+def run_cell(page, index: int) -> None:
+    page.locator(".jp-Notebook .jp-Cell .cm-content").nth(index).click()
+    page.keyboard.press("Shift+Enter")
+
+
+def test_panel_figures_switch_correctly_in_jupyterlab(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURE, tmp_path / "run")
+    # cell 0 warms the kernel (imports), cell 1 shows the panel: its time is the panel's own
+    nb = new_notebook(cells=[new_code_cell("import workbench, widgets.panels.base"),
+                             new_code_cell("from workbench import load_run\nload_run('run')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "panel.ipynb")
+    run = load_run(tmp_path / "run")
+    figures = {name: result_figures(name, res) for name, res in load_run_results(run).items()}
+    assert set(figures) == {"gap", "fairness"} and all(len(f) == 3 for f in figures.values())
+    times: dict[str, float | list[float]] = {"figure_switch_s": []}
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with jupyterlab(tmp_path) as url, browser.chromium(width=1400, height=1100) as page:
+        t0 = time.perf_counter()
+        page.goto(f"{url}/lab/tree/panel.ipynb")
+        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=90_000)
+        times["lab_open_s"] = time.perf_counter() - t0
+        try:
+            page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=120_000)  # kernel started
+            run_cell(page, 0)
+            prompt = page.locator(".jp-InputPrompt").first
+            browser.wait_until(lambda: "[1]" in (prompt.text_content() or ""), 120)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab_failed.png"))
+            raise
+        t1 = time.perf_counter()
+        run_cell(page, 1)
+        browser.wait_until(lambda: len(drawn(page)) >= 2, 60, poll=0.005)
+        times["panel_appears_s"] = time.perf_counter() - t1
+        overview = {d["title"] for d in drawn(page)}
+        assert overview == {"Training history", "Accuracy on the test split"}
+
+        for name, figs in figures.items():
+            page.locator(".widget-tab .lm-TabBar-tab").filter(has_text=re.compile(f"^{name}$")).click()
+            first = expected(next(iter(figs.values())))
+            assert wait_drawn(page, first)["types"] == first["types"]
+            select = page.locator(".widget-dropdown select >> visible=true")  # the shown tab's selector only
+            assert select.count() == 1
+            for i, fig in list(enumerate(figs.values()))[::-1] + [(0, next(iter(figs.values())))]:
+                want = expected(fig)
+                t = time.perf_counter()
+                select.select_option(index=i)
+                got = wait_drawn(page, want)
+                times["figure_switch_s"].append(time.perf_counter() - t)
+                shown = [d for d in drawn(page) if d["title"] == want["title"]]
+                assert len(drawn(page)) == 1 and len(shown) == 1, (name, i, drawn(page))
+                assert {k: got[k] for k in want} == want, (name, i)
+        page.screenshot(path=str(tmp_path / "switched.png"))
+
+        page.locator(".widget-tab .lm-TabBar-tab").filter(has_text=re.compile("^overview$")).click()
+        wait_drawn(page, {"title": "Accuracy on the test split"})
+        t2 = time.perf_counter()
+        page.locator(".widget-dropdown select >> visible=true").select_option("calib")
+        want = expected(accuracy_figure(run.accuracy(), split="calib", base_rate=base_rate(run, "calib")))
+        got = wait_drawn(page, want)
+        times["control_redraw_s"] = time.perf_counter() - t2
+        assert {k: got[k] for k in want} == want and got["shapes"] == 1  # one line: the calib split's base rate
+
+    shutil.copy(tmp_path / "switched.png", ARTIFACTS / "jupyterlab_switched.png")
+    (ARTIFACTS / "jupyterlab_latency.json").write_text(json.dumps(times, indent=1))
+    print("jupyterlab latency:", json.dumps(times))
+    assert times["panel_appears_s"] < 10 and max(times["figure_switch_s"]) < 5  # loose: a shared 2-core CI box
