@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from widgets.panels.base import ResultPanel, RunPanel
 from widgets.panels.view import PLOTLY_MIME, FigureView, figure_bundle, views
+from workbench.cli.report import notebook_to_html
 from workbench.store.runs import load_run
 from workbench.training.train import train
 
@@ -110,3 +111,6 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     # the widget state saved with the notebook holds the figures as plotly bundles, not FigureWidgets
     state = json.dumps(nbformat.read(saved, as_version=4).metadata.get("widgets", {}))
     assert PLOTLY_MIME in state and "FigureModel" not in state and "AnyModel" not in state
+    # the HTML report of that notebook draws the static copies (no widget manager there)
+    page = notebook_to_html(saved, tmp_path / "saved.html").read_text()
+    assert page.count("Plotly.newPlot") >= 2 and "Training history" in page and WIDGET_MIME not in page
