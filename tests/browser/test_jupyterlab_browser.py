@@ -18,11 +18,7 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -32,6 +28,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from widgets import browser
 from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure
+from widgets.lab_browser import drawn, jupyterlab, open_notebook, run_cell, wait_prompt
 from widgets.panels.view import PLOTLY_MIME, figure_bundle
 from widgets.summary import base_rate, load_run_results
 from workbench.store.runs import load_run
@@ -45,16 +42,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(browser.CHROMIUM).exists() and os.environ.get("WORKBENCH_REQUIRE_BROWSER") != "1",
                        reason=f"{browser.CHROMIUM} is missing (install: {browser.INSTALL_HINT})"),
 ]
-
-# what the drawn plots show: title, trace types, axis titles, shape / annotation counts, x-axis type
-_DRAWN_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el => el.checkVisibility())
-  .map(el => ({title: (el.layout.title && el.layout.title.text) || '',
-    types: (el.data || []).map(t => t.type || 'scatter'),
-    xtitle: (el.layout.xaxis && el.layout.xaxis.title && el.layout.xaxis.title.text) || '',
-    ytitle: (el.layout.yaxis && el.layout.yaxis.title && el.layout.yaxis.title.text) || '',
-    shapes: (el.layout.shapes || []).length, annotations: (el.layout.annotations || []).length,
-    xtype: el._fullLayout && el._fullLayout.xaxis ? el._fullLayout.xaxis.type : ''}))"""
-
 
 def expected(fig) -> dict:
     """What :data:`_DRAWN_JS` should read for ``fig`` (from the JSON the panel sends)."""
@@ -70,44 +57,11 @@ def expected(fig) -> dict:
             "shapes": len(layout.get("shapes", [])), "annotations": len(layout.get("annotations", []))}
 
 
-@contextmanager
-def jupyterlab(root: Path) -> Iterator[str]:
-    """JupyterLab on a free loopback port over ``root``, no token, kernels importing this checkout."""
-    port = browser.free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    log = (root / "jupyterlab.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
-         f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        browser.wait_for_http(f"http://127.0.0.1:{port}/api/status", timeout=90, process=None)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def drawn(page) -> list[dict]:
-    return page.evaluate(_DRAWN_JS)
-
-
 def wait_drawn(page, want: dict, timeout: float = 30.0) -> dict:
     """Wait until a visible plot has ``want``'s title; return what is drawn there."""
     def find():
         return next((d for d in drawn(page) if d["title"] == want["title"]), None)
     return browser.wait_until(find, timeout, poll=0.005)
-
-
-def run_cell(page, index: int) -> None:
-    page.locator(".jp-Notebook .jp-Cell .cm-content").nth(index).click()
-    page.keyboard.press("Shift+Enter")
 
 
 def test_panel_figures_switch_correctly_in_jupyterlab(tmp_path: Path) -> None:
@@ -125,14 +79,11 @@ def test_panel_figures_switch_correctly_in_jupyterlab(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with jupyterlab(tmp_path) as url, browser.chromium(width=1400, height=1100) as page:
         t0 = time.perf_counter()
-        page.goto(f"{url}/lab/tree/panel.ipynb")
-        page.wait_for_selector(".jp-Notebook .jp-Cell .cm-content", timeout=90_000)
-        times["lab_open_s"] = time.perf_counter() - t0
         try:
-            page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=120_000)  # kernel started
+            open_notebook(page, url, "panel.ipynb")
+            times["lab_open_s"] = time.perf_counter() - t0
             run_cell(page, 0)
-            prompt = page.locator(".jp-InputPrompt").first
-            browser.wait_until(lambda: "[1]" in (prompt.text_content() or ""), 120)
+            wait_prompt(page, 0, 1)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "jupyterlab_failed.png"))
             raise
