@@ -153,7 +153,16 @@ def run_takeaways(run: Run, results: dict[str, Result | str] | None = None, *, s
 
 
 def run_takeaways_html(run: Run, results: dict[str, Result | str] | None = None, *, split: str = "test") -> str:
-    """:func:`run_takeaways` as an escaped HTML list under a "What this run says" heading."""
+    """:func:`run_takeaways` as an escaped HTML list under a "What this run says" heading ('' when none).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from workbench.store.runs import Run
+    >>> pred = pd.DataFrame({"split": ["test"], "y": [0], "pred": [0], "pred_<b>": [0]})
+    >>> "&lt;b&gt;" in run_takeaways_html(Run("r", {"modalities": ["<b>"]}, pd.DataFrame(), pred, {}), {})
+    True
+    """
     items = "".join(f"<li>{escape(t)}</li>" for t in run_takeaways(run, results, split=split))
     return f"<div><b>What this run says</b><ul>{items}</ul></div>" if items else ""
 

@@ -90,7 +90,14 @@ class FigureView(w.Output):
 
 
 def views(widget: w.Widget) -> list[FigureView]:
-    """Every :class:`FigureView` inside ``widget`` (depth first, tabs and boxes included)."""
+    """Every :class:`FigureView` inside ``widget`` (depth first, tabs and boxes included).
+
+    Examples
+    --------
+    >>> import ipywidgets as w
+    >>> len(views(w.VBox([FigureView(), w.Tab(children=[FigureView()])])))
+    2
+    """
     found = [widget] if isinstance(widget, FigureView) else []
     for child in getattr(widget, "children", ()):
         found += views(child)
@@ -115,7 +122,14 @@ def _plotlyjs_for(figures: list[go.Figure]) -> str:
 
 
 def static_html(widget: w.Widget) -> str:
-    """The figures ``widget`` shows now, as self-contained HTML (plotly.js inlined once per kernel)."""
+    """The figures ``widget`` shows now, as HTML (plotly.js inlined into the first copy of a kernel).
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> static_html(PanelBox([FigureView(go.Figure(go.Bar(y=[1])))])).count("Plotly.newPlot")
+    1
+    """
     figures = [v.figure for v in views(widget) if v.figure is not None]
     parts = [_plotlyjs_for(figures)]
     parts += [pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False})
@@ -139,4 +153,11 @@ class StaticFallback:
 
 
 class PanelBox(StaticFallback, w.VBox):
-    """A ``VBox`` whose saved output keeps a static copy of its figures (see :class:`StaticFallback`)."""
+    """A ``VBox`` whose saved output keeps a static copy of its figures (see :class:`StaticFallback`).
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> sorted(PanelBox([FigureView(go.Figure())])._repr_mimebundle_())  # doctest: +NORMALIZE_WHITESPACE
+    ['application/vnd.jupyter.widget-view+json', 'text/html', 'text/plain']
+    """
