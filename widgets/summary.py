@@ -1,13 +1,16 @@
 """Plain, UI-toolkit-free pieces shared by the JupyterLab panels and the served dashboard.
 
-A run's one-line summary (as escaped HTML), its splits and epoch range, and its saved results
-loaded without letting one bad result folder stop the others.
+A run's one-line summary (as escaped HTML), a few sentences of what the run says (read off its
+stored scores and results, :func:`run_takeaways`), its splits and epoch range, and its saved
+results loaded without letting one bad result folder stop the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
 
 from widgets.registry import load_extensions
 from widgets.text import escape
@@ -35,6 +38,133 @@ def run_summary_html(run: Run) -> str:
              ("strategy", train.get("strategy")), ("seed", train.get("seed")), ("epochs", cfg.get("epochs_run")),
              ("modalities", ", ".join(map(str, cfg.get("modalities", [])))), ("created", cfg.get("created"))]
     return " &middot; ".join(f"<b>{escape(k)}</b> {escape(v)}" for k, v in items)
+
+
+def _modality_sentence(run: Run, split: str) -> str | None:
+    acc = run.accuracy()
+    part = acc[acc["split"] == split] if "split" in acc else acc.iloc[:0]
+    if part.empty:
+        return None
+    measure = str(part["measure"].iloc[0]) if "measure" in part else "accuracy"
+    fused = part[part["model"] == "fused"]
+    uni = part[part["model"] != "fused"].sort_values("accuracy", ascending=False)
+    text = (f"Fused {measure} on the {split} split: {float(fused['accuracy'].iloc[0]):.3f}" if len(fused)
+            else f"{measure} on the {split} split")
+    if len(uni):
+        best, worst = uni.iloc[0], uni.iloc[-1]
+        text += f"; best unimodal head {best['model']} {float(best['accuracy']):.3f}"
+        if len(uni) > 1:
+            text += f", worst {worst['model']} {float(worst['accuracy']):.3f}"
+    base = base_rate(run, split)
+    if base is not None and measure == "accuracy":
+        label, rate = base
+        text += f". Always predicting the majority class ({label}) scores {rate:.3f}"
+        at_base = [str(m) for m, a in zip(part["model"], part["accuracy"], strict=True) if abs(float(a) - rate) < 1e-9]
+        if at_base:
+            text += f"; {', '.join(at_base)} score exactly that (no better than the base rate)"
+    return text + "."
+
+
+def base_rate(run: Run, split: str) -> tuple[str, float] | None:
+    """The majority class of ``split`` and its share (what always predicting it scores); ``None``
+    when the run has no class labels (alignment runs).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from workbench.store.runs import Run
+    >>> pred = pd.DataFrame({"split": ["test"] * 4, "y": [1, 1, 1, 0]})
+    >>> base_rate(Run("r", {"classes": ["no", "yes"]}, pd.DataFrame(), pred, {}), "test")
+    ('yes', 0.75)
+    """
+    pred = run.predictions
+    if "y" not in pred or "split" not in pred:
+        return None
+    y = pred.loc[pred["split"] == split, "y"]
+    if y.empty:
+        return None
+    counts = y.value_counts()
+    classes = run.config.get("classes") or []
+    label = counts.index[0]
+    # predictions store class indices; the config names them
+    name = classes[int(label)] if str(label).isdigit() and int(label) < len(classes) else label
+    return str(name), float(counts.iloc[0] / len(y))
+
+
+def _result_sentences(results: dict[str, Result | str]) -> list[str]:
+    out = []
+    for name, res in results.items():
+        if isinstance(res, str):
+            continue
+        table = getattr(res, "modalities", None)
+        if isinstance(table, pd.DataFrame) and {"modality", "mean", "mean_ci_lower", "mean_ci_upper"} <= set(table):
+            level = float(table["level"].iloc[0]) if "level" in table and len(table) else 1 - float(res.alpha)
+            ranked = table.sort_values("mean", ascending=False)
+            sure = [str(m) for m, lo in zip(ranked["modality"], ranked["mean_ci_lower"], strict=True) if lo > 0]
+            unsure = [str(m) for m, lo, hi in zip(ranked["modality"], ranked["mean_ci_lower"], ranked["mean_ci_upper"],
+                                                  strict=True) if lo <= 0 <= hi]
+            text = f"{name}: mean Shapley value highest for {ranked['modality'].iloc[0]}"
+            if sure:
+                text += f"; {', '.join(sure)} reduce the log-loss (their {level:.0%} interval is above 0)"
+            if unsure:
+                text += f"; the interval of {', '.join(unsure)} includes 0"
+            out.append(text + ".")
+        summary = getattr(res, "summary", None)
+        if isinstance(summary, pd.DataFrame) and {"pair", "epoch", "share_imbalanced"} <= set(summary) and len(summary):
+            last = summary[summary["epoch"] == summary["epoch"].max()]
+            parts = [f"{p} {s:.0%}" for p, s in zip(last["pair"], last["share_imbalanced"], strict=True)][:3]
+            more = f" (and {len(last) - 3} more pairs)" if len(last) > 3 else ""
+            out.append(f"{name}: share of samples in the imbalanced GMM component at epoch "
+                       f"{int(last['epoch'].iloc[0])}: {', '.join(parts)}{more}.")
+        disparities = getattr(res, "disparities", None)
+        if isinstance(disparities, pd.DataFrame) and {"attribute", "metric", "value"} <= set(disparities):
+            gaps = disparities[disparities["metric"].astype(str).str.contains("gap|difference", regex=True)]
+            if len(gaps):
+                worst = gaps.loc[gaps["value"].abs().idxmax()]
+                out.append(f"{name}: largest disparity {worst['metric']} over {worst['attribute']} = "
+                           f"{float(worst['value']):.3f}.")
+    return out
+
+
+def run_takeaways(run: Run, results: dict[str, Result | str] | None = None, *, split: str = "test") -> list[str]:
+    """A few sentences of what ``run`` says, read off its stored scores and results.
+
+    Parameters
+    ----------
+    run : Run
+    results : dict, optional
+        The run's loaded results (:func:`load_run_results`); loaded when not given.
+    split : str
+        The split whose scores are quoted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from workbench.store.runs import Run
+    >>> pred = pd.DataFrame({"split": ["test"] * 4, "y": [0, 0, 0, 1], "pred": [0, 0, 0, 0],
+    ...                      "pred_a": [0, 0, 0, 0], "pred_b": [1, 1, 0, 1]})
+    >>> run = Run("r", {"classes": ["no", "yes"], "modalities": ["a", "b"]}, pd.DataFrame(), pred, {})
+    >>> print(run_takeaways(run, {})[0])
+    Fused accuracy on the test split: 0.750; best unimodal head a 0.750, worst b 0.500. Always predicting the majority class (no) scores 0.750; fused, a score exactly that (no better than the base rate).
+    """
+    results = load_run_results(run) if results is None else results
+    first = _modality_sentence(run, split)
+    return ([first] if first else []) + _result_sentences(results)
+
+
+def run_takeaways_html(run: Run, results: dict[str, Result | str] | None = None, *, split: str = "test") -> str:
+    """:func:`run_takeaways` as an escaped HTML list under a "What this run says" heading ('' when none).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from workbench.store.runs import Run
+    >>> pred = pd.DataFrame({"split": ["test"], "y": [0], "pred": [0], "pred_<b>": [0]})
+    >>> "&lt;b&gt;" in run_takeaways_html(Run("r", {"modalities": ["<b>"]}, pd.DataFrame(), pred, {}), {})
+    True
+    """
+    items = "".join(f"<li>{escape(t)}</li>" for t in run_takeaways(run, results, split=split))
+    return f"<div><b>What this run says</b><ul>{items}</ul></div>" if items else ""
 
 
 def run_splits(run: Run) -> list[str]:

@@ -79,7 +79,9 @@ def escape_figure(fig: go.Figure) -> go.Figure:
     _escape_title(layout)
     _escape_title(layout.legend)
     for ann in layout.annotations or ():
-        if ann.text:
+        if ann.text and ann.name == CAPTION_NAME:  # our own line breaks between escaped lines
+            ann.text = "<br>".join(escape(line) for line in ann.text.split("<br>"))
+        elif ann.text:
             ann.text = escape(ann.text)
     for key in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
         axis = layout[key]
@@ -102,6 +104,49 @@ def escape_figure(fig: go.Figure) -> go.Figure:
         if "colorbar" in props:
             _escape_title(trace.colorbar)
     return fig
+
+
+CAPTION_NAME = "caption"
+CAPTION_WIDTH = 110  # characters per caption line (plotly does not wrap annotations)
+_LINE_PX = 15
+
+
+def add_caption(fig: go.Figure, text: str, *, width: int = CAPTION_WIDTH) -> go.Figure:
+    """Put ``text`` under the plot area of ``fig`` as a left-aligned caption; returns ``fig``.
+
+    The text is wrapped at ``width`` characters, the bottom margin grows to hold it, and the
+    figure's height grows by as much, so the plot area keeps its size. The caption is an
+    annotation named ``"caption"``; :func:`escape_figure` escapes each of its lines (so names
+    from a run inside the text are shown as typed) and keeps the line breaks.
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> fig = add_caption(go.Figure(), "What is plotted. Higher is better.")
+    >>> fig.layout.annotations[0].name, fig.layout.margin.b
+    ('caption', 83)
+    """
+    import textwrap
+
+    lines = [line for para in text.split("\n") for line in (textwrap.wrap(para, width) or [""])]
+    legend_below = fig.layout.legend.orientation == "h" and (fig.layout.legend.y or 1) < 0
+    # room for the x tick labels and title (and a horizontal legend drawn below the plot)
+    gap = 60 + (45 if legend_below else 0)
+    extra = gap + _LINE_PX * len(lines) + 8
+    fig.add_annotation(text="<br>".join(lines), name=CAPTION_NAME, xref="paper", yref="paper", x=0, y=0,
+                       xanchor="left", yanchor="top", yshift=-gap, showarrow=False, align="left",
+                       font={"size": 11, "color": "#444"})
+    margin_b = fig.layout.margin.b if fig.layout.margin.b is not None else 80
+    fig.update_layout(margin={"b": max(margin_b, extra)}, height=(fig.layout.height or 450) + max(0, extra - 80))
+    return fig
+
+
+def caption_text(fig: go.Figure) -> str | None:
+    """The caption of ``fig`` (its lines joined by spaces), or ``None`` when it has none."""
+    for ann in fig.layout.annotations or ():
+        if ann.name == CAPTION_NAME:
+            return html.unescape(str(ann.text).replace("<br>", " "))
+    return None
 
 
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -225,7 +225,7 @@ def test_figures_and_panel_draw_the_result(result):
     panel = fairness_panel(result)
     attr, metric, _ = panel.children[0].children
     attr.value, metric.value = "race", "auc"
-    assert "auc by race" in panel.children[1].layout.title.text
+    assert "auc by race" in panel.children[1].figure.layout.title.text
 
 
 def test_demo_analysis_needs_groups():

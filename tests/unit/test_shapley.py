@@ -244,9 +244,14 @@ def test_figures_and_panel_build(pipeline_result):
     from widgets.figures import figures_for_result
     from widgets.figures.shapley import sample_forest_figure
     from widgets.panels.shapley import shapley_panel
+    from widgets.text import caption_text
 
     figs = figures_for_result("shapley", pipeline_result)
     assert len(figs) == 3 and all(len(f.data) for f in figs)
+    forest, selection, heat = (caption_text(f) for f in figs)
+    assert "log-loss reduction (nats)" in forest and "> 0: the modality helps" in forest
+    assert f"probability {1 - pipeline_result.alpha:.0%}" in forest and "t-interval" in forest
+    assert "Wilson" in selection and "empty coalition (the class prior), in nats" in heat
     sample = int(pipeline_result.selected["sample"].iloc[0])
     assert len(sample_forest_figure(pipeline_result.values, sample).data) == 3
     panel = shapley_panel(pipeline_result)

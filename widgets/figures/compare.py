@@ -7,7 +7,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from widgets.text import escaped_figure
+from widgets.text import add_caption, escaped_figure
 
 
 def _error_bar(frame, est: str):
@@ -49,6 +49,11 @@ def comparison_figure(comparison, metric: str = "acc_fused") -> go.Figure:
     fig.add_vline(x=0, line_dash="dot", line_color="grey", row=1, col=2)
     fig.update_layout(template="plotly_white", height=max(320, 60 * max(len(summary), len(paired)) + 140),
                       legend={"orientation": "h", "y": -0.15})
+    good = "higher is better" if metric.startswith("acc") else "check the metric's direction"
+    add_caption(fig, f"Left: {metric} of each configuration ({good}); diamond and bar: mean over seeds with its "
+                     f"{level} t-interval, dots: the individual seeds. Right: paired difference B − A over the seeds "
+                     f"both configurations share, with its {level} interval; > 0: B scores higher, an interval "
+                     "that includes 0 (dotted line) means no difference is shown.")
     return fig
 
 

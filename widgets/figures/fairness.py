@@ -11,9 +11,28 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from widgets.text import escape, escaped_figure
+from widgets.text import add_caption, escape, escaped_figure
 
 FLAG_COLOR, OK_COLOR = "#bbbbbb", "#3b6fb6"
+# which way is good, per metric and per disparity (they share one axis in the disparity chart)
+HIGHER_BETTER = ("accuracy", "balanced_accuracy", "auc", "tpr", "worst_group_accuracy", "es_auc")
+LOWER_BETTER = ("fpr", "ece", "demographic_parity_difference", "equalized_odds_difference", "accuracy_gap", "auc_gap")
+
+
+def direction(metric: str) -> str:
+    """``"higher is better"``, ``"lower is better"`` or a neutral phrase for ``metric``.
+
+    Examples
+    --------
+    >>> direction("tpr_2"), direction("ece"), direction("selection_rate")
+    ('higher is better', 'lower is better', 'neither direction is better by itself')
+    """
+    base = str(metric).rsplit("_", 1)[0] if str(metric).rsplit("_", 1)[-1].isdigit() else str(metric)
+    if base in HIGHER_BETTER:
+        return "higher is better"
+    if base in LOWER_BETTER:
+        return "lower is better"
+    return "neither direction is better by itself"
 
 
 def _errors(part: pd.DataFrame) -> dict:
@@ -36,6 +55,10 @@ def group_metric_figure(result, metric: str = "accuracy", attribute: str | None 
     attr = attribute or result.attributes[0]
     fig.update_layout(title=f"{metric} by {attr} ({result.params['level']:.0%} bootstrap CI)",
                       yaxis_title=metric, template="plotly_white")
+    add_caption(fig, f"{metric} of the fused model within each group of {attr} ({direction(metric)}); error bars: "
+                     f"{result.params['level']:.0%} percentile bootstrap interval, resampling within the group. "
+                     "Grey bars: groups too small or with one class (flagged, left out of the disparities); "
+                     "dashed line: all groups together.")
     return fig
 
 
@@ -49,6 +72,11 @@ def disparity_figure(result, attribute: str | None = None) -> go.Figure:
     excluded = part["excluded"].iloc[0] if len(part) else ""
     note = f" (excluded: {excluded})" if excluded else ""
     fig.update_layout(title=f"Disparities over {attr}{note}", xaxis_title="value", template="plotly_white")
+    ways = "; ".join(f"{m}: {direction(m).split(' is ')[0]}" for m in dict.fromkeys(part["metric"]))
+    add_caption(fig, f"Disparities of the fused model between the groups of {attr}; the metrics share one axis but "
+                     f"not one direction ({ways} is better). 0 is parity for the differences and gaps. Error "
+                     f"bars: {result.params['level']:.0%} intervals (simultaneous bootstrap of the pairwise "
+                     "differences for the max-min gaps).")
     return fig
 
 
@@ -63,6 +91,14 @@ def modality_by_group_figure(result, metric: str = "accuracy", attribute: str | 
         fig.add_bar(name=m, x=sub["group"], y=sub["value"], error_y=_errors(sub))
     fig.update_layout(barmode="group", title=f"Unimodal {metric} by {attr}", yaxis_title=metric,
                       template="plotly_white", legend_title_text="modality")
+    meaning = {"accuracy": "share classified correctly by the modality's own head (higher is better)",
+               "p_true": "mean probability the modality's head gives the true class (higher is better)",
+               "gap": "mean p_true of the modality minus the mean p_true of the others (> 0: the modality is "
+                      "surer than the rest)",
+               "shapley": "mean Shapley value, log-loss reduction in nats (> 0: the modality helps)"}
+    add_caption(fig, f"Per group of {attr} and modality: {meaning.get(metric, metric)}. Error bars: "
+                     f"{result.params['level']:.0%} bootstrap intervals. A modality that is much weaker in one "
+                     "group than in the others is where the model leans on the other modalities.")
     return fig
 
 

@@ -10,9 +10,19 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from widgets.text import escaped_figure
+from widgets.text import add_caption, escaped_figure
 
 COLORS = {"balanced": "#2a9d8f", "imbalanced": "#e76f51"}
+
+
+def _gap_sign(pair: str) -> str:
+    """The sign convention of the gap of ``pair`` ("a-b" or "m-rest"), in words."""
+    first, _, second = str(pair).partition("-")
+    if second == "rest":
+        return (f"Gap = p_true of {first} minus the mean p_true of the other modalities (p_true: the probability "
+                "a unimodal head gives the true class); > 0: " f"{first} is surer of the true class.")
+    return (f"Gap = p_true of {first} minus p_true of {second} (p_true: the probability a unimodal head gives "
+            f"the true class); > 0: {first} is surer of the true class, < 0: {second} is.")
 
 
 def _default(result, pair, epoch):
@@ -47,6 +57,11 @@ def gap_histogram_figure(result, pair: str | None = None, epoch: int | None = No
                       xaxis_title="gap (p_true difference)", bargap=0.02)
     fig.update_yaxes(title_text="density", secondary_y=False)
     fig.update_yaxes(title_text="posterior", range=[0, 1.02], secondary_y=True)
+    add_caption(fig, _gap_sign(pair) + " Bars: histogram of the samples' gaps (density); curves: the two "
+                     "fitted Gaussian components, scaled by their weight (π: share of samples in the component, "
+                     "μ: its mean gap); the balanced component is the one with the smaller mean |gap|. Dotted, "
+                     "right axis: posterior probability that a sample belongs to the imbalanced component. Mass "
+                     "near 0 is good (the modalities are equally sure).")
     return fig
 
 
@@ -72,6 +87,10 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
                              line={"color": "black"}), row=1, col=2)
     fig.update_layout(title=f"GMM fit of the gap {pair} over epochs", template="plotly_white")
     fig.update_xaxes(title_text="epoch")
+    add_caption(fig, _gap_sign(pair) + f" Left: mean gap μ of each GMM component per epoch, with its "
+                     f"{level:.0%} interval ({kind}; it under-covers when the components overlap). Right: component "
+                     "weights π (dashed: share of samples in each component) and the share of samples whose "
+                     "posterior of the imbalanced component is above 0.5 (solid; lower is better).")
     return fig
 
 
@@ -85,6 +104,8 @@ def unimodal_accuracy_figure(result) -> go.Figure:
                                           "arrayminus": part["accuracy"] - part["accuracy_ci_lower"]}))
     fig.update_layout(title="Unimodal accuracy", template="plotly_white", xaxis_title="epoch",
                       yaxis_title="accuracy", yaxis_range=[0, 1.02])
+    add_caption(fig, "Share of samples each modality's own unimodal head classifies correctly, per epoch "
+                     f"(higher is better); error bars: {result.level:.0%} Wilson intervals.")
     return fig
 
 
@@ -99,6 +120,9 @@ def benchmark_figure(result, dataset: str | None = None) -> go.Figure:
         fig.add_trace(go.Bar(x=part["method"], y=part["mean"], name=name, error_y={"type": "data", "array": part["sd"]}))
     fig.update_layout(barmode="group", title=f"Balancing benchmark on {dataset} (mean ± sd over seeds)",
                       template="plotly_white", yaxis_title="test accuracy", yaxis_range=[0, 1.05])
+    add_caption(fig, "Test accuracy per balancing method (higher is better): the fused model and a linear probe "
+                     "on each modality's features; bars: mean over seeds, error bars: ± one standard deviation "
+                     "over seeds (spread, not a confidence interval).")
     return fig
 
 

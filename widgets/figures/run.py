@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from widgets.text import escape_frame, escaped_figure
+from widgets.text import add_caption, escape_frame, escaped_figure
 
 
 @escaped_figure
@@ -17,13 +17,29 @@ def history_figure(history: pd.DataFrame, *, title: str = "Training history") ->
     long["series"] = long["series"].str.replace("heldout_acc_", "unimodal: ", regex=False)
     fig = px.line(escape_frame(long), x="epoch", y="accuracy", color="series", title=title, markers=False)
     fig.update_layout(yaxis_range=[0, 1.02], legend_title_text="", template="plotly_white")
+    add_caption(fig, "Share of samples classified correctly after each epoch (higher is better). train_acc: the "
+                     "fused model on the training batches during the epoch; heldout_acc: the fused model on the "
+                     "held-out calibration split (the validation part of the training split when early stopping "
+                     "is on); unimodal: m: modality m's own head on the same held-out samples.")
     return fig
 
 
 @escaped_figure
-def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str | None = None) -> go.Figure:
+def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str | None = None,
+                    base_rate: tuple[str, float] | None = None) -> go.Figure:
     """Bar chart of a run's headline score per model on one split (``Run.accuracy()``: fused and
-    unimodal accuracy for classification, top-1 retrieval accuracy per direction for alignment)."""
+    unimodal accuracy for classification, top-1 retrieval accuracy per direction for alignment).
+
+    ``base_rate``, ``(majority class, its share of the split)``, draws what always predicting that
+    class scores, so a head that only learned the base rate is told apart from a useful one.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> acc = pd.DataFrame({"split": ["test"] * 2, "model": ["fused", "a"], "accuracy": [0.9, 0.7]})
+    >>> accuracy_figure(acc, base_rate=("no", 0.6)).layout.shapes[0].y0
+    0.6
+    """
     part = accuracy[accuracy["split"] == split].copy()
     if "kind" not in part:  # tables from before Task.score_table
         part["kind"] = part["model"].map(lambda m: "fused" if m == "fused" else "unimodal head")
@@ -32,6 +48,19 @@ def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str |
     fig = px.bar(escape_frame(part), x="model", y="accuracy", color="kind", text=part["accuracy"].map("{:.3f}".format),
                  title=title or f"{label} on the {split} split", range_y=[0, 1.05], labels={"accuracy": measure})
     fig.update_layout(template="plotly_white", legend_title_text="")
+    n = int(part["n"].iloc[0]) if "n" in part and len(part) else None
+    what = (f"Share of the {split} split's {n} samples" if n else f"Share of the {split} split's samples")
+    if measure == "accuracy":
+        text = (f"{what} classified correctly (higher is better): the fused model, and each modality's own "
+                "unimodal head trained alongside it.")
+    else:
+        text = f"{what} scored by {measure} per model (higher is better)."
+    if base_rate is not None and measure == "accuracy":
+        label_, rate = base_rate
+        fig.add_hline(y=rate, line_dash="dash", line_color="grey")
+        text += (f" Dashed line: always predicting the majority class ({label_}) scores {rate:.3f}; a head at "
+                 "that line has learned only the base rate.")
+    add_caption(fig, text)
     return fig
 
 
@@ -79,4 +108,6 @@ def runs_accuracy_figure(accuracies: dict[str, pd.DataFrame], *, split: str = "t
                  text=long["accuracy"].map("{:.3f}".format),
                  title=title or f"Accuracy per modality on the {split} split, run by run")
     fig.update_layout(template="plotly_white", legend_title_text="run")
+    add_caption(fig, f"Share of the {split} split's samples classified correctly (higher is better), fused model "
+                     "and each modality's unimodal head; one bar colour per run.")
     return fig

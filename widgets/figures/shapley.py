@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from widgets.text import escape, escaped_figure
+from widgets.text import add_caption, escape, escaped_figure
 
 
 def _finite(v: pd.Series, fallback: float) -> np.ndarray:
@@ -49,6 +49,11 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None,
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     fig.update_layout(template="plotly_white", title=title or "Shapley value per modality: intervals",
                       xaxis_title=f"Shapley value ({value_label}, nats)", legend={"orientation": "h", "y": -0.2})
+    add_caption(fig, f"Each modality's Shapley value: its share of the {value_label} (nats) the model gets from "
+                     f"all modalities together; > 0: the modality helps, and larger is better. Dot and thick bar: "
+                     f"mean over test samples with its {level:.0%} t-interval (an interval that excludes 0 says the "
+                     f"modality helps on average). Thin bar: marginal conformal interval, where a new sample's value "
+                     f"falls with probability {1 - alpha:.0%}.")
     return fig
 
 
@@ -77,6 +82,10 @@ def sample_forest_figure(values: pd.DataFrame, sample: int, *, title: str | None
     fig.update_layout(template="plotly_white", title=title or f"Test sample {sample} (label {part['y'].iloc[0]})",
                       yaxis={"tickvals": list(range(len(part))), "ticktext": list(part["modality"])},
                       xaxis_title="Shapley value (nats)", legend={"orientation": "h", "y": -0.2})
+    add_caption(fig, "One test sample's Shapley value per modality (diamond; log-loss reduction in nats, > 0: the "
+                     "modality helps on this sample). Blue: marginal conformal interval (valid on average over "
+                     "samples); orange: conditional interval, from quantile regression on the sample's embedding (its "
+                     "width adapts to the sample). Both are prediction intervals of the sample's value.")
     return fig
 
 
@@ -92,6 +101,10 @@ def coalition_heatmap(coalitions: pd.DataFrame, modalities: list[str], *, split:
         hovertemplate="%{y}<br>" + escape(metric) + " %{z:.3f}<extra></extra>"))
     fig.update_layout(template="plotly_white", title=f"Coalition {metric} ({split} split)",
                       height=max(350, 14 * len(part) + 120), yaxis={"tickfont": {"size": 9}})
+    what = ("mean log-loss reduction over the empty coalition (the class prior), in nats; higher is better"
+            if metric == "value" else metric)
+    add_caption(fig, f"Each row a coalition (a subset of the modalities, by size); coloured cells mark its "
+                     f"members, the colour is the coalition's {what}, on the {split} split.")
     return fig
 
 
@@ -106,6 +119,9 @@ def selection_figure(selection: pd.DataFrame, *, title: str | None = None) -> go
                      "arrayminus": part["accuracy"] - part["accuracy_ci_lower"]}))
     fig.update_layout(template="plotly_white", title=title or "Accuracy of the selected modalities",
                       xaxis_title="modalities used (q)", yaxis_title="test accuracy")
+    add_caption(fig, "Test accuracy (higher is better) when each sample uses only the q modalities a rule "
+                     "selects for it; error bars: Wilson intervals. A rule whose curve reaches the all-modality "
+                     "accuracy at small q saves modalities at no cost.")
     return fig
 
 

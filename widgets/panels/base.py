@@ -18,20 +18,25 @@ import plotly.graph_objects as go
 
 from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure, history_figure, show_epochs
-from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
+from widgets.panels.view import FigureView, PanelBox
+from widgets.summary import (
+    base_rate,
+    epoch_bounds,
+    load_run_results,
+    run_splits,
+    run_summary_html,
+    run_takeaways_html,
+)
 from widgets.text import escape
 from workbench.store.runs import Run
 
 
-def redraw(target: go.FigureWidget, fig: go.Figure) -> None:
-    """Replace the traces and layout of a displayed figure widget by those of ``fig``."""
-    with target.batch_update():
-        target.data = ()
-        target.add_traces(list(fig.data))
-        target.layout = fig.layout
+def redraw(target: FigureView, fig: go.Figure) -> None:
+    """Show ``fig`` in ``target`` in place of its figure (a fresh plot, nothing of the old one kept)."""
+    target.show(fig)
 
 
-class ResultPanel(w.VBox):
+class ResultPanel(PanelBox):
     """A saved result's figures with a selector (its table when no figure is registered).
 
     Parameters
@@ -50,12 +55,17 @@ class ResultPanel(w.VBox):
         self.figures = figures if figures is not None else result_figures(name, result)
         titles = list(self.figures)
         self.selector = w.Dropdown(options=titles, value=titles[0], description="figure")
-        self.figure = go.FigureWidget(self.figures[titles[0]])
-        self.selector.observe(lambda change: redraw(self.figure, self.figures[change["new"]]), names="value")
-        super().__init__([self.selector, self.figure] if len(titles) > 1 else [self.figure])
+        self.view = FigureView(self.figures[titles[0]])
+        self.selector.observe(lambda change: self.view.show(self.figures[change["new"]]), names="value")
+        super().__init__([self.selector, self.view] if len(titles) > 1 else [self.view])
+
+    @property
+    def figure(self) -> go.Figure:
+        """The figure shown now."""
+        return self.view.figure
 
 
-class RunPanel(w.VBox):
+class RunPanel(PanelBox):
     """A run: summary, learning curves (epoch-range slider), accuracy per modality (split selector),
     and one tab per saved analysis."""
 
@@ -65,20 +75,34 @@ class RunPanel(w.VBox):
         self.epochs = w.IntRangeSlider(value=(lo, hi), min=lo, max=hi, description="epochs", continuous_update=False)
         splits = run_splits(run)
         self.split = w.Dropdown(options=splits, value=splits[0] if splits else None, description="split")
-        self.history = go.FigureWidget(history_figure(run.history))
-        self.accuracy = go.FigureWidget(accuracy_figure(run.accuracy(), split=self.split.value))
+        self.history_view = FigureView(history_figure(run.history))
+        self.accuracy_view = FigureView(accuracy_figure(run.accuracy(), split=self.split.value,
+                                                            base_rate=base_rate(run, self.split.value)))
         self.epochs.observe(self._redraw_history, names="value")
         self.split.observe(self._redraw_accuracy, names="value")
-        overview = w.VBox([w.HBox([self.epochs, self.split]), self.history, self.accuracy])
-        tabs = [overview] + [self._result_tab(name, res) for name, res in load_run_results(run).items()]
+        overview = w.VBox([w.HBox([self.epochs, self.split]), self.history_view, self.accuracy_view])
+        results = load_run_results(run)
+        tabs = [overview] + [self._result_tab(name, res) for name, res in results.items()]
         self.tabs = w.Tab(children=tabs, titles=["overview", *run.result_names()])
-        super().__init__([w.HTML(run_summary_html(run)), self.tabs])
+        super().__init__([w.HTML(run_summary_html(run)), w.HTML(run_takeaways_html(run, results)), self.tabs])
+
+    @property
+    def history(self) -> go.Figure:
+        """The learning-curve figure shown now."""
+        return self.history_view.figure
+
+    @property
+    def accuracy(self) -> go.Figure:
+        """The accuracy figure shown now."""
+        return self.accuracy_view.figure
 
     def _redraw_history(self, change) -> None:
-        show_epochs(self.history, change["new"])
+        # a copy: the zoom is a new figure, so the one shown before is never edited in place
+        self.history_view.show(show_epochs(go.Figure(self.history), change["new"]))
 
     def _redraw_accuracy(self, change) -> None:
-        redraw(self.accuracy, accuracy_figure(self.run.accuracy(), split=change["new"]))
+        self.accuracy_view.show(accuracy_figure(self.run.accuracy(), split=change["new"],
+                                                base_rate=base_rate(self.run, change["new"])))
 
     @staticmethod
     def _result_tab(name: str, result) -> w.Widget:

@@ -11,12 +11,12 @@ Example
 from __future__ import annotations
 
 import ipywidgets as w
-import plotly.graph_objects as go
 
 from widgets.figures.compare import comparison_figure
+from widgets.panels.view import FigureView, PanelBox
 
 
-def comparison_panel(result) -> w.VBox:
+def comparison_panel(result) -> PanelBox:
     """The per-configuration summary (escaped HTML table) above the comparison figure."""
     table = w.HTML(result.summary.to_html(escape=True, index=False, float_format=lambda v: f"{v:.4g}"))
-    return w.VBox([table, go.FigureWidget(comparison_figure(result))])
+    return PanelBox([table, FigureView(comparison_figure(result))])

@@ -12,28 +12,27 @@ Example
 from __future__ import annotations
 
 import ipywidgets as w
-import plotly.graph_objects as go
 
 from widgets.figures.fairness import disparity_figure, group_metric_figure, modality_by_group_figure
-from widgets.panels.base import redraw
+from widgets.panels.view import FigureView, PanelBox
 
 
-def fairness_panel(result) -> w.VBox:
+def fairness_panel(result) -> PanelBox:
     """Selectors (attribute, metric, modality metric) over three linked figures."""
     metrics = [m for m in result.metrics if m != "n"]
     attr = w.Dropdown(options=result.attributes, description="group")
     metric = w.Dropdown(options=metrics, value="accuracy" if "accuracy" in metrics else metrics[0], description="metric")
     mod_metrics = list(dict.fromkeys(result.modality_by_group["metric"])) or ["accuracy"]
     mod_metric = w.Dropdown(options=mod_metrics, description="modality")
-    bars = go.FigureWidget(group_metric_figure(result, metric.value, attr.value))
-    disp = go.FigureWidget(disparity_figure(result, attr.value))
-    mods = go.FigureWidget(modality_by_group_figure(result, mod_metric.value, attr.value))
+    bars = FigureView(group_metric_figure(result, metric.value, attr.value))
+    disp = FigureView(disparity_figure(result, attr.value))
+    mods = FigureView(modality_by_group_figure(result, mod_metric.value, attr.value))
 
     def refresh(_=None) -> None:
-        redraw(bars, group_metric_figure(result, metric.value, attr.value))
-        redraw(disp, disparity_figure(result, attr.value))
-        redraw(mods, modality_by_group_figure(result, mod_metric.value, attr.value))
+        bars.show(group_metric_figure(result, metric.value, attr.value))
+        disp.show(disparity_figure(result, attr.value))
+        mods.show(modality_by_group_figure(result, mod_metric.value, attr.value))
 
     for control in (attr, metric, mod_metric):
         control.observe(refresh, names="value")
-    return w.VBox([w.HBox([attr, metric, mod_metric]), bars, disp, mods])
+    return PanelBox([w.HBox([attr, metric, mod_metric]), bars, disp, mods])

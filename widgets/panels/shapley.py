@@ -14,7 +14,6 @@ Example
 from __future__ import annotations
 
 import ipywidgets as W
-from IPython.display import display
 
 from widgets.figures.shapley import (
     coalition_heatmap,
@@ -22,16 +21,15 @@ from widgets.figures.shapley import (
     sample_forest_figure,
     selection_figure,
 )
+from widgets.panels.view import FigureView, PanelBox
 from widgets.text import escape
 
 
-def _redraw(out: W.Output, fig) -> None:
-    out.clear_output(wait=True)
-    with out:
-        display(fig)
+def _redraw(out: FigureView, fig) -> None:
+    out.show(fig)
 
 
-def shapley_panel(result) -> W.Widget:
+def shapley_panel(result) -> PanelBox:
     """Forest plots, coalition heat map and selection curve with alpha / sample / split controls.
 
     ``result`` is a :class:`workbench.analyses.shapley.ShapleyResult`.
@@ -41,7 +39,7 @@ def shapley_panel(result) -> W.Widget:
     bonf = W.Checkbox(value=bool(result.bonferroni), description="Bonferroni")
     sample = W.Dropdown(options=samples, value=samples[0] if samples else None, description="test sample")
     split = W.ToggleButtons(options=["test", "calib"], value="test", description="coalitions")
-    outs = {k: W.Output() for k in ("forest", "sample", "heat", "select")}
+    outs = {k: FigureView() for k in ("forest", "sample", "heat", "select")}
 
     def draw_forest(*_):
         table = result.intervals_for_alpha(alpha.value, bonferroni=bonf.value)
@@ -66,4 +64,4 @@ def shapley_panel(result) -> W.Widget:
                            W.VBox([split, outs["heat"]]), outs["select"]])
     for i, name in enumerate(["Intervals", "Sample", "Coalitions", "Selection"]):
         tabs.set_title(i, name)
-    return W.VBox([header, tabs])
+    return PanelBox([header, tabs])

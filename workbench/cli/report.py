@@ -101,6 +101,7 @@ def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool 
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    _prefer_static_copies(nb)
     exporter = HTMLExporter(template_name="lab", template_file="workbench_offline.html.j2",
                             extra_loaders=[DictLoader({"workbench_offline.html.j2": _OFFLINE_TEMPLATE})])
     exporter.exclude_input = hide_code
@@ -112,6 +113,22 @@ def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool 
     html.parent.mkdir(parents=True, exist_ok=True)
     html.write_text(body, encoding="utf-8")
     return html
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _prefer_static_copies(nb) -> None:
+    """Drop the widget view of outputs that also carry HTML (the panels' static copies of their figures).
+
+    A page without a kernel has no widget models, and the widget manager's script would come from a
+    CDN (removed, see ``_REMOTE_SCRIPT``), so a widget view draws nothing there; its HTML draws.
+    """
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and "text/html" in data:
+                del data[WIDGET_VIEW]
 
 
 def render_notebook(notebook: str | Path, html: str | Path, parameters: dict | None = None, *,

@@ -1,0 +1,86 @@
+"""JupyterLab panel latency: time to first panel, a second panel in the same page, figure switches.
+
+Runs JupyterLab on loopback over a temporary folder with a copy of the pre-layout fixture run (a
+gap and a fairness result), opens a notebook in headless Chromium, runs a warm-up cell (imports),
+then shows the run panel twice and switches every figure of its result tabs, and prints a table
+(median and max over ``--repeat`` pages). ``--checkout PATH`` measures the panels of another
+checkout (e.g. an older commit in a git worktree) with the same page and timers.
+
+    python benchmarks/jupyterlab_latency.py [--repeat 3] [--checkout /path/to/other/checkout]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from widgets import browser  # noqa: E402
+from widgets.lab_browser import drawn, jupyterlab, open_notebook, run_cell, wait_prompt  # noqa: E402
+
+FIXTURE = REPO / "tests" / "fixtures" / "pre_layout_run"
+SHOW = "from workbench import load_run\nload_run('run')"
+
+
+def one_page(checkout: Path) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        shutil.copytree(FIXTURE, root / "run")
+        warm = f"import sys; sys.path.insert(0, {str(checkout)!r})\nimport workbench, widgets.panels.base"
+        nb = new_notebook(cells=[new_code_cell(warm), new_code_cell(SHOW), new_code_cell(SHOW)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, root / "panel.ipynb")
+        out: dict[str, list[float]] = {"first panel in the page": [], "second panel in the page": [],
+                                       "figure switch": []}
+        with jupyterlab(root, pythonpath=checkout) as url, browser.chromium(width=1400, height=1100) as page:
+            open_notebook(page, url, "panel.ipynb")
+            run_cell(page, 0)
+            wait_prompt(page, 0, 1)
+            for cell, n_plots, key in ((1, 2, "first panel in the page"), (2, 4, "second panel in the page")):
+                t = time.perf_counter()
+                run_cell(page, cell)
+                browser.wait_until(lambda n=n_plots: len(drawn(page)) >= n, 120, poll=0.005)
+                out[key].append(time.perf_counter() - t)
+            panel = page.locator(".jp-OutputArea").nth(1)  # the first panel's output
+            for name in ("fairness", "gap"):
+                panel.locator(".widget-tab .lm-TabBar-tab").filter(has_text=re.compile(f"^{name}$")).click()
+                select = panel.locator(".widget-dropdown select >> visible=true")
+                titles = [o.strip().replace("\xa0", " ") for o in select.locator("option").all_text_contents()]
+                for i in [*range(1, len(titles)), 0]:
+                    t = time.perf_counter()
+                    select.select_option(index=i)
+                    want = titles[i][:20]
+                    browser.wait_until(lambda want=want: any(d["title"].startswith(want) for d in drawn(page)),
+                                       30, poll=0.005)
+                    out["figure switch"].append(time.perf_counter() - t)
+        return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--checkout", type=Path, default=REPO, help="checkout whose panels are measured")
+    args = parser.parse_args()
+    rows: dict[str, list[float]] = {}
+    for _ in range(args.repeat):
+        for key, values in one_page(args.checkout.resolve()).items():
+            rows.setdefault(key, []).extend(values)
+    print(f"JupyterLab panels of {args.checkout.resolve()} ({args.repeat} pages)\n")
+    print("| measure | median | max | n |\n|---|---|---|---|")
+    for key, values in rows.items():
+        print(f"| {key} | {statistics.median(values):.2f} s | {max(values):.2f} s | {len(values)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""JupyterLab panels: a figure switch shows exactly the selected figure, figures travel as plain plotly
+bundles (no FigureWidget, no plotly.js per figure), saved notebooks keep static copies, and the run
+panel's "what this run says" sentences match the run's numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from widgets.panels.base import ResultPanel, RunPanel
+from widgets.panels.view import PLOTLY_MIME, FigureView, figure_bundle, views
+from workbench.cli.report import notebook_to_html
+from workbench.store.runs import load_run
+from workbench.training.train import train
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture(scope="module")
+def run_path(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runs")
+    return train("synthetic-imbalance", epochs=3, seed=0, runs_dir=root, dataset_params={"n": 300},
+                 progress=False).path
+
+
+def _shown_layout(view: FigureView) -> dict:
+    return view.bundle()[PLOTLY_MIME]["layout"]
+
+
+def _expected_layout(fig: go.Figure) -> dict:
+    return figure_bundle(fig)[PLOTLY_MIME]["layout"]
+
+
+def test_switch_shows_only_the_selected_figures_layout() -> None:
+    """The browser kept shapes, annotations and axis types of the previous figure (issue 17, 1)."""
+    busy = go.Figure(go.Scatter(x=[1, 10], y=[1, 2]))
+    busy.update_xaxes(type="log")
+    busy.add_vline(x=3)
+    busy.add_annotation(text="old note", x=1, y=1)
+    plain = go.Figure(go.Bar(x=["a", "b"], y=[3.0, 4.0]), layout={"title": "plain"})
+    panel = ResultPanel(pd.DataFrame(), "r", figures={"busy": busy, "plain": plain})
+    assert _shown_layout(panel.view)["xaxis"]["type"] == "log" and _shown_layout(panel.view)["shapes"]
+    panel.selector.value = "plain"
+    shown = _shown_layout(panel.view)
+    assert shown == _expected_layout(plain)
+    assert "shapes" not in shown and "annotations" not in shown and "type" not in shown.get("xaxis", {})
+    assert [t["type"] for t in panel.view.bundle()[PLOTLY_MIME]["data"]] == ["bar"]
+    assert len(panel.view.outputs) == 1  # replaced, not appended
+    panel.selector.value = "busy"
+    assert _shown_layout(panel.view) == _expected_layout(busy)
+
+
+def test_run_panel_draws_plain_bundles_and_redraws(run_path: Path) -> None:
+    panel = RunPanel(load_run(run_path))
+    shown = views(panel)
+    assert len(shown) == 2 and not any(isinstance(c, go.FigureWidget) for c in shown)
+    for view in shown:  # no plotly.js inside a figure's output: the page's mime renderer draws it
+        assert set(view.bundle()) == {PLOTLY_MIME, "text/plain"}
+        assert len(json.dumps(view.bundle())) < 200_000
+    first = panel.history
+    panel.epochs.value = (2, 3)
+    assert _shown_layout(panel.history_view)["xaxis"]["range"] == [1.5, 3.5]
+    assert first.layout.xaxis.range is None  # the figure shown before was not edited in place
+    panel.split.value = "train"
+    assert _shown_layout(panel.accuracy_view)["title"]["text"] == "Accuracy on the train split"
+
+
+def test_panel_bundle_carries_a_static_copy(run_path: Path) -> None:
+    panel = RunPanel(load_run(run_path))
+    bundle = panel._repr_mimebundle_()
+    assert WIDGET_MIME in bundle and "text/html" in bundle
+    html = bundle["text/html"]
+    assert html.count("Plotly.newPlot") == 2 and "Training history" in html
+    assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing fetched: plotly.js is inline or already on the page
+
+
+def test_run_takeaways_quote_the_runs_numbers(run_path: Path) -> None:
+    from widgets.summary import run_takeaways
+
+    run = load_run(run_path)
+    acc = run.accuracy().query("split == 'test'").set_index("model")["accuracy"]
+    y = run.predictions.query("split == 'test'")["y"]
+    sentence = run_takeaways(run, {})[0]
+    assert f"Fused accuracy on the test split: {acc['fused']:.3f}" in sentence
+    assert f"best unimodal head {acc.drop('fused').idxmax()} {acc.drop('fused').max():.3f}" in sentence
+    assert f"scores {y.value_counts().iloc[0] / len(y):.3f}" in sentence
+
+
+def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """Execute a notebook showing a run panel; its saved outputs hold the figures outside the widget."""
+    root = str(Path(__file__).resolve().parents[2])  # the kernel imports this checkout's packages
+    monkeypatch.setenv("PYTHONPATH", root + (":" + __import__("os").environ["PYTHONPATH"]
+                                              if __import__("os").environ.get("PYTHONPATH") else ""))
+    nb = new_notebook(cells=[new_code_cell(f"from workbench import load_run\nload_run({str(run_path)!r})")])
+    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(nb, saved)
+    outputs = nbformat.read(saved, as_version=4).cells[0].outputs
+    data = [o["data"] for o in outputs if "data" in o]
+    assert any(WIDGET_MIME in d for d in data)  # the live panel
+    html = "".join(d.get("text/html", "") for d in data)
+    assert html.count("Plotly.newPlot") == 2 and "Training history" in html and "window.Plotly" in html
+    # the widget state saved with the notebook holds the figures as plotly bundles, not FigureWidgets
+    state = json.dumps(nbformat.read(saved, as_version=4).metadata.get("widgets", {}))
+    assert PLOTLY_MIME in state and "FigureModel" not in state and "AnyModel" not in state
+    # the HTML report of that notebook draws the static copies (no widget manager there)
+    page = notebook_to_html(saved, tmp_path / "saved.html").read_text()
+    assert page.count("Plotly.newPlot") >= 2 and "Training history" in page and WIDGET_MIME not in page
