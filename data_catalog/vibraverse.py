@@ -342,8 +342,9 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
     shape_vec, images, waves, rows = [], [], [], []
     freqs_out, decay_out, phi_out, amp_out = (np.full((n, n_modes), np.nan) for _ in range(4))
     for i in range(n):
-        # rejection loop: the rare geometry-material draw with < 3 audible modes is redrawn
-        while True:
+        # rejection loop: the rare geometry-material draw with < 3 audible modes is redrawn (a
+        # bounded number of times: an fs that leaves almost no audible band would loop forever)
+        for _attempt in range(1000):
             family = families[rng.integers(len(families))]
             mat_name = names[rng.integers(len(names))]
             mat = MATERIALS[mat_name]
@@ -370,6 +371,8 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
             keep = (f > AUDIBLE[0]) & (f < f_hi) & (xi < 1)
             if keep.sum() >= 3:
                 break
+        else:
+            raise ValueError(f"vibraverse: fs={fs} leaves fewer than 3 audible modes in 1000 draws; raise fs")
         f, d, fd, phi = f[keep][:n_modes], d[keep][:n_modes], fd[keep][:n_modes], phi[keep][:n_modes]
         gain = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
         amps = gain * phi * 2 * np.pi * f  # J = 1 N s

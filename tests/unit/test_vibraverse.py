@@ -196,5 +196,7 @@ def test_bad_parameters_one_line_errors(kwargs, word):
 def test_bad_physics_parameters():
     with pytest.raises(ValueError, match="nu must"):
         plate_frequencies(0.3, 0.2, 0.003, rho=7850, E=2e11, nu=0.6)
+    with pytest.raises(ValueError, match="fs=256 leaves"):
+        vibraverse(n=2, fs=256, duration=4.0, families=["bar"], materials=["steel"])
     with pytest.raises(ValueError, match="rho must"):
         bar_frequencies(0.3, 0.01, rho=-1.0, E=2e11)
