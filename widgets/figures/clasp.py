@@ -4,6 +4,17 @@
 - Material probes: accuracy from each modality's embedding and from the raw spectrogram mean.
 
 Found by name (``workbench.analyses.clasp`` -> this module), no registration line.
+
+Example
+-------
+>>> import pandas as pd
+>>> from workbench.analyses.clasp import ClaspResult
+>>> row = {"value": 0.2, "value_ci_lower": 0.15, "value_ci_upper": 0.25, "chance": 0.03, "n_seeds": 3, "level": 0.95}
+>>> summary = pd.DataFrame([{"kind": "retrieval", "name": "sound->shape R@10", **row},
+...                         {"kind": "probe", "name": "z_sound", **row}])
+>>> figs = report_figures(ClaspResult(pd.DataFrame(), pd.DataFrame(), summary))
+>>> len(figs), figs[0].layout.yaxis.title.text
+(2, 'R@10 (share of test queries)')
 """
 
 from __future__ import annotations
