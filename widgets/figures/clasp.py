@@ -1,0 +1,71 @@
+"""Figures of the CLASP analysis (:mod:`workbench.analyses.clasp`).
+
+- Recall@k per 1->1 direction, mean over seeds with its t-interval, chance marked.
+- Material probes: accuracy from each modality's embedding and from the raw spectrogram mean.
+
+Found by name (``workbench.analyses.clasp`` -> this module), no registration line.
+
+Example
+-------
+>>> import pandas as pd
+>>> from workbench.analyses.clasp import ClaspResult
+>>> row = {"value": 0.2, "value_ci_lower": 0.15, "value_ci_upper": 0.25, "chance": 0.03, "n_seeds": 3, "level": 0.95}
+>>> summary = pd.DataFrame([{"kind": "retrieval", "name": "sound->shape R@10", **row},
+...                         {"kind": "probe", "name": "z_sound", **row}])
+>>> figs = report_figures(ClaspResult(pd.DataFrame(), pd.DataFrame(), summary))
+>>> len(figs), figs[0].layout.yaxis.title.text
+(2, 'R@10 (share of test queries)')
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from widgets.text import escaped_figure
+
+
+def _caption(text: str) -> dict:
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 0, "y": -0.32, "showarrow": False, "align": "left"}
+
+
+@escaped_figure
+def recall_figure(result, metric: str = "R@10") -> go.Figure:
+    """Bars of ``metric`` per query -> gallery direction (mean over seeds, t-interval), chance as a line."""
+    s = result.summary[(result.summary["kind"] == "retrieval") & result.summary["name"].str.endswith(f" {metric}")]
+    if s.empty:
+        raise ValueError(f"clasp result has no metric {metric!r}")
+    names = [n.rsplit(" ", 1)[0] for n in s["name"]]
+    fig = go.Figure(go.Bar(x=names, y=s["value"], error_y={"type": "data", "symmetric": False,
+                                                          "array": s["value_ci_upper"] - s["value"],
+                                                          "arrayminus": s["value"] - s["value_ci_lower"]}))
+    fig.add_hline(y=float(s["chance"].mean()), line_dash="dot", annotation_text="chance")
+    n_seeds, level = int(s["n_seeds"].max()), float(s["level"].iloc[0])
+    fig.update_layout(
+        title=f"CLASP retrieval {result.label}: {metric} per direction (higher is better)".replace("  ", " "),
+        xaxis_title="query -> gallery", yaxis_title=f"{metric} (share of test queries)", yaxis_range=[0, 1],
+        annotations=[_caption(f"Share of test queries whose partner is in the top {metric[2:]}, mean over {n_seeds} "
+                              f"seeds; bars: {level:.0%} t-interval over seeds; dotted: chance {metric[2:]}/n.")])
+    return fig
+
+
+@escaped_figure
+def probe_figure(result) -> go.Figure:
+    """Material-probe accuracy per representation (mean over seeds, t-interval), majority-class chance as a line."""
+    s = result.summary[result.summary["kind"] == "probe"]
+    fig = go.Figure(go.Bar(x=list(s["name"]), y=s["value"], error_y={
+        "type": "data", "symmetric": False, "array": s["value_ci_upper"] - s["value"],
+        "arrayminus": s["value"] - s["value_ci_lower"]}))
+    if not s.empty:
+        fig.add_hline(y=float(s["chance"].mean()), line_dash="dot", annotation_text="majority class")
+    fig.update_layout(
+        title="Material probe accuracy by representation (higher is better)", yaxis_range=[0, 1],
+        xaxis_title="representation (z_m: aligned embedding)", yaxis_title="test accuracy",
+        annotations=[_caption("Logistic regression fitted on the training split, accuracy on the test split, "
+                              "mean over seeds with a t-interval; dotted: the majority-class share.")])
+    return fig
+
+
+def report_figures(result) -> list[go.Figure]:
+    """Recall@k at every k of the result, then the probes."""
+    ks = dict.fromkeys(n.rsplit(" ", 1)[1] for n in result.summary.loc[result.summary["kind"] == "retrieval", "name"])
+    return [recall_figure(result, k) for k in ks] + [probe_figure(result)]
