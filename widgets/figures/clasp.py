@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from widgets.figures.captions import add_caption
 from widgets.text import escaped_figure
-
-
-def _caption(text: str) -> dict:
-    return {"text": text, "xref": "paper", "yref": "paper", "x": 0, "y": -0.32, "showarrow": False, "align": "left"}
 
 
 @escaped_figure
@@ -42,10 +39,10 @@ def recall_figure(result, metric: str = "R@10") -> go.Figure:
     n_seeds, level = int(s["n_seeds"].max()), float(s["level"].iloc[0])
     fig.update_layout(
         title=f"CLASP retrieval {result.label}: {metric} per direction (higher is better)".replace("  ", " "),
-        xaxis_title="query -> gallery", yaxis_title=f"{metric} (share of test queries)", yaxis_range=[0, 1],
-        annotations=[_caption(f"Share of test queries whose partner is in the top {metric[2:]}, mean over {n_seeds} "
-                              f"seeds; bars: {level:.0%} t-interval over seeds; dotted: chance {metric[2:]}/n.")])
-    return fig
+        xaxis_title="query -> gallery", yaxis_title=f"{metric} (share of test queries)", yaxis_range=[0, 1])
+    # a caption beside the chance line's label (a layout annotations list would replace it)
+    return add_caption(fig, [f"Share of test queries whose partner is in the top {metric[2:]}, mean over {n_seeds} "
+                             f"seeds; bars: {level:.0%} t-interval over seeds; dotted: chance {metric[2:]}/n."])
 
 
 @escaped_figure
@@ -59,10 +56,9 @@ def probe_figure(result) -> go.Figure:
         fig.add_hline(y=float(s["chance"].mean()), line_dash="dot", annotation_text="majority class")
     fig.update_layout(
         title="Material probe accuracy by representation (higher is better)", yaxis_range=[0, 1],
-        xaxis_title="representation (z_m: aligned embedding)", yaxis_title="test accuracy",
-        annotations=[_caption("Logistic regression fitted on the training split, accuracy on the test split, "
-                              "mean over seeds with a t-interval; dotted: the majority-class share.")])
-    return fig
+        xaxis_title="representation (z_m: aligned embedding)", yaxis_title="test accuracy")
+    return add_caption(fig, ["Logistic regression fitted on the training split, accuracy on the test split, "
+                             "mean over seeds with a t-interval; dotted: the majority-class share."])
 
 
 def report_figures(result) -> list[go.Figure]:
