@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from workbench.stats.intervals import check_level, t_interval, wilson_interval
+from workbench.stats.intervals import check_level, percentile_interval, t_interval, wilson_interval
 from workbench.stats.retrieval import partner_ranks, recall_at_k, top1_among_candidates
 from workbench.store.results import Result
 
@@ -110,7 +110,7 @@ def retrieval_table(embeddings: dict[str, np.ndarray], pairs: dict[str, np.ndarr
         stats["median_rank"] = lambda r: np.median(r, -1)
         for metric, fn in stats.items():
             draws = fn(ranks[boot])
-            lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+            lo, hi = percentile_interval(draws, level)
             rows.append({"query": query, "gallery": gallery, "kind": kind, "metric": metric,
                          "value": float(fn(ranks)), "value_ci_lower": float(lo), "value_ci_upper": float(hi),
                          "n": len(ranks), "level": level})
@@ -163,7 +163,7 @@ def fused_gain_table(embeddings: dict[str, np.ndarray], pairs: dict[str, np.ndar
             singles = np.stack([partner_ranks(embeddings[m], embeddings[target], chunk=chunk) <= k for m in members])
             boot = rng.integers(0, len(fused), size=(n_boot, len(fused)))
             draws = fused[boot].mean(1) - singles[:, boot].mean(2).max(0)
-            lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+            lo, hi = percentile_interval(draws, level)
             best = int(singles.mean(1).argmax())
             rows.append({"query": pair, "gallery": target, "metric": f"R@{k}", "fused": float(fused.mean()),
                          "best_single": members[best], "single": float(singles[best].mean()),
@@ -348,8 +348,7 @@ def retrieval_shapley(run, *, target: str, alpha: float = 0.1, bonferroni: bool 
     coalitions = all_coalitions(len(names))
     n = len(idx)
     logp = np.full((n, len(coalitions)), -np.log(n))
-    hits = np.zeros((n, len(coalitions)), dtype=bool)
-    hits[:, 0] = False
+    hits = np.zeros((n, len(coalitions)), dtype=bool)  # the empty coalition retrieves nothing
     for k, members in enumerate(coalitions):
         chosen = [m for m, b in zip(names, members, strict=True) if b]
         if chosen:

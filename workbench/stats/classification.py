@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from workbench.stats.intervals import percentile_interval
+
 METRICS = ("accuracy", "macro_f1", "kappa")
 
 
@@ -68,6 +70,6 @@ def bootstrap_scores(y: np.ndarray, pred: np.ndarray, n_classes: int, weights: n
     out = {}
     for name in metrics:
         draws = SCORERS[name](boot)
-        lo, hi = np.nanquantile(draws, [(1 - level) / 2, (1 + level) / 2])
+        lo, hi = percentile_interval(draws, level)
         out[name] = (float(SCORERS[name](full)), float(lo), float(hi))
     return out

@@ -105,6 +105,20 @@ def t_interval(values: np.ndarray, level: float = LEVEL, *, axis: int = 0
     return mean, lo, hi
 
 
+def percentile_interval(draws: np.ndarray, level: float = LEVEL, *, axis: int = 0
+                        ) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """Percentile interval of bootstrap ``draws`` along ``axis`` (NaN draws ignored).
+
+    Examples
+    --------
+    >>> lo, hi = percentile_interval(np.arange(101.0), 0.9)
+    >>> round(float(lo), 9), round(float(hi), 9)
+    (5.0, 95.0)
+    """
+    lo, hi = np.nanquantile(np.asarray(draws, dtype=float), [(1 - level) / 2, (1 + level) / 2], axis=axis)
+    return lo, hi
+
+
 def wilson_interval(k: int | np.ndarray, n: int | np.ndarray, level: float = LEVEL
                     ) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Wilson score interval for ``k`` successes in ``n`` trials (arrays broadcast; NaN where n = 0).
