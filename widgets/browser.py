@@ -81,11 +81,16 @@ def dashboard_server(runs_dir: str | Path, port: int | None = None) -> Iterator[
         wait_for_http(url, process=proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, timeout=10)
+
+
+def stop_process(proc: subprocess.Popen, *, timeout: float) -> None:
+    """Terminate a server process, killing it when it has not exited after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @contextmanager

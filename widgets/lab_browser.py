@@ -54,11 +54,7 @@ def jupyterlab(root: str | Path, *, pythonpath: str | Path = REPO) -> Iterator[s
         browser.wait_for_http(f"http://127.0.0.1:{port}/api/status", timeout=90)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        browser.stop_process(proc, timeout=15)
         log.close()
 
 
