@@ -114,3 +114,16 @@ def test_figures_draw_the_tables(fitted):
     p = res.patterns.query("metric == 'accuracy'").set_index("pattern")["value"]
     col = list(heat.x).index("accuracy")
     assert [row[col] for row in heat.z] == [p.loc[name] for name in heat.y]
+
+
+def test_bootstrap_accuracy_interval_covers_the_true_accuracy():
+    from workbench.stats.classification import bootstrap_weights
+
+    covered = []
+    for sim in range(200):
+        rng = np.random.default_rng(sim)
+        y = rng.integers(0, 3, 300)
+        pred = np.where(rng.random(300) < 0.7, y, (y + 1) % 3)  # accuracy 0.7 in truth
+        _, lo, hi = bootstrap_scores(y, pred, 3, bootstrap_weights(300, 300, rng))["accuracy"]
+        covered.append(lo <= 0.7 <= hi)
+    assert 0.91 <= np.mean(covered) <= 0.98
