@@ -27,6 +27,7 @@ import html
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -35,7 +36,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 # trace properties that hold text plotly renders as (pseudo-)HTML; hovertemplate/texttemplate are
 # ours (format strings with our own <br>/<extra> markup) and are left alone, user text enters them
 # only through the escaped data they substitute
-_TRACE_TEXT = ("name", "text", "hovertext", "labels")
+# customdata: hover templates (%{customdata[i]}) render its strings as HTML too
+_TRACE_TEXT = ("name", "text", "hovertext", "labels", "customdata")
 _TRACE_CATEGORIES = ("x", "y", "z")
 
 
@@ -56,9 +58,10 @@ def _escape_array(values: Any) -> Any:
         items = list(values)
     except TypeError:
         return values
-    if not any(isinstance(v, str) or isinstance(v, (list, tuple)) for v in items):
+    nested = (list, tuple, np.ndarray)  # rows of 2-D data (customdata) included
+    if not any(isinstance(v, str) or isinstance(v, nested) for v in items):
         return values  # numeric data: leave the array (and its dtype) as it is
-    return [_escape_array(v) if isinstance(v, (list, tuple)) else escape(v) if isinstance(v, str) else v
+    return [_escape_array(v) if isinstance(v, nested) else escape(v) if isinstance(v, str) else v
             for v in items]
 
 

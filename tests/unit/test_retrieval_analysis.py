@@ -195,3 +195,14 @@ def test_recall_bootstrap_interval_covers_the_known_recall():
     # measured 0.93 over 600 simulations: the percentile bootstrap of a proportion at n = 200 runs a
     # little under its nominal 0.95 (the README says so)
     assert 0.90 <= np.mean(covered) <= 0.97
+
+
+def test_hostile_modality_names_are_escaped_in_hover_data():
+    from widgets.figures.retrieval import embedding_map_figure
+
+    pts = pd.DataFrame({"sample": [0, 0], "modality": ["<b>a</b>", "<img src=x onerror=alert(1)>"], "label": 0,
+                        "x": [0.0, 1.0], "y": [0.0, 1.0]})
+    fig = embedding_map_figure(pts)
+    shown = [str(v) for t in fig.data if t.customdata is not None for row in t.customdata for v in row]
+    assert shown and not any("<" in v for v in shown)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in shown
