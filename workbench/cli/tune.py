@@ -5,6 +5,9 @@ Example
 >>> from workbench.cli import main
 >>> main(["tune", "--dataset", "synthetic-imbalance", "--strategy", "ogm_ge", "--space", "alpha=0.1:1.0",
 ...       "--trials", "10", "--epochs", "5", "--dataset-param", "n=300"])  # doctest: +SKIP
+
+Parallel trials on Dask: ``--n-workers 4`` (a LocalCluster), ``--scheduler tcp://HOST:8786`` (any cluster), and
+``--storage dask`` to host the study on the Dask scheduler (optuna-integration's ``DaskStorage``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                epochs=args.epochs, strategy=args.strategy, fusion=args.fusion,
                dataset_params=dict(parse_kv(args.dataset_param or [], "--dataset-param")),
                runs_dir=args.runs_dir, storage=args.storage, study_name=args.study, seed=args.sampler_seed,
-               prune=not args.no_prune, **dict(parse_kv(args.train_param or [], "--train-param")))
+               prune=not args.no_prune, n_workers=args.n_workers, scheduler=args.scheduler, progress=True,
+               **dict(parse_kv(args.train_param or [], "--train-param")))
     print_table(res.trials)
     print(f"best {res.metric} = {res.best_value:.4f} at {res.best_params} (study {res.study_name}, {res.storage})")
     if args.save:
@@ -46,7 +50,15 @@ def register(subparsers) -> None:
     p.add_argument("--fusion", default="concat")
     p.add_argument("--dataset-param", action="append", metavar="KEY=VALUE")
     p.add_argument("--train-param", action="append", metavar="KEY=VALUE", help="fixed TrainConfig field")
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite file in RUNS/.studies/)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL (default sqlite file in RUNS/.studies/); 'dask': the study hosted by "
+                        "the Dask scheduler (optuna-integration's DaskStorage over that sqlite file), 'dask:URL' "
+                        "over another storage")
+    p.add_argument("--n-workers", type=int, default=None,
+                   help="parallel trials on a local Dask cluster of N worker processes (default: one after another; "
+                        "with --storage dask: one per core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="parallel trials on a running Dask cluster (tcp://HOST:PORT); the runs folder must be shared")
     p.add_argument("--study", default=None, help="study name (default: hashed from the search)")
     p.add_argument("--sampler-seed", type=int, default=0)
     p.add_argument("--no-prune", action="store_true", help="never prune on the per-epoch history")

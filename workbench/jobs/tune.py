@@ -14,6 +14,21 @@ a killed process loses no completed trial: running :func:`tune` again with the s
 it, marks trials left running by a dead process as failed (Optuna heartbeats) and runs only the
 trials still missing. :func:`optimize` is the same loop for any objective ``params -> value``.
 
+Parallel trials run on the sweep layer's Dask cluster (:func:`workbench.jobs.sweep.open_client`: a
+``LocalCluster`` of ``n_workers`` processes, or any cluster by ``scheduler`` address / ``client``): one
+task per worker, each loading the study and running trials until the study holds ``n_trials``; a
+``distributed.Lock`` around "count the trials, start one" keeps the total exact. The sampler is TPE with
+``constant_liar=True`` (Optuna's setting for parallel workers: running trials count as bad, so two workers
+do not sample the same point), seeded per worker. The study lives either in the SQLite file (every
+worker opens it: a shared filesystem) or, with ``storage="dask"``, on the Dask scheduler through
+``optuna_integration.DaskStorage`` (Optuna's storage hosted by the scheduler, workers talk to it over
+Dask's comms; by default it wraps the same SQLite file, written by the scheduler, so the study outlives
+the cluster; ``"dask:URL"`` wraps another storage URL, ``"dask:"`` the scheduler's memory only).
+A worker killed mid-study: its task is re-run by Dask on another worker, its running trial is marked
+failed (heartbeats for SQL storages; for the Dask storage, when no task of the call runs any more) and
+another trial takes its place; completed trials are never lost (a killed process is tested on the
+SQLite path; the Dask path's kill is not tested).
+
 Validation split: the trainer holds out ``val_fraction`` of the training split only when
 ``patience`` is set; :func:`tune` sets ``patience = epochs`` (no early stop, the best epoch's
 weights kept) unless given, so the validation metrics exist.
@@ -32,6 +47,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.progress import progress_bar
 from workbench.store.results import Result
 from workbench.store.runs import RunStore
 from workbench.training.config import config_fields
@@ -198,14 +216,50 @@ def default_storage(runs_dir: str | Path | None, study_name: str) -> str:
     return f"sqlite:///{(folder / f'{study_name}.db').resolve()}"
 
 
+def open_storage(storage: str, *, client=None, heartbeat_s: int = _HEARTBEAT_S, grace_s: int = _GRACE_S):
+    """The Optuna storage that ``storage`` names: ``"dask"`` / ``"dask:URL"`` -> ``optuna_integration.DaskStorage``
+    on ``client``'s scheduler (in its memory, or wrapping ``URL``); an SQL URL -> ``RDBStorage`` with heartbeats;
+    anything else is passed to Optuna as is.
+
+    Examples
+    --------
+    >>> type(open_storage("sqlite:///:memory:")).__name__
+    'RDBStorage'
+    >>> open_storage("dask")
+    Traceback (most recent call last):
+    ValueError: storage 'dask': the study is hosted by a Dask scheduler; give n_workers >= 2, a scheduler or a client
+    """
+    optuna = _optuna()
+    if storage == "dask" or storage.startswith("dask:"):
+        if client is None:
+            raise ValueError(f"storage {storage!r}: the study is hosted by a Dask scheduler; give n_workers >= 2, "
+                             "a scheduler or a client")
+        try:
+            from optuna_integration import DaskStorage
+        except ImportError as exc:
+            raise ImportError(f"storage 'dask' needs optuna-integration ({exc}): pip install optuna-integration") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return DaskStorage(storage[5:] or None, client=client)
+    if storage.startswith(("sqlite:", "postgresql", "mysql")):
+        with warnings.catch_warnings():
+            # heartbeats are "experimental" in Optuna since 2.9; they are what makes a killed trial recoverable
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=heartbeat_s, grace_period=grace_s)
+    return storage
+
+
 def optimize(objective: Callable[[dict, Any], float], space: Mapping[str, Any], *, n_trials: int,
              direction: str = "maximize", storage: str, study_name: str, seed: int = 0, pruner=None,
-             heartbeat_s: int = _HEARTBEAT_S, grace_s: int = _GRACE_S):
+             heartbeat_s: int = _HEARTBEAT_S, grace_s: int = _GRACE_S, client=None, n_workers: int | None = None,
+             progress: bool = False):
     """Run ``objective(params, trial)`` until the study holds ``n_trials`` finished (complete or pruned)
     trials; resumes a study of the same name in ``storage``. Returns the Optuna study.
 
     A trial whose process died (no heartbeat for ``grace_s`` seconds; SQL storages) is marked FAIL
-    when a study is resumed, and a new trial takes its place.
+    when a study is resumed, and a new trial takes its place. With ``client`` (a ``distributed.Client``)
+    the trials run in parallel on its cluster, ``n_workers`` tasks at once (default: one per worker);
+    ``objective`` must then pickle (a module-level function or object).
 
     Examples
     --------
@@ -220,23 +274,198 @@ def optimize(objective: Callable[[dict, Any], float], space: Mapping[str, Any], 
         raise ValueError(f"n_trials: must be a positive integer, got {n_trials!r}")
     if direction not in DIRECTIONS:
         raise ValueError(f"direction: {direction!r} is not one of {', '.join(DIRECTIONS)}")
+    if n_workers is not None and (not isinstance(n_workers, int) or n_workers < 1):
+        raise ValueError(f"n_workers: must be a positive integer, got {n_workers!r}")
     space = check_space(space)
     optuna = _optuna()
+    opened = open_storage(storage, client=client, heartbeat_s=heartbeat_s, grace_s=grace_s)
     with warnings.catch_warnings():
-        # heartbeats are "experimental" in Optuna since 2.9; they are what makes a killed trial recoverable
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=heartbeat_s, grace_period=grace_s) \
-            if storage.startswith(("sqlite:", "postgresql", "mysql")) else storage
-        study = optuna.create_study(study_name=study_name, storage=rdb, direction=direction, load_if_exists=True,
+        study = optuna.create_study(study_name=study_name, storage=opened, direction=direction, load_if_exists=True,
                                     sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
         # trials left RUNNING by a killed process (no heartbeat within the grace period) become FAIL
         optuna.storages.fail_stale_trials(study)
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    remaining = n_trials - len(study.get_trials(deepcopy=False, states=done))
+    if client is not None:
+        _optimize_on_dask(study, opened, objective, space, n_trials=n_trials, client=client, n_workers=n_workers,
+                          seed=seed, pruner=pruner, progress=progress)
+        return study
+    remaining = n_trials - len(study.get_trials(deepcopy=False, states=_finished_states()))
     if remaining > 0:
         study.optimize(lambda trial: objective(suggest(trial, space), trial), n_trials=remaining,
-                       catch=(FloatingPointError,))
+                       catch=(FloatingPointError,), show_progress_bar=progress)
     return study
+
+
+def _finished_states() -> tuple:
+    from optuna.trial import TrialState
+
+    return TrialState.COMPLETE, TrialState.PRUNED
+
+
+def _heartbeats(storage) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return not isinstance(storage, str) and is_heartbeat_enabled(storage)
+
+
+def _fail_orphans(study) -> int:
+    """Mark FAIL the trials still RUNNING when no task of this call runs (a storage without heartbeats,
+    one driver per study); returns how many."""
+    from optuna.trial import TrialState
+
+    orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in orphans:
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    return len(orphans)
+
+
+def _optimize_on_dask(study, storage, objective, space, *, n_trials: int, client, n_workers: int | None, seed: int,
+                      pruner, progress: bool, rounds: int = 5) -> None:
+    """Rounds of ``n_workers`` trial loops (:func:`_trial_loop`) on ``client`` until the study holds
+    ``n_trials`` finished trials; a round ends when every task has; a further round only replaces trials
+    lost to killed workers (it stops when a round finishes nothing new)."""
+    from distributed import KilledWorker
+
+    k = n_workers or max(1, len(client.scheduler_info().get("workers", {})))
+    heartbeat = _heartbeats(storage)
+    lock = f"optuna-{study.study_name}-{os.getpid()}-{time.time_ns()}"
+    bar = progress_bar(range(n_trials), enabled=progress, desc="trials", total=n_trials, leave=True)
+    done = len(study.get_trials(deepcopy=False, states=_finished_states()))
+    for r in range(rounds):
+        if not heartbeat:
+            _fail_orphans(study)  # left RUNNING by a dead driver or by the workers killed in the last round
+        remaining = n_trials - done
+        if remaining <= 0:
+            break
+        first = len(study.get_trials(deepcopy=False))
+        seeds = np.random.SeedSequence([seed, r, first]).generate_state(k)
+        futures = [client.submit(_trial_loop, study.study_name, _shipped(storage), objective, space, n_trials=n_trials,
+                                 max_started=first + 2 * remaining, seed=int(seeds[i]), pruner=pruner, lock=lock,
+                                 pure=False, key=f"optuna-trials-{study.study_name}-r{r}-{i}-{first}")
+                   for i in range(min(k, remaining))]
+        while not all(f.done() for f in futures):
+            time.sleep(0.5)
+            _advance(bar, len(study.get_trials(deepcopy=False, states=_finished_states())))
+        errors = [f.exception() for f in futures if f.status == "error"]
+        raised = [e for e in errors if not isinstance(e, KilledWorker)]
+        if raised:
+            raise raised[0]
+        now = len(study.get_trials(deepcopy=False, states=_finished_states()))
+        _advance(bar, now)
+        if now == done:
+            break  # nothing finished this round: every trial failed; do not loop on a failing objective
+        done = now
+    if hasattr(bar, "close"):
+        bar.close()
+
+
+def _shipped(storage):
+    """What a worker is sent for ``storage``: a DaskStorage by its name (rebuilt there without the
+    experimental-class warning on every unpickling), any other storage as is."""
+    return ("dask-storage", storage.name) if type(storage).__name__ == "DaskStorage" else storage
+
+
+def _unshipped(storage):
+    if isinstance(storage, tuple) and storage[:1] == ("dask-storage",):
+        from optuna.exceptions import ExperimentalWarning
+        from optuna_integration import DaskStorage
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return DaskStorage(None, storage[1], None, False)
+    return storage
+
+
+def _advance(bar, value: int) -> None:
+    if hasattr(bar, "n"):
+        bar.update(max(0, value - bar.n))
+
+
+def _trial_loop(study_name: str, storage, objective, space, *, n_trials: int, max_started: int, seed: int, pruner,
+                lock: str) -> int:
+    """On a Dask worker: run trials of the study until it holds ``n_trials`` finished or running ones (or
+    ``max_started`` trials in all: failures are replaced, not forever). "Count, then start a trial" is
+    done under ``distributed.Lock(lock)``, released by the objective as soon as its trial exists, so
+    parallel workers never overshoot. Returns the number of trials this task ran."""
+    from distributed import Lock
+    from optuna.trial import TrialState
+
+    from workbench.jobs.sweep import _limit_threads
+
+    _limit_threads()
+    optuna = _optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.load_study(study_name=study_name, storage=_unshipped(storage), pruner=pruner,
+                                  sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True))
+    mutex, ran = Lock(lock), 0
+    counted = (*_finished_states(), TrialState.RUNNING)
+    while True:
+        mutex.acquire()
+        held = [True]
+
+        def run(trial, held=held):
+            mutex.release()
+            held[0] = False
+            return objective(suggest(trial, space), trial)
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            if (len(study.get_trials(deepcopy=False, states=counted)) >= n_trials
+                    or len(study.get_trials(deepcopy=False)) >= max_started):
+                return ran
+            study.optimize(run, n_trials=1, catch=(FloatingPointError,))
+            ran += 1
+        finally:
+            if held[0]:
+                mutex.release()
+
+
+@dataclasses.dataclass
+class _RunObjective:
+    """A trial of :func:`tune`: train (or read back) one run per seed, the mean of their validation metric.
+    A plain object, so that Dask ships it to workers."""
+
+    dataset: str
+    seeds: list
+    epochs: int
+    strategy: str
+    fusion: str
+    dataset_params: dict
+    strategy_params: dict
+    fixed: dict
+    fields: list
+    metric: str
+    prune: bool
+    runs_dir: str | None
+
+    def __call__(self, params: dict, trial) -> float:
+        from workbench.jobs.sweep import Cell
+        from workbench.training.train import train
+
+        store = RunStore(self.runs_dir)
+        config = {k: v for k, v in params.items() if k in self.fields}
+        sp = {**self.strategy_params, **{k: v for k, v in params.items() if k not in self.fields}}
+        fusion = config.pop("fusion", self.fusion)
+        values, run_ids = [], []
+        for i, s in enumerate(self.seeds):
+            cell = Cell(self.dataset, self.strategy, fusion, s, self.epochs, dict(self.dataset_params), sp,
+                        {**self.fixed, **config})
+            if store.is_complete(cell.run_id):  # idempotent by run id: the same configuration is read back
+                history = store.load(cell.run_id).history
+            else:
+                callbacks = [_PruneOnHistory(trial, self.metric)] if self.prune and i == 0 else []
+                run = train(self.dataset, fusion=fusion, epochs=self.epochs, seed=s, strategy=self.strategy,
+                            strategy_params=sp, dataset_params=self.dataset_params, runs_dir=self.runs_dir,
+                            progress=False, callbacks=callbacks, **{**self.fixed, **config})
+                history = run.history
+            run_ids.append(cell.run_id)
+            values.append(run_value(history, self.metric))
+            trial.set_user_attr("run_ids", run_ids)
+            trial.set_user_attr("values", values)
+        return float(np.mean(values))
 
 
 class _PruneOnHistory:
@@ -276,7 +505,8 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
          direction: str = "maximize", seeds: Sequence[int] = (0,), epochs: int = 10, strategy: str = "naive",
          fusion: str = "concat", dataset_params: dict | None = None, strategy_params: dict | None = None,
          runs_dir: str | Path | None = None, storage: str | None = None, study_name: str | None = None,
-         seed: int = 0, prune: bool = True, **train_params: Any) -> TuneResult:
+         seed: int = 0, prune: bool = True, n_workers: int | None = None, scheduler: str | None = None,
+         client=None, progress: bool = False, **train_params: Any) -> TuneResult:
     """Search ``space`` for the configuration with the best validation ``metric``; see the module docstring.
 
     Parameters
@@ -299,18 +529,25 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
     runs_dir : path, optional
         Run store root (the runs and, by default, the study's SQLite file under ``.studies/``).
     storage, study_name : str, optional
-        Optuna storage URL and study name (default: a name hashed from everything above).
+        Optuna storage URL and study name (default: a name hashed from everything above). ``"dask"``: the
+        study is hosted by the Dask scheduler (``optuna_integration.DaskStorage``) over the default SQLite
+        file; ``"dask:URL"`` over another storage, ``"dask:"`` in the scheduler's memory.
     seed : int
-        Seed of the TPE sampler.
+        Seed of the TPE sampler (of the first worker's; the others get seeds derived from it).
     prune : bool
         Prune trials on the first seed's per-epoch metric (median rule, after 2 epochs and 3 trials).
+    n_workers, scheduler, client
+        Parallel trials on Dask, as for sweeps: ``n_workers`` >= 2 local worker processes, or a running
+        cluster by ``scheduler`` address or ``client`` (``runs_dir`` then on a filesystem every worker
+        shares). Default: trials one after another in this process (``storage="dask"``: one worker per core).
+    progress : bool
+        A progress bar over finished trials.
 
     Returns
     -------
     TuneResult
     """
-    from workbench.jobs.sweep import Cell
-    from workbench.training.train import train
+    from workbench.jobs.sweep import open_client
 
     space = check_space(space)
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1:
@@ -336,35 +573,30 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
     key = json.dumps([dataset, dataset_params, space, metric, direction, seeds, epochs, strategy, fusion,
                       strategy_params, fixed, seed], sort_keys=True, default=str)
     study_name = study_name or f"tune-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-    storage = storage or default_storage(runs_dir, study_name)
-    store = RunStore(runs_dir)
+    on_dask = storage == "dask" or (storage or "").startswith("dask:")
+    if storage is None or storage == "dask":
+        storage = ("dask:" if on_dask else "") + default_storage(runs_dir, study_name)
+    parallel = client is not None or scheduler is not None or on_dask or (n_workers or 1) > 1
+    if on_dask and client is None and scheduler is None and n_workers == 1:
+        raise ValueError("n_workers: storage 'dask' runs the trials on a Dask cluster; give n_workers >= 2 "
+                         "(or a scheduler)")
     optuna = _optuna()
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2) if prune else optuna.pruners.NopPruner()
 
-    def objective(params: dict, trial) -> float:
-        config = {k: v for k, v in params.items() if k in fields}
-        sp = {**(strategy_params or {}), **{k: v for k, v in params.items() if k not in fields}}
-        cell_fusion = config.pop("fusion", fusion)
-        values, run_ids = [], []
-        for i, s in enumerate(seeds):
-            cell = Cell(dataset, strategy, cell_fusion, s, epochs, dict(dataset_params or {}), sp, {**fixed, **config})
-            if store.is_complete(cell.run_id):  # idempotent by run id: the same configuration is read back
-                history = store.load(cell.run_id).history
-            else:
-                callbacks = [_PruneOnHistory(trial, metric)] if prune and i == 0 else []
-                run = train(dataset, fusion=cell_fusion, epochs=epochs, seed=s, strategy=strategy, strategy_params=sp,
-                            dataset_params=dataset_params, runs_dir=runs_dir, progress=False, callbacks=callbacks,
-                            **{**fixed, **config})
-                history = run.history
-            run_ids.append(cell.run_id)
-            values.append(run_value(history, metric))
-            trial.set_user_attr("run_ids", run_ids)
-            trial.set_user_attr("values", values)
-        return float(np.mean(values))
-
-    study = optimize(objective, space, n_trials=n_trials, direction=direction, storage=storage,
-                     study_name=study_name, seed=seed, pruner=pruner)
-    return study_result(study, metric=metric, seeds=seeds, storage=storage)
+    objective = _RunObjective(dataset, seeds=seeds, epochs=epochs, strategy=strategy, fusion=fusion,
+                              dataset_params=dict(dataset_params or {}), strategy_params=dict(strategy_params or {}),
+                              fixed=fixed, fields=sorted(fields), metric=metric, prune=prune,
+                              runs_dir=str(RunStore(runs_dir).root.resolve()))
+    if not parallel:
+        study = optimize(objective, space, n_trials=n_trials, direction=direction, storage=storage,
+                         study_name=study_name, seed=seed, pruner=pruner, progress=progress)
+        return study_result(study, metric=metric, seeds=seeds, storage=storage)
+    RunStore(runs_dir).check_writable()
+    with open_client(client, scheduler, n_workers, dashboard=False) as cl:
+        study = optimize(objective, space, n_trials=n_trials, direction=direction, storage=storage,
+                         study_name=study_name, seed=seed, pruner=pruner, client=cl, n_workers=n_workers,
+                         progress=progress)
+        return study_result(study, metric=metric, seeds=seeds, storage=storage)
 
 
 def config_fields_names() -> list[str]:
