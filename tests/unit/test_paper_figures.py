@@ -104,6 +104,12 @@ def band_limits(ax, gid: str, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(lo), np.array(hi)
 
 
+def heatmap(ax, gid: str = "heatmap"):
+    found = [im for im in ax.images if im.get_gid() == gid]
+    assert len(found) == 1, [im.get_gid() for im in ax.images]
+    return found[0]
+
+
 def ticklabels(axis) -> list[str]:
     return [t.get_text() for t in axis.get_ticklabels()]
 
@@ -158,7 +164,7 @@ def _gap_frame(seed: int = 0) -> pd.DataFrame:
 def test_gap_histogram_and_mixture_equal_the_stored_fit(tmp_path):
     res = gap_analysis(_gap_frame(), ["a", "b"])
     figs = paper_figures(res)
-    assert [f.name for f in figs] == ["gap_histogram_a-b_epoch2"]
+    assert [f.name for f in figs] == ["gap_histogram_a-b_epoch2", "gap_gmm_a-b"]
     ax = figs[0].figure.axes[0]
     gaps = res.gaps[(res.gaps["pair"] == "a-b") & (res.gaps["epoch"] == 2)]["gap"].to_numpy()
     density, edges = np.histogram(gaps, bins=30, density=True)
@@ -180,7 +186,20 @@ def test_gap_histogram_and_mixture_equal_the_stored_fit(tmp_path):
     assert "true-class probability" in figs[0].caption
     with pytest.raises(ValueError, match="pair"):
         paper_builder(res).__globals__["gap_histogram"](res, "b-a")
-    check_saved(res, tmp_path, ["gap_histogram_a-b_epoch2"])
+    # over epochs: the means (with their interval bars), weights and share imbalanced as stored
+    left, right = figs[1].figure.axes[:2]
+    for comp, part in res.gmm[res.gmm["pair"] == "a-b"].groupby("component"):
+        part = part.sort_values("epoch")
+        np.testing.assert_allclose(line(left, f"mean:{comp}").get_ydata(), part["mean"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(line(right, f"weight:{comp}").get_ydata(), part["weight"].to_numpy(), rtol=1e-12)
+    segs = errorbar_segments(left)
+    want = res.gmm[res.gmm["pair"] == "a-b"].sort_values(["component", "epoch"])
+    np.testing.assert_allclose([s_[:, 1].min() for s_ in segs], want["mean_ci_lower"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose([s_[:, 1].max() for s_ in segs], want["mean_ci_upper"].to_numpy(), rtol=1e-12)
+    share = res.summary[res.summary["pair"] == "a-b"].sort_values("epoch")["share_imbalanced"].to_numpy()
+    np.testing.assert_allclose(line(right, "share_imbalanced").get_ydata(), share, rtol=1e-12)
+    assert "posterior of the imbalanced component" in figs[1].caption
+    check_saved(res, tmp_path, ["gap_histogram_a-b_epoch2", "gap_gmm_a-b"])
 
 
 def _fairness_predictions(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -200,7 +219,7 @@ def _fairness_predictions(n: int = 400, seed: int = 0) -> pd.DataFrame:
 def test_fairness_bars_and_intervals_equal_the_by_group_table(tmp_path):
     res = assess_fairness(_fairness_predictions(), n_boot=50, n_perm=20, level=0.9)
     figs = paper_figures(res)
-    assert [f.name for f in figs] == ["fairness_accuracy_by_sex"]
+    assert [f.name for f in figs] == ["fairness_accuracy_by_sex", "fairness_disparities_sex"]
     ax = figs[0].figure.axes[0]
     table = res.metric_by_group("accuracy", "sex").reset_index()
     np.testing.assert_allclose([p.get_height() for p in ax.patches], table["value"].to_numpy(), rtol=1e-12)
@@ -214,7 +233,19 @@ def test_fairness_bars_and_intervals_equal_the_by_group_table(tmp_path):
     assert line(ax, "overall").get_ydata()[0] == pytest.approx(overall)
     assert ticklabels(ax.xaxis)[0].startswith(str(table["group"].iloc[0]))
     assert "90% bootstrap" in figs[0].caption and "Grey bars" in figs[0].caption
-    check_saved(res, tmp_path, ["fairness_accuracy_by_sex"])
+    # disparities: one dot per metric at its value, bars at its interval, each metric's direction named
+    part = res.disparities[res.disparities["attribute"] == "sex"]
+    ax = figs[1].figure.axes[0]
+    np.testing.assert_allclose(line(ax, "disparities").get_xdata(), part["value"].to_numpy(), rtol=1e-12)
+    finite = part[np.isfinite(part["value_ci_lower"]) & np.isfinite(part["value_ci_upper"])]
+    segs = errorbar_segments(ax)
+    np.testing.assert_allclose([s_[:, 0].min() for s_ in segs], finite["value_ci_lower"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose([s_[:, 0].max() for s_ in segs], finite["value_ci_upper"].to_numpy(), rtol=1e-12)
+    at = dict(zip(ax.get_yticks(), ticklabels(ax.yaxis), strict=True))
+    # the first metric on top, each label naming the metric and its good direction
+    assert [at[y].split(" (")[0] for y in sorted(at, reverse=True)] == list(part["metric"])
+    assert "not one direction" in figs[1].caption
+    check_saved(res, tmp_path, ["fairness_accuracy_by_sex", "fairness_disparities_sex"])
 
 
 def _benchmark_scores() -> pd.DataFrame:
@@ -324,8 +355,9 @@ def test_learning_curves_and_seed_bands_equal_the_curves_table(tmp_path):
     res = learning_curves(load_dataset("synthetic-xor", n=300), sizes=[40, 80, 160], seeds=[0, 1], epochs=2,
                           progress=False)
     figs = paper_figures(res)
-    assert [f.name for f in figs] == ["learning_curves_accuracy", "learning_curves_log_loss"]
-    for fig, metric in zip(figs, ("accuracy", "log_loss"), strict=True):
+    assert [f.name for f in figs] == ["learning_curves_accuracy", "learning_curves_log_loss",
+                                      "learning_curves_connection"]
+    for fig, metric in zip(figs[:2], ("accuracy", "log_loss"), strict=True):
         ax = fig.figure.axes[0]
         for coalition, part in res.curves.groupby("coalition"):
             drawn = line(ax, f"line:{coalition}")
@@ -335,7 +367,14 @@ def test_learning_curves_and_seed_bands_equal_the_curves_table(tmp_path):
             np.testing.assert_allclose(lo, part[f"{metric}_ci_lower"].to_numpy(), rtol=1e-12)
             np.testing.assert_allclose(hi, part[f"{metric}_ci_upper"].to_numpy(), rtol=1e-12)
         assert "2 seeds" in fig.caption
-    check_saved(res, tmp_path, ["learning_curves_accuracy", "learning_curves_log_loss"])
+    left, right = figs[2].figure.axes[:2]
+    names = list(dict.fromkeys([*res.pairs["source"], *res.pairs["target"]]))
+    for ax, column in ((left, "connection_r2"), (right, "heterogeneity")):
+        want = res.pairs.pivot(index="source", columns="target", values=column).reindex(index=names, columns=names)
+        drawn = np.ma.filled(heatmap(ax, "connection" if ax is left else "heterogeneity").get_array(), np.nan)
+        np.testing.assert_allclose(drawn, want.to_numpy(float), rtol=1e-12)
+    assert "cross-validated R^2" in figs[2].caption and "paired difference" in figs[2].caption
+    check_saved(res, tmp_path, ["learning_curves_accuracy", "learning_curves_log_loss", "learning_curves_connection"])
 
 
 def test_bad_format_and_results_without_figures_fail_clearly(retrieval_result, tmp_path):
@@ -395,9 +434,14 @@ def test_robustness_curves_and_subsets_equal_the_tables(tmp_path):
     subsets = pd.DataFrame({"pattern": ["audio+video", "audio", "video"], "difference": [0.01, -0.02, 0.03],
                             "difference_ci_lower": [-0.01, -0.05, 0.0], "difference_ci_upper": [0.03, 0.01, 0.06],
                             "n_seeds": 3, "level": 0.95})
-    res = RobustnessResult(curves=pd.DataFrame(rows), patterns=pd.DataFrame(), subsets=subsets)
+    patterns = pd.DataFrame([{"pattern": p, "size": size, "metric": metric, "value": v, "value_ci_lower": v - 0.02,
+                              "value_ci_upper": v + 0.01, "n": 200, "level": 0.95}
+                             for p, size, base in (("audio+video", 2, 0.9), ("audio", 1, 0.7), ("video", 1, 0.6))
+                             for metric, v in (("accuracy", base), ("macro_f1", base - 0.1))])
+    res = RobustnessResult(curves=pd.DataFrame(rows), patterns=patterns, subsets=subsets)
     figs = paper_figures(res)
-    assert [f.name for f in figs] == ["robustness_missing_accuracy", "robustness_noise_accuracy", "robustness_subsets"]
+    assert [f.name for f in figs] == ["robustness_missing_accuracy", "robustness_noise_accuracy",
+                                      "robustness_patterns", "robustness_subsets"]
     for fig, perturbation in zip(figs[:2], ("missing", "noise"), strict=True):
         ax = fig.figure.axes[0]
         for modality, part in res.curves[res.curves["perturbation"] == perturbation].groupby("modality"):
@@ -408,7 +452,67 @@ def test_robustness_curves_and_subsets_equal_the_tables(tmp_path):
             np.testing.assert_allclose(hi, part["value_ci_upper"].to_numpy())
         assert "200 test samples" in fig.caption
     assert figs[1].figure.axes[0].xaxis_inverted()  # SNR axis reversed, as in the interactive figure
-    ax = figs[2].figure.axes[0]
+    ax = figs[2].figure.axes[0]  # patterns by size (the pair first), metrics as columns, intervals in the cells
+    np.testing.assert_allclose(heatmap(ax).get_array(), [[0.7, 0.6], [0.6, 0.5], [0.9, 0.8]])
+    assert ticklabels(ax.yaxis) == ["audio", "video", "audio+video"]
+    assert "[0.680, 0.710]" in [t.get_text().replace("\n", " ") for t in ax.texts][0]
+    assert "every presence pattern" in figs[2].caption
+    ax = figs[3].figure.axes[0]
     np.testing.assert_allclose(line(ax, "differences").get_xdata(), subsets["difference"].to_numpy())
     np.testing.assert_allclose([s[:, 0].min() for s in errorbar_segments(ax)], subsets["difference_ci_lower"])
-    check_saved(res, tmp_path, ["robustness_missing_accuracy", "robustness_noise_accuracy", "robustness_subsets"])
+    check_saved(res, tmp_path, ["robustness_missing_accuracy", "robustness_noise_accuracy", "robustness_patterns",
+                                "robustness_subsets"])
+
+
+def test_theory_lab_curves_ratios_and_heat_map_equal_the_tables(tmp_path):
+    from workbench.analyses.theory_lab import theory_lab
+
+    res = theory_lab(ns=[16, 64, 256], eps=[0.5, 0.05], sigma_y=[0.0, 0.1], seeds=3, learners=("mm", "uni_erm"),
+                     grid=256, n_test=512, progress=False)
+    figs = paper_figures(res)
+    assert [f.name for f in figs] == ["theory_excess_risk", "theory_ratio", "theory_advantage_uni_erm"]
+    eps, sig = res.summary["eps"].min(), res.summary["sigma_y"].min()
+    cell = res.summary[(res.summary["eps"] == eps) & (res.summary["sigma_y"] == sig)]
+    ax = figs[0].figure.axes[0]
+    for learner, part in cell.groupby("learner"):
+        part = part.sort_values("n")
+        np.testing.assert_allclose(line(ax, f"line:{learner}").get_ydata(), part["excess_risk"].clip(lower=1e-16))
+        _, hi = band_limits(ax, f"band:{learner}", part["n"].to_numpy())
+        np.testing.assert_allclose(hi, part["excess_risk_ci_upper"].clip(lower=1e-16))
+    ratios = res.ratios[(res.ratios["eps"] == eps) & (res.ratios["sigma_y"] == sig)].sort_values("n")
+    ax = figs[1].figure.axes[0]
+    np.testing.assert_allclose(line(ax, "ratio:uni_erm").get_ydata(), ratios["ratio"], rtol=1e-12)
+    ref = line(ax, "sqrt_reference").get_ydata()
+    np.testing.assert_allclose(ref / ref[0], np.sqrt(ratios["n"].to_numpy() / 16))
+    top = res.ratios[(res.ratios["n"] == 256) & (res.ratios["x_only"] == 0)]
+    want = np.log10(top.pivot(index="sigma_y", columns="eps", values="ratio").to_numpy())
+    np.testing.assert_allclose(heatmap(figs[2].figure.axes[0]).get_array(), want, rtol=1e-12)
+    assert "n=256" in figs[2].caption and "3 seeds" in figs[0].caption
+    check_saved(res, tmp_path, ["theory_excess_risk", "theory_ratio", "theory_advantage_uni_erm"])
+
+
+def test_clasp_recall_and_probe_bars_equal_the_summary(tmp_path):
+    from workbench.analyses.clasp import ClaspResult
+
+    def row(kind, name, v, chance):
+        return {"kind": kind, "name": name, "value": v, "value_ci_lower": v - 0.05, "value_ci_upper": v + 0.04,
+                "chance": chance, "n_seeds": 3, "level": 0.95}
+
+    summary = pd.DataFrame([row("retrieval", "sound->shape R@1", 0.05, 0.003),
+                            row("retrieval", "shape->sound R@1", 0.06, 0.003),
+                            row("retrieval", "sound->shape R@10", 0.2, 0.033),
+                            row("retrieval", "shape->sound R@10", 0.25, 0.033),
+                            row("probe", "z_sound", 0.5, 0.14), row("probe", "raw_logmel_mean", 0.6, 0.14)])
+    res = ClaspResult(pd.DataFrame(), pd.DataFrame(), summary)
+    figs = paper_figures(res)
+    assert [f.name for f in figs] == ["clasp_R1", "clasp_R10", "clasp_probes"]
+    for fig, rows in zip(figs, (summary.iloc[:2], summary.iloc[2:4], summary.iloc[4:]), strict=True):
+        ax = fig.figure.axes[0]
+        np.testing.assert_allclose([p.get_height() for p in ax.patches], rows["value"].to_numpy())
+        segs = errorbar_segments(ax)
+        np.testing.assert_allclose([s[:, 1].min() for s in segs], rows["value_ci_lower"].to_numpy())
+        np.testing.assert_allclose([s[:, 1].max() for s in segs], rows["value_ci_upper"].to_numpy())
+        assert line(ax, "chance").get_ydata()[0] == pytest.approx(rows["chance"].mean())
+    assert ticklabels(figs[1].figure.axes[0].xaxis) == ["sound->shape", "shape->sound"]
+    assert "top 10" in figs[1].caption and "majority-class" in figs[2].caption
+    check_saved(res, tmp_path, ["clasp_R1", "clasp_R10", "clasp_probes"])

@@ -28,10 +28,7 @@ from widgets.text import escaped_figure
 @escaped_figure
 def recall_figure(result, metric: str = "R@10") -> go.Figure:
     """Bars of ``metric`` per query -> gallery direction (mean over seeds, t-interval), chance as a line."""
-    s = result.summary[(result.summary["kind"] == "retrieval") & result.summary["name"].str.endswith(f" {metric}")]
-    if s.empty:
-        raise ValueError(f"clasp result has no metric {metric!r}")
-    names = [n.rsplit(" ", 1)[0] for n in s["name"]]
+    s, names = recall_rows(result, metric)
     fig = go.Figure(go.Bar(x=names, y=s["value"], error_y={"type": "data", "symmetric": False,
                                                           "array": s["value_ci_upper"] - s["value"],
                                                           "arrayminus": s["value"] - s["value_ci_lower"]}))
@@ -41,8 +38,21 @@ def recall_figure(result, metric: str = "R@10") -> go.Figure:
         title=f"CLASP retrieval {result.label}: {metric} per direction (higher is better)".replace("  ", " "),
         xaxis_title="query -> gallery", yaxis_title=f"{metric} (share of test queries)", yaxis_range=[0, 1])
     # a caption beside the chance line's label (a layout annotations list would replace it)
-    return add_caption(fig, [f"Share of test queries whose partner is in the top {metric[2:]}, mean over {n_seeds} "
-                             f"seeds; bars: {level:.0%} t-interval over seeds; dotted: chance {metric[2:]}/n."])
+    return add_caption(fig, [recall_caption(metric, n_seeds, level)])
+
+
+def recall_rows(result, metric: str):
+    """The summary rows of ``metric`` (one per direction) and the directions' names."""
+    s = result.summary[(result.summary["kind"] == "retrieval") & result.summary["name"].str.endswith(f" {metric}")]
+    if s.empty:
+        raise ValueError(f"metric: the clasp result has no {metric!r}")
+    return s, [n.rsplit(" ", 1)[0] for n in s["name"]]
+
+
+def recall_caption(metric: str, n_seeds: int, level: float) -> str:
+    """Caption of the Recall@k figure (interactive and paper)."""
+    return (f"Share of test queries whose partner is in the top {metric[2:]}, mean over {n_seeds} "
+            f"seeds (higher is better); bars: {level:.0%} t-interval over seeds; dotted: chance {metric[2:]}/n.")
 
 
 @escaped_figure
@@ -57,11 +67,20 @@ def probe_figure(result) -> go.Figure:
     fig.update_layout(
         title="Material probe accuracy by representation (higher is better)", yaxis_range=[0, 1],
         xaxis_title="representation (z_m: aligned embedding)", yaxis_title="test accuracy")
-    return add_caption(fig, ["Logistic regression fitted on the training split, accuracy on the test split, "
-                             "mean over seeds with a t-interval; dotted: the majority-class share."])
+    return add_caption(fig, [PROBE_CAPTION])
+
+
+PROBE_CAPTION = ("Material probe: logistic regression fitted on the training split, accuracy on the test split "
+                 "(higher is better), mean over seeds with a t-interval; z_m: the aligned embedding of modality m; "
+                 "dotted: the majority-class share.")
+
+
+def recall_metrics(result) -> list[str]:
+    """The Recall@k metrics of the result, in order (``["R@1", "R@10"]``)."""
+    return list(dict.fromkeys(n.rsplit(" ", 1)[1]
+                              for n in result.summary.loc[result.summary["kind"] == "retrieval", "name"]))
 
 
 def report_figures(result) -> list[go.Figure]:
     """Recall@k at every k of the result, then the probes."""
-    ks = dict.fromkeys(n.rsplit(" ", 1)[1] for n in result.summary.loc[result.summary["kind"] == "retrieval", "name"])
-    return [recall_figure(result, k) for k in ks] + [probe_figure(result)]
+    return [recall_figure(result, k) for k in recall_metrics(result)] + [probe_figure(result)]

@@ -72,12 +72,18 @@ def disparity_figure(result, attribute: str | None = None) -> go.Figure:
     excluded = part["excluded"].iloc[0] if len(part) else ""
     note = f" (excluded: {excluded})" if excluded else ""
     fig.update_layout(title=f"Disparities over {attr}{note}", xaxis_title="value", template="plotly_white")
-    ways = "; ".join(f"{m}: {direction(m).split(' is ')[0]}" for m in dict.fromkeys(part["metric"]))
-    add_caption(fig, f"Disparities of the fused model between the groups of {attr}; the metrics share one axis but "
-                     f"not one direction ({ways} is better). 0 is parity for the differences and gaps. Error "
-                     f"bars: {result.params['level']:.0%} intervals (simultaneous bootstrap of the pairwise "
-                     "differences for the max-min gaps).")
+    add_caption(fig, disparity_caption(result, attr))
     return fig
+
+
+def disparity_caption(result, attribute: str) -> str:
+    """Caption of the disparities of ``attribute`` (interactive and paper)."""
+    part = result.disparities[result.disparities["attribute"] == attribute]
+    ways = "; ".join(f"{m}: {direction(m).split(' is ')[0]}" for m in dict.fromkeys(part["metric"]))
+    return (f"Disparities of the fused model between the groups of {attribute}; the metrics share one axis but "
+            f"not one direction ({ways} is better). 0 is parity for the differences and gaps. Error "
+            f"bars: {result.params['level']:.0%} intervals (simultaneous bootstrap of the pairwise "
+            "differences for the max-min gaps).")
 
 
 @escaped_figure

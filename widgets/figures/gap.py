@@ -15,7 +15,7 @@ from widgets.text import add_caption, escaped_figure
 COLORS = {"balanced": "#2a9d8f", "imbalanced": "#e76f51"}
 
 
-def _gap_sign(pair: str) -> str:
+def gap_sign(pair: str) -> str:
     """The sign convention of the gap of ``pair`` ("a-b" or "m-rest"), in words."""
     first, _, second = str(pair).partition("-")
     if second == "rest":
@@ -57,7 +57,7 @@ def gap_histogram_figure(result, pair: str | None = None, epoch: int | None = No
                       xaxis_title="gap (p_true difference)", bargap=0.02)
     fig.update_yaxes(title_text="density", secondary_y=False)
     fig.update_yaxes(title_text="posterior", range=[0, 1.02], secondary_y=True)
-    add_caption(fig, _gap_sign(pair) + " Bars: histogram of the samples' gaps (density); curves: the two "
+    add_caption(fig, gap_sign(pair) + " Bars: histogram of the samples' gaps (density); curves: the two "
                      "fitted Gaussian components, scaled by their weight (π: share of samples in the component, "
                      "μ: its mean gap); the balanced component is the one with the smaller mean |gap|. Dotted, "
                      "right axis: posterior probability that a sample belongs to the imbalanced component. Mass "
@@ -72,7 +72,7 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
     fit = result.gmm[result.gmm["pair"] == pair]
     summ = result.summary[result.summary["pair"] == pair]
     # the intervals under-cover when components overlap; say which kind is drawn (issue 14, item 9)
-    kind = fit["ci_method"].iloc[0] if "ci_method" in fit and len(fit) else "approximate"
+    kind = gmm_interval_kind(result, pair)
     level = result.level  # results saved before the field load with 0.95, the level they used
     fig = make_subplots(rows=1, cols=2, subplot_titles=(f"component mean ± {level:.0%} interval ({kind})",
                                                         "weight / share imbalanced"))
@@ -87,11 +87,22 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
                              line={"color": "black"}), row=1, col=2)
     fig.update_layout(title=f"GMM fit of the gap {pair} over epochs", template="plotly_white")
     fig.update_xaxes(title_text="epoch")
-    add_caption(fig, _gap_sign(pair) + f" Left: mean gap μ of each GMM component per epoch, with its "
-                     f"{level:.0%} interval ({kind}; it under-covers when the components overlap). Right: component "
-                     "weights π (dashed: share of samples in each component) and the share of samples whose "
-                     "posterior of the imbalanced component is above 0.5 (solid; lower is better).")
+    add_caption(fig, gmm_params_caption(result, pair))
     return fig
+
+
+def gmm_interval_kind(result, pair: str) -> str:
+    """How the component means' intervals were computed (``"approximate"`` for results saved without it)."""
+    fit = result.gmm[result.gmm["pair"] == pair]
+    return fit["ci_method"].iloc[0] if "ci_method" in fit and len(fit) else "approximate"
+
+
+def gmm_params_caption(result, pair: str, *, panels: tuple[str, str] = ("Left", "Right")) -> str:
+    """Caption of the GMM-over-epochs figure (interactive: side by side; paper: ``("Top", "Bottom")``)."""
+    return (gap_sign(pair) + f" {panels[0]}: mean gap μ of each GMM component per epoch, with its {result.level:.0%} "
+            f"interval ({gmm_interval_kind(result, pair)}; it under-covers when the components overlap). {panels[1]}: "
+            "component weights π (dashed: share of samples in each component) and the share of samples whose "
+            "posterior of the imbalanced component is above 0.5 (solid; lower is better).")
 
 
 @escaped_figure

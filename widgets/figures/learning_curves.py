@@ -187,6 +187,28 @@ def connection_figure(result) -> go.Figure:
     >>> [t.type for t in connection_figure(res).data]
     ['heatmap', 'heatmap']
     """
+    names, r2, text, het, het_text = connection_tables(result)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.22,
+                        subplot_titles=["connection: R^2 of target from source", "heterogeneity: pair gain"])
+    fig.add_trace(go.Heatmap(z=r2.to_numpy(), x=names, y=names, zmin=0, zmax=1, colorscale="Viridis", text=text,
+                             texttemplate="%{text}", name="connection R^2",
+                             colorbar={"title": "R^2", "x": 0.40, "len": 0.9}), row=1, col=1)
+    bound = float(np.nanmax(np.abs(het.to_numpy()))) if np.isfinite(het.to_numpy()).any() else 1.0
+    fig.add_trace(go.Heatmap(z=het.to_numpy(), x=names, y=names, zmid=0, zmin=-bound, zmax=bound, colorscale="RdBu",
+                             text=het_text, texttemplate="%{text}", name="heterogeneity",
+                             colorbar={"title": "gain", "x": 1.0, "len": 0.9}), row=1, col=2)
+    for col in (1, 2):
+        fig.update_xaxes(title_text="target modality" if col == 1 else "modality", row=1, col=col)
+        fig.update_yaxes(title_text="source modality" if col == 1 else None, autorange="reversed", row=1, col=col)
+    fig.update_layout(title="Connection and heterogeneity per pair of modalities", template="plotly_white",
+                      height=320 + 60 * len(names))
+    add_caption(fig, connection_caption(result))
+    return fig
+
+
+def connection_tables(result) -> tuple[list[str], pd.DataFrame, list[list[str]], pd.DataFrame, list[list[str]]]:
+    """Square source x target tables of the connection R^2 and the pair gain, with cell texts
+    carrying their intervals: ``(names, r2, r2_text, heterogeneity, heterogeneity_text)``."""
     p = result.pairs
     names = list(dict.fromkeys([*p["source"], *p["target"]]))
     r2 = _square(p, "connection_r2", names)
@@ -200,30 +222,21 @@ def connection_figure(result) -> go.Figure:
                     for rv, ra, rb in zip(het.to_numpy(), het_lo.to_numpy(), het_hi.to_numpy(), strict=True)]
     else:
         het_text = [[f"{v:+.3f}" if v == v else "" for v in row] for row in het.to_numpy()]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.22,
-                        subplot_titles=["connection: R^2 of target from source", "heterogeneity: pair gain"])
-    fig.add_trace(go.Heatmap(z=r2.to_numpy(), x=names, y=names, zmin=0, zmax=1, colorscale="Viridis", text=text,
-                             texttemplate="%{text}", name="connection R^2",
-                             colorbar={"title": "R^2", "x": 0.40, "len": 0.9}), row=1, col=1)
-    bound = float(np.nanmax(np.abs(het.to_numpy()))) if np.isfinite(het.to_numpy()).any() else 1.0
-    fig.add_trace(go.Heatmap(z=het.to_numpy(), x=names, y=names, zmid=0, zmin=-bound, zmax=bound, colorscale="RdBu",
-                             text=het_text, texttemplate="%{text}", name="heterogeneity",
-                             colorbar={"title": "gain", "x": 1.0, "len": 0.9}), row=1, col=2)
-    for col in (1, 2):
-        fig.update_xaxes(title_text="target modality" if col == 1 else "modality", row=1, col=col)
-        fig.update_yaxes(title_text="source modality" if col == 1 else None, autorange="reversed", row=1, col=col)
+    return names, r2, text, het, het_text
+
+
+def connection_caption(result, *, panels: tuple[str, str] = ("Left", "Right")) -> list[str]:
+    """Caption of the connection and heterogeneity maps, one line per map (interactive: side by side;
+    paper: ``("Top", "Bottom")``)."""
     seeds = int(result.runs["seed"].nunique())
     n = int(result.curves["n"].max())
-    caption = ["Left: cross-validated R^2 (ridge, 5 shuffled folds, test split) of the target modality's embedding "
-               f"in the full model predicted from the source's, at n={n}; brackets: {result.level:.0%} t interval "
-               f"over {seeds} seeds. High R^2: strong connection (one modality predicts the other), which the "
-               "theory needs; 0: no better than the mean.",
-               f"Right: test accuracy of the pair's model minus its better member's at n={n}, in accuracy points, "
-               f"brackets: {result.level:.0%} t interval over seeds of the paired difference (symmetric; positive: the pair gains from combining, as under heterogeneity; 0 or below: no gain)."]
-    fig.update_layout(title="Connection and heterogeneity per pair of modalities", template="plotly_white",
-                      height=320 + 60 * len(names))
-    add_caption(fig, caption)
-    return fig
+    return [f"{panels[0]}: cross-validated R^2 (ridge, 5 shuffled folds, test split) of the target modality's embedding "
+            f"in the full model predicted from the source's, at n={n}; brackets: {result.level:.0%} t interval "
+            f"over {seeds} seeds. High R^2: strong connection (one modality predicts the other), which the "
+            "theory needs; 0: no better than the mean.",
+            f"{panels[1]}: test accuracy of the pair's model minus its better member's at n={n}, in accuracy points, "
+            f"brackets: {result.level:.0%} t interval over seeds of the paired difference (symmetric; positive: "
+            "the pair gains from combining, as under heterogeneity; 0 or below: no gain)."]
 
 
 def report_figures(result) -> list[go.Figure]:

@@ -61,21 +61,31 @@ def curves_caption(part: pd.DataFrame, perturbation: str) -> str:
 @escaped_figure
 def patterns_figure(patterns: pd.DataFrame) -> go.Figure:
     """Heat map: every presence pattern (rows, by size) x metric (columns)."""
+    rows, metrics, values, text = patterns_table(patterns)
+    fig = go.Figure(go.Heatmap(z=values, x=metrics, y=rows, zmin=0, zmax=1, colorscale="Viridis",
+                               text=text, texttemplate="%{text}", colorbar={"title": "score"}))
+    fig.update_layout(template="plotly_white", title="The one model on every presence pattern (higher is better)",
+                      xaxis_title="metric", yaxis_title="modalities present", height=max(320, 24 * len(rows) + 160),
+                      yaxis={"autorange": "reversed"})
+    return add_caption(fig, [patterns_caption(patterns)])
+
+
+def patterns_table(patterns: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray, list[list[str]]]:
+    """Presence patterns (rows, by size) x metrics: (rows, metrics, values, cell texts with intervals)."""
     wide = patterns.pivot_table(index=["size", "pattern"], columns="metric", values="value", sort=False)
     wide = wide.sort_index(level="size", sort_remaining=False)
     metrics = [m for m in ("accuracy", "macro_f1", "kappa") if m in wide.columns]
     lo = patterns.pivot_table(index=["size", "pattern"], columns="metric", values="value_ci_lower").reindex(wide.index)
     hi = patterns.pivot_table(index=["size", "pattern"], columns="metric", values="value_ci_upper").reindex(wide.index)
-    rows = [p for _, p in wide.index]
     text = [[f"{wide.loc[i, m]:.3f} [{lo.loc[i, m]:.3f}, {hi.loc[i, m]:.3f}]" for m in metrics] for i in wide.index]
-    fig = go.Figure(go.Heatmap(z=wide[metrics].to_numpy(), x=metrics, y=rows, zmin=0, zmax=1, colorscale="Viridis",
-                               text=text, texttemplate="%{text}", colorbar={"title": "score"}))
+    return [p for _, p in wide.index], metrics, wide[metrics].to_numpy(float), text
+
+
+def patterns_caption(patterns: pd.DataFrame) -> str:
+    """Caption of the presence-pattern heat map (interactive and paper)."""
     level, n = float(patterns["level"].iloc[0]), int(patterns["n"].iloc[0])
-    fig.update_layout(template="plotly_white", title="The one model on every presence pattern (higher is better)",
-                      xaxis_title="metric", yaxis_title="modalities present", height=max(320, 24 * len(rows) + 160),
-                      yaxis={"autorange": "reversed"})
-    return add_caption(fig, [f"Every subset of modalities forced present, the rest masked; {n} test "
-                                            f"samples; brackets: {level:.0%} bootstrap intervals."])
+    return (f"The one model on every presence pattern: each subset of modalities forced present, the rest masked; "
+            f"{n} test samples; scores (higher is better) with {level:.0%} bootstrap intervals in brackets.")
 
 
 @escaped_figure

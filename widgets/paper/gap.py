@@ -2,7 +2,9 @@
 
 The gap's histogram (density) with the stored two-component GMM fit drawn over it: each
 component as ``weight x normal density`` and their sum, so the curves integrate to the same
-area as the histogram. Nothing is refitted: the curves come from ``result.gmm``.
+area as the histogram; and, over epochs, the components' means with their intervals, weights and
+the share of samples more likely imbalanced. Nothing is refitted: the curves come from
+``result.gmm`` and ``result.summary``.
 
 Examples
 --------
@@ -20,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import seaborn as sns
 
+from widgets.figures.gap import gmm_params_caption
 from widgets.paper import PaperFigure
 from widgets.paper.style import GREY, new_figure, paper_style, text
 
@@ -92,6 +95,41 @@ def gap_histogram(result, pair: str | None = None, epoch: int | None = None, *, 
     return PaperFigure(f"gap_histogram_{pair}_epoch{epoch}", fig, caption)
 
 
+def gmm_over_epochs(result, pair: str | None = None) -> PaperFigure:
+    """The GMM fit of ``pair`` over epochs: component means with their intervals (left); component
+    weights and the share of samples more likely imbalanced (right)."""
+    pair = result.pairs[0] if pair is None else pair
+    if pair not in result.pairs:
+        raise ValueError(f"pair: {pair!r} is not in this result ({', '.join(result.pairs)})")
+    fit = result.gmm[result.gmm["pair"] == pair]
+    summary = result.summary[result.summary["pair"] == pair].sort_values("epoch")
+    with paper_style():
+        fig, (left, right) = new_figure(height=3.8, nrows=2, sharex=True)
+        for comp, part in fit.groupby("component", sort=True):
+            part = part.sort_values("epoch")
+            c = COMPONENT_COLORS.get(comp, "black")
+            mean = part["mean"].to_numpy(float)
+            err = np.vstack([mean - part["mean_ci_lower"].to_numpy(float), part["mean_ci_upper"].to_numpy(float) - mean])
+            left.errorbar(part["epoch"], mean, yerr=err, marker="o", color=c, gid=f"mean:{comp}", label=text(comp))
+            right.plot(part["epoch"], part["weight"], color=c, linestyle="--", marker="o", gid=f"weight:{comp}",
+                       label=f"π {text(comp)}")
+        right.plot(summary["epoch"], summary["share_imbalanced"], color="black", marker="s", gid="share_imbalanced",
+                   label="share imbalanced")
+        left.axhline(0, color=GREY, linestyle=":", linewidth=0.8)
+        left.set_ylabel("component mean gap μ")
+        right.set_ylabel("weight / share")
+        right.set_ylim(0, 1)
+        right.set_xlabel("epoch")
+        for ax in (left, right):
+            ax.legend(loc="best")
+        fig.suptitle(f"GMM fit of the gap {text(pair)} over epochs")
+    return PaperFigure(f"gap_gmm_{pair}", fig, gmm_params_caption(result, pair, panels=("Top", "Bottom")))
+
+
 def paper_figures(result) -> list[PaperFigure]:
-    """The gap histogram with its GMM fit at the last epoch, for the first three pairs."""
-    return [gap_histogram(result, pair) for pair in result.pairs[:3]]
+    """The gap histogram with its GMM fit at the last epoch for the first three pairs, and the GMM
+    fit over epochs for the first pair when more than one epoch was recorded."""
+    figs = [gap_histogram(result, pair) for pair in result.pairs[:3]]
+    if len(result.epochs) > 1:
+        figs.append(gmm_over_epochs(result))
+    return figs

@@ -3,20 +3,32 @@
 Accuracy (and log loss) on the test split against the number of training samples ``n``, one
 line per coalition of modalities with its t-interval over seeds as a band (``curves`` table);
 unimodal coalitions dashed, the full model thick, and the crossover ``n`` (from which the full
-model stays ahead of the best unimodal one) as a dotted vertical line.
+model stays ahead of the best unimodal one) as a dotted vertical line; and the connection (R^2
+of one modality's embedding from another's) and heterogeneity (pair gain) heat maps with their
+intervals written in the cells (``pairs`` table).
 
 Example
 -------
 >>> [f.name for f in paper_figures(result)]  # doctest: +SKIP
-['learning_curves_accuracy', 'learning_curves_log_loss']
+['learning_curves_accuracy', 'learning_curves_log_loss', 'learning_curves_connection']
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from widgets.figures.learning_curves import connection_caption, connection_tables
 from widgets.paper import PaperFigure
-from widgets.paper.style import COLUMN_WIDTH, GREY, color, new_figure, paper_style, text
+from widgets.paper.style import (
+    CMAP_DIVERGING,
+    COLUMN_WIDTH,
+    GREY,
+    annotated_heatmap,
+    color,
+    new_figure,
+    paper_style,
+    text,
+)
 
 METRICS = {"accuracy": ("test accuracy", "higher is better"), "log_loss": ("test log loss (nats)", "lower is better")}
 
@@ -60,6 +72,30 @@ def learning_curve(result, metric: str = "accuracy") -> PaperFigure:
     return PaperFigure(f"learning_curves_{metric}", fig, caption)
 
 
+def connection(result) -> PaperFigure:
+    """Heat maps over (source, target): connection R^2 (top) and the pair gain (bottom), intervals in the cells."""
+    names, r2, r2_text, het, het_text = connection_tables(result)
+    het_values = het.to_numpy(float)
+    bound = float(np.nanmax(np.abs(het_values))) if np.isfinite(het_values).any() else 1.0
+    with paper_style():
+        fig, (left, right) = new_figure(height=2 * (1.0 + 0.5 * len(names)), nrows=2)
+        annotated_heatmap(left, r2.to_numpy(float), rows=names, columns=names, vmin=0, vmax=1, label="R^2",
+                          cell_text=[[t.replace(" [", "\n[") for t in row] for row in r2_text], gid="connection")
+        annotated_heatmap(right, het_values, rows=names, columns=names, cmap=CMAP_DIVERGING, vmin=-bound, vmax=bound,
+                          label="accuracy gain", cell_text=[[t.replace(" [", "\n[") for t in row] for row in het_text],
+                          gid="heterogeneity")
+        left.set_title("connection: R^2 of target from source")
+        right.set_title("heterogeneity: pair gain")
+        left.set_xlabel("target modality")
+        left.set_ylabel("source modality")
+        right.set_xlabel("target modality")
+        right.set_ylabel("source modality")
+    return PaperFigure("learning_curves_connection", fig, " ".join(connection_caption(result, panels=("Top", "Bottom"))))
+
+
 def paper_figures(result) -> list[PaperFigure]:
-    """Accuracy and log loss against n."""
-    return [learning_curve(result, "accuracy"), learning_curve(result, "log_loss")]
+    """Accuracy and log loss against n, and the connection/heterogeneity maps when pairs were measured."""
+    figs = [learning_curve(result, "accuracy"), learning_curve(result, "log_loss")]
+    if len(result.pairs):
+        figs.append(connection(result))
+    return figs

@@ -2,7 +2,7 @@
 
 Robustness curves: accuracy against the missing rate and against the SNR (axis reversed, as in
 the interactive figure), a line per corrupted modality with its bootstrap band (``curves``
-table); and, when computed, one model versus a model per subset (``subsets``: difference per
+table); the presence-pattern heat map (``patterns``); and, when computed, one model versus a model per subset (``subsets``: difference per
 presence pattern with its t-interval over seeds). Captions are the interactive figures'
 (:func:`widgets.figures.robustness.curves_caption`).
 """
@@ -11,9 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from widgets.figures.robustness import METRIC_LABELS, curve_axis_titles, curves_caption
+from widgets.figures.robustness import (
+    METRIC_LABELS,
+    curve_axis_titles,
+    curves_caption,
+    patterns_caption,
+    patterns_table,
+)
 from widgets.paper import PaperFigure
-from widgets.paper.style import COLUMN_WIDTH, GREY, color, new_figure, paper_style, text
+from widgets.paper.style import (
+    COLUMN_WIDTH,
+    GREY,
+    annotated_heatmap,
+    color,
+    new_figure,
+    paper_style,
+    text,
+)
 
 
 def curves(result, perturbation: str = "missing", metric: str = "accuracy") -> PaperFigure:
@@ -63,10 +77,25 @@ def subsets(result) -> PaperFigure:
     return PaperFigure("robustness_subsets", fig, caption)
 
 
+def patterns(result) -> PaperFigure:
+    """Heat map of every presence pattern (rows, by size) x metric, the interval written in each cell."""
+    rows, metrics, values, cell_text = patterns_table(result.patterns)
+    with paper_style():
+        fig, ax = new_figure(height=0.9 + 0.3 * len(rows))
+        annotated_heatmap(ax, values, rows=rows, columns=[METRIC_LABELS.get(m, m) for m in metrics], vmin=0, vmax=1,
+                          cell_text=[[t.replace(" [", "\n[") for t in r] for r in cell_text], label="score")
+        ax.set_xlabel("metric")
+        ax.set_ylabel("modalities present")
+    return PaperFigure("robustness_patterns", fig, patterns_caption(result.patterns))
+
+
 def paper_figures(result) -> list[PaperFigure]:
-    """Accuracy against missing rate and against SNR (those present), and the subset comparison."""
+    """Accuracy against missing rate and against SNR (those present), the presence patterns and the
+    subset comparison (when computed)."""
     figs = [curves(result, p) for p in ("missing", "noise")
             if ((result.curves["perturbation"] == p) & (result.curves["metric"] == "accuracy")).any()]
+    if not result.patterns.empty:
+        figs.append(patterns(result))
     if not result.subsets.empty:
         figs.append(subsets(result))
     return figs

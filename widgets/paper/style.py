@@ -41,6 +41,8 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 GREY = "#999999"
 #: sequential colour map for matrices (perceptually uniform, readable in grey scale)
 CMAP = "viridis"
+#: diverging colour map centred at 0 (blue-red, readable by the common colour-vision deficiencies)
+CMAP_DIVERGING = "RdBu"
 COLUMN_WIDTH = 3.4
 DOUBLE_WIDTH = 7.0
 FONT_SIZE = 8
@@ -115,3 +117,66 @@ def color(i: int) -> str:
     ('#0072B2', '#0072B2')
     """
     return PALETTE[i % len(PALETTE)]
+
+
+def annotated_heatmap(ax: Axes, values: np.ndarray, *, rows: list[str], columns: list[str], cmap: str = CMAP,
+                      vmin: float | None = None, vmax: float | None = None, fmt: str = "{:.2f}",
+                      cell_text: list[list[str]] | None = None, label: str = "", gid: str = "heatmap"):
+    """Draw ``values`` (rows x columns) as cells with their value written in each (``cell_text``
+    replaces the formatted value, e.g. to add an interval), a colour bar titled ``label``; NaN cells
+    stay blank. The image carries ``gid`` so tests read the drawn array back.
+
+    Examples
+    --------
+    >>> with paper_style():
+    ...     fig, ax = new_figure()
+    ...     im = annotated_heatmap(ax, np.array([[0.1, 0.9]]), rows=["r"], columns=["a", "b"])
+    >>> im.get_array().tolist(), [t.get_text() for t in ax.texts]
+    ([[0.1, 0.9]], ['0.10', '0.90'])
+    """
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(rows), len(columns)):
+        raise ValueError(f"values: shape {values.shape} does not match {len(rows)} rows x {len(columns)} columns")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    image.set_gid(gid)
+    norm = image.norm
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            if not np.isfinite(values[i, j]):
+                continue
+            shade = norm(values[i, j])
+            dark = shade < 0.35 or (cmap == CMAP_DIVERGING and shade > 0.8)
+            ax.text(j, i, cell_text[i][j] if cell_text is not None else fmt.format(values[i, j]), ha="center",
+                    va="center", fontsize=SMALL_FONT_SIZE - 1, color="white" if dark else "black")
+    ax.set_xticks(range(len(columns)), [text(c) for c in columns], rotation=30 if len(columns) > 4 else 0,
+                  ha="right" if len(columns) > 4 else "center")
+    ax.set_yticks(range(len(rows)), [text(r) for r in rows])
+    ax.spines[:].set_visible(False)
+    ax.tick_params(length=0)
+    bar = ax.figure.colorbar(image, ax=ax, shrink=0.9)
+    bar.set_label(text(label))
+    return image
+
+
+def interval_bars(ax: Axes, labels: list[str], value: np.ndarray, lower: np.ndarray, upper: np.ndarray, *,
+                  bar_color: str = PALETTE[0], gid: str = "bars"):
+    """Bars of ``value`` with asymmetric error bars ``[lower, upper]`` (NaN bounds: no bar drawn);
+    the bars carry ``gid`` and the error bars ``gid + ":intervals"`` so tests read them back.
+
+    Examples
+    --------
+    >>> with paper_style():
+    ...     fig, ax = new_figure()
+    ...     bars = interval_bars(ax, ["a", "b"], np.array([0.5, 0.2]), np.array([0.4, 0.1]), np.array([0.6, 0.3]))
+    >>> [round(float(b.get_height()), 2) for b in bars]
+    [0.5, 0.2]
+    """
+    value, lower, upper = (np.asarray(v, dtype=float) for v in (value, lower, upper))
+    x = np.arange(len(labels), dtype=float)
+    bars = ax.bar(x, value, width=0.7, color=bar_color, gid=gid)
+    ok = np.isfinite(lower) & np.isfinite(upper)
+    ax.errorbar(x[ok], value[ok], yerr=np.vstack([value[ok] - lower[ok], upper[ok] - value[ok]]), fmt="none",
+                ecolor="black", elinewidth=1.0, capsize=2, gid=f"{gid}:intervals")
+    ax.set_xticks(x, [text(v) for v in labels], rotation=25 if len(labels) > 3 else 0,
+                  ha="right" if len(labels) > 3 else "center")
+    return bars
