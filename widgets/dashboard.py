@@ -42,6 +42,7 @@ from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_f
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from widgets.text import escape
+from workbench.jobs.tune import list_studies, load_study_result
 from workbench.store.runs import Run, RunStore, default_runs_dir
 
 PLOT_HEIGHT = 380
@@ -188,8 +189,14 @@ class Dashboard:
         self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
         self.compare_message = _message("")
         self.compare_plot, self.seeds_plot = _plot(), _plot()
+        # hyperparameter studies of this runs folder (workbench tune): metric against each hyperparameter
+        studies = list_studies(self.store.root)
+        self.study_select = pn.widgets.Select(label="hyperparameter study", options={escape(n): n for n in studies},
+                                              value=studies[0] if studies else None, width=520, visible=bool(studies))
+        self.sensitivity = pn.Column(sizing_mode="stretch_width")
         self.compare = pn.Column(pn.Row(self.compare_select, self.compare_split), self.compare_message,
-                                 self.compare_plot, self.seeds_plot, sizing_mode="stretch_width", name="compare runs")
+                                 self.compare_plot, self.seeds_plot, self.study_select, self.sensitivity,
+                                 sizing_mode="stretch_width", name="compare runs")
         # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
         self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
@@ -202,6 +209,7 @@ class Dashboard:
         self.split.param.watch(lambda e: self.redraw_accuracy(), "value")
         self.compare_select.param.watch(lambda e: self.redraw_compare(), "value")
         self.compare_split.param.watch(lambda e: self.redraw_compare(), "value")
+        self.study_select.param.watch(lambda e: self.redraw_sensitivity(), "value")
         self.tabs.param.watch(lambda e: self._on_tab(), "active")
         if defer:
             self.body.loading = True
@@ -306,6 +314,19 @@ class Dashboard:
                 self.seeds_plot.object = None
                 errors.append(f"across-seeds comparison: {exc}")
             _say(self.compare_message, "; ".join(errors))
+        self.redraw_sensitivity()
+
+    def redraw_sensitivity(self) -> None:
+        """The sensitivity view of the selected study (one figure per hyperparameter, seeds as a range)."""
+        name = self.study_select.value
+        if name is None:
+            self.sensitivity[:] = []
+            return
+        try:
+            result = load_study_result(name, self.store.root)
+            self.sensitivity[:] = [figure_view(fig) for fig in result_figures(name, result).values()]
+        except Exception as exc:  # UI boundary: a broken study folder becomes a message
+            self.sensitivity[:] = [_message(f"study {name!r} cannot be shown: {type(exc).__name__}: {exc}")]
 
 
 def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:

@@ -16,7 +16,14 @@ import pytest
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install optuna)")
 
 from workbench.cli import main  # noqa: E402
-from workbench.jobs.tune import optimize, parse_space, run_value, tune  # noqa: E402
+from workbench.jobs.tune import (  # noqa: E402
+    list_studies,
+    load_study_result,
+    optimize,
+    parse_space,
+    run_value,
+    tune,
+)
 from workbench.store.runs import RunStore  # noqa: E402
 
 
@@ -124,11 +131,29 @@ def test_trials_equal_the_run_folders_and_rerun_trains_nothing(tmp_path, capsys)
     assert res.save_figures(tmp_path / "figs")[0].read_bytes().startswith(b"%PDF-")
     # the same search again, through the CLI: the study resumes complete, no run is trained again
     mtimes = {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()}
+    report = tmp_path / "study.html"
     assert main(["--runs-dir", str(runs), "tune", "--dataset", "synthetic-imbalance", "--strategy", "ogm_ge",
                  "--space", "alpha=0.1:1.0", "--trials", "3", "--epochs", "2", "--seeds", "0,1",
-                 "--dataset-param", "n=200", "--no-prune"]) == 0
+                 "--dataset-param", "n=200", "--no-prune", "--report", str(report)]) == 0
     assert f"study {res.study_name}" in capsys.readouterr().out
     assert {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()} == mtimes
+    # the study is saved beside its SQLite file, where the dashboard and the report find it
+    assert list_studies(runs) == [res.study_name]
+    saved = load_study_result(res.study_name, runs)
+    assert saved.best_params == res.best_params
+    np.testing.assert_allclose(saved.sensitivity()["mean"], sens["mean"])
+    with pytest.raises(ValueError, match="not a saved study"):
+        load_study_result("../elsewhere", runs)
+    html = report.read_text()
+    assert "heldout_acc against alpha" in html and res.study_name in html and "<script src=\"http" not in html
+    # the dashboard's compare tab: the study selector and one sensitivity figure per hyperparameter
+    from widgets.dashboard import Dashboard
+
+    dash = Dashboard(runs)
+    assert dash.study_select.value == res.study_name and dash.study_select.visible
+    dash.redraw_compare()
+    (pane,) = dash.sensitivity.objects
+    np.testing.assert_allclose(np.asarray(pane.object.data[0].y, float), sens["mean"].to_numpy(float))
 
 
 def test_bad_searches_fail_before_any_training(tmp_path):

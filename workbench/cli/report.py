@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 RUN_REPORT_TEMPLATE = "run_report.ipynb"
+RESULT_REPORT_TEMPLATE = "result_report.ipynb"
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.IGNORECASE)
 
 
@@ -146,6 +147,17 @@ def render_run_report(run_path: str | Path, html: str | Path | None = None) -> P
     template = resources.files("workbench") / "templates" / RUN_REPORT_TEMPLATE
     with resources.as_file(template) as path:
         return render_notebook(path, html or run_path / "report.html", {"run_path": str(run_path)})
+
+
+def render_result_report(result_path: str | Path, html: str | Path | None = None) -> Path:
+    """The report of one saved result folder (its figures and tables) as HTML, e.g. a hyperparameter
+    study's sensitivity view (``RUNS/.studies/STUDY``; ``workbench tune ... --report FILE``)."""
+    result_path = Path(result_path).resolve()
+    if not (result_path / "result.json").is_file():
+        raise FileNotFoundError(f"{result_path}: no result.json; not a saved result")
+    template = resources.files("workbench") / "templates" / RESULT_REPORT_TEMPLATE
+    with resources.as_file(template) as path:
+        return render_notebook(path, html or result_path / "report.html", {"result_path": str(result_path)})
 
 
 def _parameter_value(text: str):

@@ -32,6 +32,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"best {res.metric} = {res.best_value:.4f} at {res.best_params} (study {res.study_name}, {res.storage})")
     if args.save:
         print(f"saved: {res.save(args.save)}")
+    if args.report:
+        from workbench.cli.report import render_result_report
+        from workbench.jobs.tune import studies_dir
+
+        print(f"report: {render_result_report(studies_dir(args.runs_dir) / res.study_name, args.report)}")
     return 0
 
 
@@ -62,6 +67,9 @@ def register(subparsers) -> None:
     p.add_argument("--study", default=None, help="study name (default: hashed from the search)")
     p.add_argument("--sampler-seed", type=int, default=0)
     p.add_argument("--no-prune", action="store_true", help="never prune on the per-epoch history")
-    p.add_argument("--save", default=None, metavar="FOLDER", help="save the TuneResult there")
+    p.add_argument("--save", default=None, metavar="FOLDER", help="save the TuneResult there (it is always saved "
+                   "as RUNS/.studies/STUDY/, where the dashboard's compare tab finds it)")
+    p.add_argument("--report", default=None, metavar="HTML", help="write the study's report (trials, sensitivity "
+                   "view) as self-contained HTML; the same command on a finished study trains nothing")
     p.add_argument("--runs-dir", default=argparse.SUPPRESS, help="run store root")
     p.set_defaults(func=cmd_tune)

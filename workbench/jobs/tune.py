@@ -48,6 +48,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -209,9 +210,45 @@ class TuneResult(Result):
         return out.sort_values(["hyperparameter", "setting", "number"], kind="stable").reset_index(drop=True)
 
 
+_STUDY_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+
+
+def studies_dir(runs_dir: str | Path | None) -> Path:
+    """``RUNS/.studies``: the studies' SQLite files and their saved results (``STUDY/result.json``)."""
+    return RunStore(runs_dir).root / ".studies"
+
+
+def list_studies(runs_dir: str | Path | None = None) -> list[str]:
+    """Names of the studies whose result was saved under ``RUNS/.studies`` (newest first).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     list_studies(tmp)
+    []
+    """
+    folder = studies_dir(runs_dir)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and (p / "result.json").is_file()]
+    return [p.name for p in sorted(found, key=lambda p: (p / "result.json").stat().st_mtime, reverse=True)]
+
+
+def load_study_result(study_name: str, runs_dir: str | Path | None = None) -> TuneResult:
+    """The saved :class:`TuneResult` of ``study_name`` (written by :func:`tune` after every search).
+
+    Raises ``ValueError`` for a name that is not a listed study (no path outside ``RUNS/.studies``
+    is ever read).
+    """
+    if study_name not in list_studies(runs_dir):
+        raise ValueError(f"study: {study_name!r} is not a saved study in {studies_dir(runs_dir)}")
+    return TuneResult.load(studies_dir(runs_dir) / study_name)
+
+
 def default_storage(runs_dir: str | Path | None, study_name: str) -> str:
     """``sqlite:///RUNS/.studies/STUDY.db`` (the folder created)."""
-    folder = RunStore(runs_dir).root / ".studies"
+    folder = studies_dir(runs_dir)
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(folder / f'{study_name}.db').resolve()}"
 
@@ -573,6 +610,9 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
     key = json.dumps([dataset, dataset_params, space, metric, direction, seeds, epochs, strategy, fusion,
                       strategy_params, fixed, seed], sort_keys=True, default=str)
     study_name = study_name or f"tune-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    if not _STUDY_NAME.fullmatch(study_name):
+        raise ValueError(f"study_name: {study_name!r} must be letters, digits, '_', '-' or '.' and not start with "
+                         "'.' (it names a file and a folder under RUNS/.studies)")
     on_dask = storage == "dask" or (storage or "").startswith("dask:")
     if storage is None or storage == "dask":
         storage = ("dask:" if on_dask else "") + default_storage(runs_dir, study_name)
@@ -590,13 +630,20 @@ def tune(dataset: str, space: Mapping[str, Any], *, n_trials: int = 20, metric: 
     if not parallel:
         study = optimize(objective, space, n_trials=n_trials, direction=direction, storage=storage,
                          study_name=study_name, seed=seed, pruner=pruner, progress=progress)
-        return study_result(study, metric=metric, seeds=seeds, storage=storage)
+        return _saved(study_result(study, metric=metric, seeds=seeds, storage=storage), runs_dir)
     RunStore(runs_dir).check_writable()
     with open_client(client, scheduler, n_workers, dashboard=False) as cl:
         study = optimize(objective, space, n_trials=n_trials, direction=direction, storage=storage,
                          study_name=study_name, seed=seed, pruner=pruner, client=cl, n_workers=n_workers,
                          progress=progress)
-        return study_result(study, metric=metric, seeds=seeds, storage=storage)
+        return _saved(study_result(study, metric=metric, seeds=seeds, storage=storage), runs_dir)
+
+
+def _saved(result: TuneResult, runs_dir: str | Path | None) -> TuneResult:
+    """Save ``result`` as ``RUNS/.studies/STUDY/`` (atomically, replacing the last one), where the
+    dashboard's compare tab and :func:`load_study_result` find it."""
+    result.save(studies_dir(runs_dir) / result.study_name)
+    return result
 
 
 def config_fields_names() -> list[str]:
