@@ -97,3 +97,61 @@ def test_cli_tune_on_a_dask_scheduler_trials_equal_the_run_folders(tmp_path, thr
                  strategy="ogm_ge", dataset_params={"n": 200}, runs_dir=runs, prune=False)
     assert again.study_name == res.study_name and len(again.trials) == 4
     assert {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()} == mtimes
+
+
+@pytest.mark.slow
+def test_a_killed_dask_worker_loses_no_completed_trial(tmp_path, monkeypatch):
+    """SIGKILL one of two worker processes mid-study: every trial completed before the kill is kept,
+    the interrupted trial is marked failed (SQLite heartbeats), the nanny's fresh worker and the other
+    one finish the study with exactly ``n_trials`` complete, and nothing is left running."""
+    import os
+    import signal
+    import threading
+
+    storage = f"sqlite:///{tmp_path}/killed.db"
+    n_trials = 16
+    # worker processes unpickle the objective by module name: a module they can import (the test
+    # module itself is not on their path)
+    (tmp_path / "killed_objective.py").write_text("import time\n\n\ndef slow(params, trial):\n"
+                                                  "    time.sleep(0.4)\n    return -(params['x'] - 0.5) ** 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    from killed_objective import slow as objective
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        out: dict = {}
+        # created here first: the poll below and the search would otherwise race to create the tables
+        optuna.create_study(study_name="killed", storage=storage, direction="maximize")
+
+        def search():
+            try:
+                out["study"] = optimize(objective, {"x": {"low": 0.0, "high": 1.0}}, n_trials=n_trials, storage=storage,
+                                        study_name="killed", heartbeat_s=1, grace_s=2, client=client)
+            except BaseException as exc:  # surfaced by the assertion below
+                out["error"] = exc
+
+        thread = threading.Thread(target=search, daemon=True)
+        thread.start()
+        deadline, before = time.monotonic() + 180, set()
+        while time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.2)
+            try:
+                trials = optuna.load_study(study_name="killed", storage=storage).get_trials(deepcopy=False)
+            except KeyError:  # the study is not created yet
+                continue
+            done = {(t.number, t.params["x"], t.value) for t in trials if t.state.name == "COMPLETE"}
+            if len(done) >= 4 and any(t.state.name == "RUNNING" for t in trials):
+                before = done
+                os.kill(next(iter(pids.values())), signal.SIGKILL)  # mid-trial: one is running
+                break
+        assert before, f"the study never reached 4 complete trials with one running: {out.get('error')!r}"
+        thread.join(timeout=240)
+        assert not thread.is_alive(), "the study did not finish after a worker was killed"
+    assert "error" not in out, out.get("error")
+    trials = optuna.load_study(study_name="killed", storage=storage).get_trials(deepcopy=False)
+    after = {(t.number, t.params["x"], t.value) for t in trials if t.state.name == "COMPLETE"}
+    assert before <= after  # no completed trial lost
+    assert len(after) == n_trials  # the lost one was replaced, none overshoot
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert {t.state.name for t in trials} <= {"COMPLETE", "FAIL"}

@@ -17,7 +17,7 @@ trials still missing. :func:`optimize` is the same loop for any objective ``para
 Parallel trials run on the sweep layer's Dask cluster (:func:`workbench.jobs.sweep.open_client`: a
 ``LocalCluster`` of ``n_workers`` processes, or any cluster by ``scheduler`` address / ``client``): one
 task per worker, each loading the study and running trials until the study holds ``n_trials``; a
-``distributed.Lock`` around "count the trials, start one" keeps the total exact. The sampler is TPE with
+one-lease ``distributed.Semaphore`` around "count the trials, start one" keeps the total exact. The sampler is TPE with
 ``constant_liar=True`` (Optuna's setting for parallel workers: running trials count as bad, so two workers
 do not sample the same point), seeded per worker. The study lives either in the SQLite file (every
 worker opens it: a shared filesystem) or, with ``storage="dask"``, on the Dask scheduler through
@@ -422,9 +422,12 @@ def _trial_loop(study_name: str, storage, objective, space, *, n_trials: int, ma
                 lock: str) -> int:
     """On a Dask worker: run trials of the study until it holds ``n_trials`` finished or running ones (or
     ``max_started`` trials in all: failures are replaced, not forever). "Count, then start a trial" is
-    done under ``distributed.Lock(lock)``, released by the objective as soon as its trial exists, so
-    parallel workers never overshoot. Returns the number of trials this task ran."""
-    from distributed import Lock
+    done under a one-lease ``distributed.Semaphore`` named ``lock``, released by the objective as soon as
+    its trial exists, so parallel workers never overshoot. A semaphore, not a ``distributed.Lock``: its
+    lease expires when the worker holding it dies (``distributed.scheduler.locks.lease-timeout``), where a
+    lock held by a killed worker would block every other worker for good. Returns the number of trials
+    this task ran."""
+    from distributed import Semaphore
     from optuna.trial import TrialState
 
     from workbench.jobs.sweep import _limit_threads
@@ -435,7 +438,7 @@ def _trial_loop(study_name: str, storage, objective, space, *, n_trials: int, ma
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = optuna.load_study(study_name=study_name, storage=_unshipped(storage), pruner=pruner,
                                   sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True))
-    mutex, ran = Lock(lock), 0
+    mutex, ran = Semaphore(max_leases=1, name=lock), 0
     counted = (*_finished_states(), TrialState.RUNNING)
     while True:
         mutex.acquire()
