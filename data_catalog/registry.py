@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from data_catalog import sleep, synthetic, vibraverse
+from data_catalog import movielens, sleep, synthetic, vibraverse
 from data_catalog.cards_schema import CardError, DatasetCard, read_card
 from data_catalog.folder import card_for_folder, load_from_card
 from data_catalog.names import UnsafeNameError, safe_name
@@ -133,6 +133,7 @@ LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "vibraverse": _generator(vibraverse.vibraverse),
     "folder": load_folder_card,
     "actg175": load_actg175,
+    "movielens": movielens.load_movielens_items,
 }
 
 
