@@ -56,7 +56,7 @@ import pandas as pd
 
 from workbench.data import MultimodalDataset
 
-__all__ = ["FAMILIES", "FEM_TEMPLATES", "FS", "MATERIALS", "Material", "bar_frequencies", "bar_mode_shape", "log_mel", "mel_filterbank",
+__all__ = ["FAMILIES", "FEM_TEMPLATES", "FS", "MATERIALS", "Material", "bar_frequencies", "bar_mode_shape", "log_mel", "membrane_frequencies", "membrane_mode_shape", "mel_filterbank",
            "plate_frequencies", "plate_mode_shape", "rayleigh", "render_modes", "vibraverse"]
 
 FS = 22050  # Hz, the note's sampling rate
@@ -218,6 +218,43 @@ def plate_mode_shape(x: np.ndarray | float, y: np.ndarray | float, m: int, n: in
     True
     """
     return 2 / np.sqrt(rho * h * a * b) * np.sin(m * np.pi * np.asarray(x) / a) * np.sin(n * np.pi * np.asarray(y) / b)
+
+
+def membrane_frequencies(a: float, b: float, *, tension: float, sigma: float, m_max: int = 12,
+                         n_max: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Exact modal frequencies (Hz) of a fixed (clamped-edge) rectangular membrane, sorted, with their (m, n).
+
+    ``f_mn = (c / 2) sqrt((m/a)^2 + (n/b)^2)``, ``c = sqrt(T / sigma)``, as the method note writes it
+    (``omega_mn = pi c sqrt(...)``): ``tension`` T is the tension per unit length of edge (N/m),
+    ``sigma`` the areal density (kg/m^2). Neither E nor nu enters (the note calls it optional for that
+    reason); the membrane is not (yet) a family of :func:`vibraverse`.
+
+    Examples
+    --------
+    >>> f, mn = membrane_frequencies(0.4, 0.2, tension=800.0, sigma=0.5)
+    >>> round(float(f[0]), 3), mn[0].tolist()
+    (111.803, [1, 1])
+    """
+    _positive(a=a, b=b, tension=tension, sigma=sigma)
+    if m_max < 1 or n_max < 1:
+        raise ValueError(f"vibraverse: m_max and n_max must be >= 1, got {m_max!r}, {n_max!r}")
+    m, n = np.meshgrid(np.arange(1, m_max + 1), np.arange(1, n_max + 1), indexing="ij")
+    f = np.sqrt(tension / sigma) / 2 * np.sqrt((m / a) ** 2 + (n / b) ** 2)
+    order = np.argsort(f.ravel(), kind="stable")
+    return f.ravel()[order], np.c_[m.ravel(), n.ravel()][order]
+
+
+def membrane_mode_shape(x: np.ndarray | float, y: np.ndarray | float, m: int, n: int, *, a: float, b: float,
+                        sigma: float) -> np.ndarray:
+    """Mass-normalized membrane mode ``2 / sqrt(sigma a b) sin(m pi x / a) sin(n pi y / b)``.
+
+    Examples
+    --------
+    >>> abs(float(membrane_mode_shape(0.2, 0.05, 2, 1, a=0.4, b=0.2, sigma=0.5))) < 1e-15
+    True
+    """
+    return (2 / np.sqrt(sigma * a * b) * np.sin(m * np.pi * np.asarray(x) / a)
+            * np.sin(n * np.pi * np.asarray(y) / b))
 
 
 def _bar_roots(n_modes: int) -> np.ndarray:

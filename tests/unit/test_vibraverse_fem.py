@@ -68,3 +68,26 @@ def test_fem_generation_is_seeded_and_keeps_modality_shapes(boxes):
     img = boxes.modalities["image"][0].numpy()
     assert img[0].max() == pytest.approx(objects["h"][0] / 0.015, rel=1e-6)
     assert img[1].max() > 0.5
+
+
+def test_membrane_ratios_mass_normalization_and_nodal_line():
+    from data_catalog.vibraverse import membrane_frequencies, membrane_mode_shape
+
+    a, b, T, sigma = 0.4, 0.25, 900.0, 0.3
+    f, mn = membrane_frequencies(a, b, tension=T, sigma=sigma)
+    c = np.sqrt(T / sigma)
+    assert f[0] == pytest.approx(c / 2 * np.sqrt(1 / a**2 + 1 / b**2), rel=1e-14)
+    # ratios depend on a/b only, not on the tension or the density; T x 4 doubles every frequency
+    f2, _ = membrane_frequencies(a, b, tension=4 * T, sigma=7 * sigma)
+    np.testing.assert_allclose(f2 / f2[0], f / f[0], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(membrane_frequencies(a, b, tension=4 * T, sigma=sigma)[0], 2 * f, rtol=1e-14)
+    np.testing.assert_allclose(f / f[0], np.sqrt((mn[:, 0] / a) ** 2 + (mn[:, 1] / b) ** 2)
+                               / np.sqrt(1 / a**2 + 1 / b**2), rtol=1e-13)
+    g = (np.arange(200) + 0.5) / 200
+    x, y = np.meshgrid(g * a, g * b, indexing="ij")
+    p = np.array([membrane_mode_shape(x, y, m, n, a=a, b=b, sigma=sigma).ravel() for m, n in [(1, 1), (2, 1), (1, 2)]])
+    np.testing.assert_allclose(sigma * p @ p.T * (a * b / x.size), np.eye(3), atol=1e-10)
+    phi = membrane_mode_shape(a / 2, 0.37 * b, mn[:, 0], mn[:, 1], a=a, b=b, sigma=sigma)
+    even = mn[:, 0] % 2 == 0
+    assert np.abs(phi[even]).max() < 1e-12 * 2 / np.sqrt(sigma * a * b)  # hit on x = a/2: even m silent
+    assert np.abs(phi[~even]).min() > 1e-3 * 2 / np.sqrt(sigma * a * b)
