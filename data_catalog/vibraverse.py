@@ -49,6 +49,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,8 +109,10 @@ FEM_L_REF = 0.3
 FAMILIES = ("plate", "bar", *FEM_TEMPLATES)
 
 
+@functools.cache
 def _fem_cells(family: str, template: int) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Occupancy grid and size (m, at the reference length) of a FEM template."""
+    """Occupancy grid and size (m, at the reference length) of a FEM template (cached: the ball's
+    voxelization queries scikit-fem's element finder per cell)."""
     from data_catalog.fem import ball_cells, holed_plate_cells, lshape_cells
 
     ratio_w, ratio_h, share, cells = FEM_TEMPLATES[family][template]
