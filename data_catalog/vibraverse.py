@@ -19,6 +19,21 @@ An impulse ``J`` at ``p`` heard with listener gain ``g`` is
 on, the hit point is uniform on the object (away from the edges); off, every object is struck
 at the same relative point.
 
+General solids by finite elements (``families`` ``"box"``, ``"lshape"``, ``"holed_plate"``,
+``"ball"``; :mod:`data_catalog.fem`, quadratic hexahedra, free objects): each family has a few
+fixed shape templates (:data:`FEM_TEMPLATES`: aspect, thickness ratio, cut or hole share, coarse
+cell counts) drawn uniformly and scaled by a continuous length. The eigen-solve is done once per
+(template, material) at the reference length and nominal rho, E and cached; an object of length
+``L`` and jittered ``rho, E`` gets ``f = f_ref (L_ref / L) sqrt((E / E_0) / (rho / rho_0))`` and
+``phi = phi_ref / sqrt((rho / rho_0) (L / L_ref)^3)``, which is exact for linear elasticity at fixed
+``nu`` (``K`` scales with ``E L``, ``M`` with ``rho L^3``). Poisson's ratio does not scale out (it
+changes ``K`` non-proportionally), so **FEM objects keep the material's nominal nu** (the jitter is
+drawn and discarded, so the random stream is that of the analytic objects); the stored ``nu`` is the
+one used. The ground truth of a FEM object is the modes of its coarse discrete model (not of the
+continuum: the coarse meshes are a few percent stiff). Degenerate modes (the ball's) have an
+arbitrary basis inside their eigenspace, so their individual ``phi_i(p)`` are those of the cached
+solve. The hit is on the top face (the nearest top vertex to the drawn point, stored as the hit).
+
 Modalities of :func:`vibraverse`: ``shape`` (parameter vector: family one-hot and the log
 dimensions), ``image`` (2 x 32 x 32: a top-view height map in a fixed 0.6 m window and a
 Gaussian marker at the hit point), ``sound`` (log-mel spectrogram, mels x frames). Label:
@@ -34,6 +49,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +57,7 @@ import pandas as pd
 
 from workbench.data import MultimodalDataset
 
-__all__ = ["FS", "MATERIALS", "Material", "bar_frequencies", "bar_mode_shape", "log_mel", "mel_filterbank",
+__all__ = ["FAMILIES", "FEM_TEMPLATES", "FS", "MATERIALS", "Material", "bar_frequencies", "bar_mode_shape", "log_mel", "membrane_frequencies", "membrane_mode_shape", "mel_filterbank",
            "plate_frequencies", "plate_mode_shape", "rayleigh", "render_modes", "vibraverse"]
 
 FS = 22050  # Hz, the note's sampling rate
@@ -79,6 +95,77 @@ _BAR_ROOTS = (4.730040744862704, 7.853204624095838, 10.995607838001671, 14.13716
 PLATE_A, PLATE_ASPECT, PLATE_H = (0.2, 0.6), (0.5, 1.0), (1.5e-3, 6e-3)
 BAR_L, BAR_B, BAR_H = (0.2, 0.6), (0.01, 0.04), (4e-3, 15e-3)
 WINDOW = 0.6  # m, side of the fixed top-view window of the image modality
+
+# finite-element families: templates (width / length, thickness / length, cut or hole share, cells)
+# at the reference length FEM_L_REF; the drawn length scales the template uniformly
+FEM_TEMPLATES: dict[str, tuple[tuple[float, float, float, tuple[int, int, int]], ...]] = {
+    "box": ((0.5, 0.03, 0.0, (6, 3, 1)), (0.75, 0.03, 0.0, (6, 4, 1)), (1.0, 0.04, 0.0, (6, 6, 1))),
+    "lshape": ((1.0, 0.03, 1 / 3, (6, 6, 1)), (1.0, 0.03, 0.5, (6, 6, 1))),
+    "holed_plate": ((0.67, 0.03, 1 / 3, (6, 6, 1)), (1.0, 0.03, 1 / 3, (6, 6, 1))),
+    "ball": ((1.0, 1.0, 0.0, (5, 5, 5)),),
+}
+FEM_L = {"box": (0.2, 0.5), "lshape": (0.2, 0.5), "holed_plate": (0.2, 0.5), "ball": (0.3, 0.6)}
+FEM_L_REF = 0.3
+FAMILIES = ("plate", "bar", *FEM_TEMPLATES)
+
+
+@functools.cache
+def _fem_cells(family: str, template: int) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Occupancy grid and size (m, at the reference length) of a FEM template (cached: the ball's
+    voxelization queries scikit-fem's element finder per cell)."""
+    from data_catalog.fem import ball_cells, holed_plate_cells, lshape_cells
+
+    ratio_w, ratio_h, share, cells = FEM_TEMPLATES[family][template]
+    size = (FEM_L_REF, ratio_w * FEM_L_REF, ratio_h * FEM_L_REF)
+    if family == "box":
+        occ = np.ones(cells, dtype=bool)
+    elif family == "lshape":
+        occ = lshape_cells(cells[0], cells[2], cut=share)
+    elif family == "holed_plate":
+        occ = holed_plate_cells(*cells, hole=share)
+    else:
+        occ = ball_cells(cells[0])
+    return occ, size
+
+
+_FEM_CACHE: dict[tuple, object] = {}
+
+
+def _fem_reference(family: str, template: int, material: str, n_modes: int):
+    """Cached FEM modes of a template at the reference length and the material's nominal constants."""
+    key = (family, template, material, n_modes)
+    if key not in _FEM_CACHE:
+        from data_catalog.fem import fem_modes, voxel_mesh
+
+        occ, size = _fem_cells(family, template)
+        mat = MATERIALS[material]
+        _FEM_CACHE[key] = fem_modes(voxel_mesh(occ, size=size), rho=mat.rho, E=mat.E, nu=mat.nu, n_modes=n_modes)
+    return _FEM_CACHE[key]
+
+
+def fem_object_modes(family: str, template: int, material: str, *, length: float, rho: float, E: float,
+                     hit: tuple[float, float], n_modes: int = 24) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """Modes of a FEM template scaled to ``length`` and material ``rho, E`` (nominal nu), hit on the top face.
+
+    Returns the frequencies (Hz), ``n . phi_i(p)`` (mass-normalized for the scaled object) and the
+    struck vertex ``(x, y)`` (m).
+
+    Examples
+    --------
+    >>> f, phi, p = fem_object_modes("box", 0, "steel", length=0.6, rho=7850, E=2e11, hit=(0.3, 0.15), n_modes=4)
+    >>> g, _, _ = fem_object_modes("box", 0, "steel", length=0.3, rho=7850, E=2e11, hit=(0.15, 0.075), n_modes=4)
+    >>> bool(np.allclose(f, g / 2, rtol=1e-12))
+    True
+    """
+    from data_catalog.fem import fem_sound_modes
+
+    mat = MATERIALS[material]
+    ref = _fem_reference(family, template, material, n_modes)
+    s = length / FEM_L_REF
+    _, phi, vertex = fem_sound_modes(ref, hit=(hit[0] / s, hit[1] / s))
+    freqs = ref.freqs / s * np.sqrt((E / mat.E) / (rho / mat.rho))
+    phi = phi / np.sqrt((rho / mat.rho) * s**3)
+    return freqs, phi, (float(ref.mesh.p[0, vertex] * s), float(ref.mesh.p[1, vertex] * s))
 
 
 def _positive(**values: float) -> None:
@@ -134,6 +221,43 @@ def plate_mode_shape(x: np.ndarray | float, y: np.ndarray | float, m: int, n: in
     True
     """
     return 2 / np.sqrt(rho * h * a * b) * np.sin(m * np.pi * np.asarray(x) / a) * np.sin(n * np.pi * np.asarray(y) / b)
+
+
+def membrane_frequencies(a: float, b: float, *, tension: float, sigma: float, m_max: int = 12,
+                         n_max: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Exact modal frequencies (Hz) of a fixed (clamped-edge) rectangular membrane, sorted, with their (m, n).
+
+    ``f_mn = (c / 2) sqrt((m/a)^2 + (n/b)^2)``, ``c = sqrt(T / sigma)``, as the method note writes it
+    (``omega_mn = pi c sqrt(...)``): ``tension`` T is the tension per unit length of edge (N/m),
+    ``sigma`` the areal density (kg/m^2). Neither E nor nu enters (the note calls it optional for that
+    reason); the membrane is not (yet) a family of :func:`vibraverse`.
+
+    Examples
+    --------
+    >>> f, mn = membrane_frequencies(0.4, 0.2, tension=800.0, sigma=0.5)
+    >>> round(float(f[0]), 3), mn[0].tolist()
+    (111.803, [1, 1])
+    """
+    _positive(a=a, b=b, tension=tension, sigma=sigma)
+    if m_max < 1 or n_max < 1:
+        raise ValueError(f"vibraverse: m_max and n_max must be >= 1, got {m_max!r}, {n_max!r}")
+    m, n = np.meshgrid(np.arange(1, m_max + 1), np.arange(1, n_max + 1), indexing="ij")
+    f = np.sqrt(tension / sigma) / 2 * np.sqrt((m / a) ** 2 + (n / b) ** 2)
+    order = np.argsort(f.ravel(), kind="stable")
+    return f.ravel()[order], np.c_[m.ravel(), n.ravel()][order]
+
+
+def membrane_mode_shape(x: np.ndarray | float, y: np.ndarray | float, m: int, n: int, *, a: float, b: float,
+                        sigma: float) -> np.ndarray:
+    """Mass-normalized membrane mode ``2 / sqrt(sigma a b) sin(m pi x / a) sin(n pi y / b)``.
+
+    Examples
+    --------
+    >>> abs(float(membrane_mode_shape(0.2, 0.05, 2, 1, a=0.4, b=0.2, sigma=0.5))) < 1e-15
+    True
+    """
+    return (2 / np.sqrt(sigma * a * b) * np.sin(m * np.pi * np.asarray(x) / a)
+            * np.sin(n * np.pi * np.asarray(y) / b))
 
 
 def _bar_roots(n_modes: int) -> np.ndarray:
@@ -263,6 +387,12 @@ def log_mel(wave: np.ndarray, *, fs: int = FS, n_mels: int = 64, n_fft: int = 10
     return np.maximum(db, floor_db)
 
 
+def _marker(hit: tuple[float, float], *, size: int = 32) -> np.ndarray:
+    c = (np.arange(size) + 0.5) / size * WINDOW
+    x, y = np.meshgrid(c, c, indexing="ij")
+    return np.exp(-((x - hit[0]) ** 2 + (y - hit[1]) ** 2) / (2 * (1.5 * WINDOW / size) ** 2))
+
+
 def _image(family: str, dims: tuple[float, float, float], hit: tuple[float, float], *, size: int = 32) -> np.ndarray:
     """Top-view height map (thickness / 15 mm inside the footprint) and a Gaussian hit marker."""
     c = (np.arange(size) + 0.5) / size * WINDOW
@@ -288,7 +418,9 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
     seed : int
         Seed of every random draw (same seed, same dataset).
     families : sequence of str
-        Shape families, from ``"plate"`` (simply supported) and ``"bar"`` (free-free); drawn uniformly.
+        Shape families, drawn uniformly: ``"plate"`` (simply supported) and ``"bar"`` (free-free),
+        analytic; ``"box"``, ``"lshape"``, ``"holed_plate"``, ``"ball"`` (free solids) by finite
+        elements (scikit-fem; see the module docstring for the cached solve and the nominal nu).
     materials : sequence of str, optional
         Names from :data:`MATERIALS` (default all seven); the label is the material.
     hit_position : bool
@@ -310,9 +442,10 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
     Returns
     -------
     MultimodalDataset
-        Modalities ``shape`` (5,), ``image`` (2, 32, 32), ``sound`` (n_mels, frames); ``y`` the
+        Modalities ``shape`` (5 + one per FEM family requested: family one-hot, plate and bar
+        always, then the log dimensions), ``image`` (2, 32, 32), ``sound`` (n_mels, frames); ``y`` the
         material index; groups ``family`` and ``material``; ``ground_truth`` with ``objects``
-        (a DataFrame: family, material, rho, E, nu, alpha, beta, length, width, h, hit_x, hit_y,
+        (a DataFrame: family, template (-1 for analytic), material, rho, E, nu, alpha, beta, length, width, h, hit_x, hit_y,
         gain, peak, f1) and padded ``(n, n_modes)`` arrays ``freqs`` (undamped, Hz), ``decay``
         (1/s), ``phi_hit`` and ``amps`` (NaN beyond an object's audible modes).
 
@@ -327,8 +460,9 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
     names = list(MATERIALS) if materials is None else list(materials)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"vibraverse: n must be an integer >= 1, got {n!r}")
-    if not families or any(f not in ("plate", "bar") for f in families):
-        raise ValueError(f"vibraverse: families must be a non-empty subset of ['plate', 'bar'], got {families!r}")
+    if not families or any(f not in FAMILIES for f in families):
+        raise ValueError(f"vibraverse: families must be a non-empty subset of {list(FAMILIES)}, got {families!r}")
+    fem_columns = [f for f in FEM_TEMPLATES if f in families]
     if not names or any(m not in MATERIALS for m in names):
         raise ValueError(f"vibraverse: materials must be a non-empty subset of {list(MATERIALS)}, got {names!r}")
     if not 0 <= jitter < 0.5:
@@ -351,7 +485,19 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
             rho, E = (v * (1 + jitter * rng.uniform(-1, 1)) for v in (mat.rho, mat.E))
             nu = mat.nu * (1 + jitter * rng.uniform(-1, 1))
             u = rng.uniform(0.1, 0.9, 2) if hit_position else np.array([0.37, 0.29])
-            if family == "plate":
+            template = -1
+            if family in FEM_TEMPLATES:
+                from data_catalog.vibraverse_views import boxes_from_cells
+
+                nu = mat.nu  # nu does not scale out of the cached solve (module docstring)
+                template = int(rng.integers(len(FEM_TEMPLATES[family])))
+                a = rng.uniform(*FEM_L[family])
+                occ, ref_size = _fem_cells(family, template)
+                dims = tuple(float(d * a / FEM_L_REF) for d in ref_size)
+                f, phi, (px, py) = fem_object_modes(family, template, mat_name, length=a, rho=rho, E=E,
+                                                    hit=(u[0] * dims[0], u[1] * dims[1]), n_modes=n_modes)
+                boxes = boxes_from_cells(occ, dims)
+            elif family == "plate":
                 a = rng.uniform(*PLATE_A)
                 b = a * rng.uniform(*PLATE_ASPECT)
                 h = np.exp(rng.uniform(*np.log(PLATE_H)))
@@ -381,16 +527,22 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
         waves.append((wave / peak).astype(np.float32))
         k = len(f)
         freqs_out[i, :k], decay_out[i, :k], phi_out[i, :k], amp_out[i, :k] = f, d, phi, amps
-        shape_vec.append([family == "plate", family == "bar", np.log(dims[0]), np.log(dims[1]), np.log(dims[2])])
-        images.append(_image(family, dims, (px, py)))
-        rows.append({"family": family, "material": mat_name, "rho": rho, "E": E, "nu": nu, "alpha": mat.alpha,
+        shape_vec.append([family == "plate", family == "bar", *(family == c for c in fem_columns),
+                          np.log(dims[0]), np.log(dims[1]), np.log(dims[2])])
+        if template >= 0:
+            from data_catalog.vibraverse_views import height_map
+
+            images.append(np.stack([height_map(boxes), _marker((px, py))]).astype(np.float32))
+        else:
+            images.append(_image(family, dims, (px, py)))
+        rows.append({"family": family, "template": template, "material": mat_name, "rho": rho, "E": E, "nu": nu, "alpha": mat.alpha,
                      "beta": mat.beta, "length": dims[0], "width": dims[1], "h": dims[2], "hit_x": px, "hit_y": py,
                      "gain": gain, "peak": peak, "f1": float(f[0]), "n_audible": k})
     wave_arr = np.stack(waves)
     sound = log_mel(wave_arr, fs=fs, n_mels=n_mels).astype(np.float32)
     # standardized so the default encoders see O(1) inputs; the raw values are in ground_truth
     shape_arr = np.asarray(shape_vec, dtype=np.float64)
-    shape_arr[:, 2:] = (shape_arr[:, 2:] - np.log([0.35, 0.1, 0.006])) / 0.8
+    shape_arr[:, -3:] = (shape_arr[:, -3:] - np.log([0.35, 0.1, 0.006])) / 0.8
     objects = pd.DataFrame(rows)
     y = np.array([names.index(m) for m in objects["material"]], dtype=np.int64)
     truth = {"objects": objects, "freqs": freqs_out, "decay": decay_out, "phi_hit": phi_out, "amps": amp_out,
