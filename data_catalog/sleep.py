@@ -381,14 +381,6 @@ def night_splits(ds: MultimodalDataset, *, train: float = 0.6, calib: float = 0.
     >>> len(s.train), len(s.calib), len(s.test)
     (3, 1, 1)
     """
-    if ds.groups is None or "night" not in ds.groups:
-        raise ValueError(f"dataset {ds.name!r}: night_splits needs a 'night' group column")
     if not (0 < train < 1 and 0 <= calib < 1 and train + calib < 1):
         raise ValueError(f"night_splits: train ({train}) and calib ({calib}) must leave a test share")
-    nights = np.asarray(ds.groups["night"])
-    ids = np.random.default_rng(seed).permutation(np.unique(nights))
-    n_tr = max(1, int(round(train * len(ids))))
-    n_ca = int(round(calib * len(ids)))
-    parts = [ids[:n_tr], ids[n_tr:n_tr + n_ca], ids[n_tr + n_ca:]]
-    tr, ca, te = (np.flatnonzero(np.isin(nights, p)) for p in parts)
-    return Splits(tr, ca, te, seed)
+    return ds.split(by="night", train=train, calib=calib, test=1 - train - calib, seed=seed)

@@ -257,15 +257,29 @@ class MultimodalDataset:
         )
 
     def split(
-        self, *, train: float = 0.6, calib: float = 0.2, test: float = 0.2, seed: int = 0
+        self, *, train: float = 0.6, calib: float = 0.2, test: float = 0.2, seed: int = 0, by: str | None = None
     ) -> Splits:
-        """Seeded train / calibration / test split, stratified by label.
+        """Seeded train / calibration / test split, stratified by label, or whole groups with ``by``.
 
         The three fractions must sum to 1. Stratification falls back to a plain shuffle
-        when a class is too small to appear in every split.
+        when a class is too small to appear in every split. ``by`` names a ``groups`` column whose
+        values are never cut across splits (a night, a patient, a recording: samples of one are
+        correlated, and a random split would leak between training and test); the fractions are then
+        shares of the groups (rounded, at least one group in training and one in test).
+
+        Examples
+        --------
+        >>> import pandas as pd, torch
+        >>> ds = MultimodalDataset({"a": torch.zeros(8, 1)}, torch.tensor([0, 1] * 4),
+        ...                        groups=pd.DataFrame({"night": [0, 0, 1, 1, 2, 2, 3, 3]}))
+        >>> s = ds.split(by="night", train=0.5, calib=0.25, test=0.25, seed=0)
+        >>> [sorted(set(ds.groups["night"].iloc[i])) for i in (s.train, s.calib, s.test)]
+        [[0, 2], [1], [3]]
         """
         if not np.isclose(train + calib + test, 1.0):
             raise ValueError(f"split fractions must sum to 1, got {train + calib + test}")
+        if by is not None:
+            return self._group_split(by, train=train, calib=calib, test=test, seed=seed)
         self.check_splittable(train=train, calib=calib, test=test)
         idx = np.arange(self.n_samples)
         y = self.y.numpy()
@@ -277,6 +291,25 @@ class MultimodalDataset:
             return Splits(np.sort(tr), np.array([], dtype=int), np.sort(rest), seed)
         ca, te = stratified_split(rest, y[rest], test_size=test / rest_frac, seed=seed + 1)
         return Splits(np.sort(tr), np.sort(ca), np.sort(te), seed)
+
+    def _group_split(self, by: str, *, train: float, calib: float, test: float, seed: int) -> Splits:
+        if self.groups is None or by not in self.groups.columns:
+            have = [] if self.groups is None else list(self.groups.columns)
+            raise DataError(f"dataset {self.name!r}: split by={by!r}: no such group column (groups: {have})")
+        for name, value in (("train", train), ("calib", calib), ("test", test)):
+            if not (np.isfinite(value) and 0 <= value <= 1):
+                raise ValueError(f"split fraction {name!r} must be in [0, 1], got {value}")
+        keys = np.asarray(self.groups[by])
+        ids = np.random.default_rng(seed).permutation(np.unique(keys))
+        n_test = max(1, int(round(test * len(ids)))) if test > 0 else 0
+        n_calib = int(round(calib * len(ids)))
+        n_train = len(ids) - n_test - n_calib
+        if n_train < 1:
+            raise DataError(f"dataset {self.name!r}: {len(ids)} values of {by!r} cannot make a "
+                            f"{train:g}/{calib:g}/{test:g} split with one in training")
+        parts = [ids[:n_train], ids[n_train:n_train + n_calib], ids[n_train + n_calib:]]
+        tr, ca, te = (np.flatnonzero(np.isin(keys, p)) for p in parts)
+        return Splits(tr, ca, te, seed)
 
     def check_splittable(self, *, train: float = 0.6, calib: float = 0.2, test: float = 0.2) -> None:
         """Refuse data a classifier cannot be trained and evaluated on, before any training.

@@ -86,7 +86,9 @@ def train(
     dataset_params : dict, optional
         Keyword parameters of a synthetic dataset's generator.
     split : dict, optional
-        ``train``/``calib``/``test`` fractions (default 0.6/0.2/0.2), seeded by ``seed``.
+        ``train``/``calib``/``test`` fractions (default 0.6/0.2/0.2), seeded by ``seed``, and ``by``: a
+        group column kept whole across splits (default :func:`default_split_by`: ``"night"`` for sleep
+        sequences, else a split stratified by label).
     runs_dir : path, optional
         Run store root (default ``./runs`` or ``$WORKBENCH_RUNS``).
     save : bool
@@ -122,7 +124,7 @@ def train(
         config.pop("strategy_params", None)
     cfg = TrainConfig(**config)
     ds = dataset if isinstance(dataset, MultimodalDataset) else load_dataset(dataset, **(dataset_params or {}))
-    splits = ds.split(seed=cfg.seed, **(split or {}))
+    splits = ds.split(seed=cfg.seed, **{"by": default_split_by(ds), **(split or {})})
     store = RunStore(runs_dir)
     fingerprint = dataset_fingerprint(ds)
     custom = encoder_names(encoders)
@@ -136,6 +138,15 @@ def train(
         checkpoint = store.incomplete_path(run_id) / "checkpoint.pt"
         trainer.fit(ds, splits, checkpoint_path=checkpoint, resume=resume)
         return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=True)
+
+
+def default_split_by(ds: MultimodalDataset) -> str | None:
+    """The group column :func:`train` keeps whole across splits by default: ``"night"`` for sequence
+    labels (sleep staging: the sequences of a night are correlated, so a random split leaks between
+    training and test), else none (``split={"by": None}`` overrides, ``split={"by": "patient"}`` chooses)."""
+    if ds.y.dim() == 2 and ds.groups is not None and "night" in ds.groups.columns:
+        return "night"
+    return None
 
 
 def _fields_doc(config_cls: type = TrainConfig, indent: str = "        ") -> str:
