@@ -127,3 +127,30 @@ def test_bootstrap_accuracy_interval_covers_the_true_accuracy():
         _, lo, hi = bootstrap_scores(y, pred, 3, bootstrap_weights(300, 300, rng))["accuracy"]
         covered.append(lo <= 0.7 <= hi)
     assert 0.91 <= np.mean(covered) <= 0.98
+
+
+def test_core_sleep_models_are_scored_per_epoch_with_sequences_resampled():
+    """A CoRe-Sleep model: clean accuracy equals predict_epochs' staging accuracy, an EEG-only pattern
+    equals predicting with EOG hidden, everything missing scores 0 (no prediction counts as an error)."""
+    from data_catalog.sleep import synthetic_psg
+    from workbench.analyses.robustness import robustness_analysis
+    from workbench.models.coresleep import CoReSleepModel
+    from workbench.tasks.coresleep import predict_epochs, staging_metrics
+
+    ds = synthetic_psg(n_nights=2, n_epochs=42, seq_len=21, seed=0)
+    torch.manual_seed(0)
+    model = CoReSleepModel(ds.modality_names, n_bins=128, n_frames=29, seq_len=21, n_classes=5, d_model=8, heads=2,
+                           inner_layers=1, outer_layers=1, ff=16).eval()
+    idx = np.arange(ds.n_samples)
+    res = robustness_analysis(model, ds, idx, missing_rates=(0.0, 1.0), snr_db=(-20.0,), n_boot=50, progress=False)
+    curves = res.curves.query("metric == 'accuracy'").set_index(["perturbation", "modality", "severity"])
+    clean = staging_metrics(predict_epochs(model, ds, idx), ds.modality_names)
+    assert curves.loc[("missing", "all", 0.0), "value"] == pytest.approx(clean["fused"])
+    assert curves.loc[("missing", "all", 1.0), "value"] == 0.0
+    eeg_only = staging_metrics(predict_epochs(model, ds, idx, mask={"eog": np.zeros(len(idx), bool)}),
+                               ds.modality_names)
+    pat = res.patterns.query("metric == 'accuracy'").set_index("pattern")
+    assert pat.loc["eeg", "value"] == pytest.approx(eeg_only["fused"])
+    assert curves.loc[("missing", "eog", 1.0), "value"] == pytest.approx(eeg_only["fused"])
+    assert set(res.curves.query("perturbation == 'noise'")["modality"]) == {"eeg", "eog"}
+    assert (res.curves["n"] == 4).all()  # sequences, the resampled unit

@@ -12,6 +12,13 @@ One trained classifier is evaluated under corruptions of its test inputs
 - **patterns**: every non-empty subset of modalities forced present (the others masked): the
   metric per presence pattern, i.e. how the one model does for whatever subset arrives.
 
+A CoRe-Sleep model (:class:`~workbench.models.coresleep.CoReSleepModel`, sequences of epochs) is
+evaluated the same way on its per-epoch predictions (the combined head where two or more modalities
+are present, else the present one's; an epoch with none counts as an error): a modality missing
+means missing for the whole sequence, noise is added to its input (the log-STFT frames, not the raw
+signal), and the bootstrap resamples whole sequences (epochs of a sequence are correlated), so the
+intervals are cluster-bootstrap intervals.
+
 Metrics: accuracy, macro-F1 and Cohen's kappa (:mod:`workbench.stats.classification`), each with
 a percentile bootstrap interval over the evaluated samples; the same resamples serve every
 condition, so the intervals of two conditions are paired. Corruptions are seeded (``seed``), so a
@@ -44,11 +51,13 @@ import torch
 
 from workbench.corruptions import Gaussian, Missing
 from workbench.data import MultimodalDataset
+from workbench.models.coresleep import CoReSleepModel
 from workbench.models.multimodal import MultimodalModel
 from workbench.progress import progress_bar
 from workbench.stats.classification import bootstrap_scores, bootstrap_weights
 from workbench.stats.intervals import check_level, t_interval
 from workbench.store.results import Result
+from workbench.tasks.coresleep import one_model_prediction
 
 __all__ = ["RobustnessResult", "robustness_analysis", "subset_models"]
 
@@ -80,6 +89,22 @@ def _predict(model: MultimodalModel, emb: dict[str, torch.Tensor], mask: dict[st
 
 
 @torch.no_grad()
+def _predict_sequences(model: CoReSleepModel, x: dict[str, torch.Tensor], mask: dict[str, torch.Tensor],
+                       y: np.ndarray, n_classes: int, device: torch.device, batch: int = 128) -> np.ndarray:
+    """Flat per-epoch predictions of a CoRe-Sleep model (combined head where >= 2 modalities are
+    present, else the present one's); an epoch with no modality present has no prediction and counts
+    as an error (it is given a class other than its true one)."""
+    n = len(next(iter(mask.values())))
+    preds = []
+    for s in range(0, n, batch):
+        out = model({m: v[s:s + batch].to(device) for m, v in x.items()}, {m: v[s:s + batch] for m, v in mask.items()})
+        logits, head = one_model_prediction(out)
+        preds.append(torch.where(head >= 0, logits.argmax(-1), -1).reshape(-1).cpu())
+    pred = torch.cat(preds).numpy()
+    return np.where(pred >= 0, pred, (y + 1) % n_classes)
+
+
+@torch.no_grad()
 def _encode(model: MultimodalModel, x: dict[str, torch.Tensor], device: torch.device, batch: int = 4096):
     parts = [model.encode({m: v[s : s + batch].to(device) for m, v in x.items()}) for s in range(0, len(next(iter(
         x.values()))), batch)]
@@ -91,7 +116,7 @@ def _rows(scores: dict, **keys) -> list[dict]:
             for name, (v, lo, hi) in scores.items()]
 
 
-def robustness_analysis(model: MultimodalModel, ds: MultimodalDataset, idx: np.ndarray, *,
+def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalDataset, idx: np.ndarray, *,
                         missing_rates: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
                         snr_db: tuple[float, ...] = (30.0, 20.0, 10.0, 5.0, 0.0, -5.0),
                         modalities: list[str] | None = None, patterns: bool = True, seed: int = 0,
@@ -130,12 +155,30 @@ def robustness_analysis(model: MultimodalModel, ds: MultimodalDataset, idx: np.n
     rng = np.random.default_rng(seed)
     weights = bootstrap_weights(len(idx), n_boot, rng)
     n_classes = ds.n_classes
+    if y.ndim == 2:  # sequences (sleep staging): score epochs, resample whole sequences
+        weights = np.repeat(weights, y.shape[1], axis=1)
+        y = y.reshape(-1)
 
     def score(pred: np.ndarray) -> dict:
         return bootstrap_scores(y, pred, n_classes, weights, level=level)
 
-    emb = _encode(model, x, device)
     dev = {m: v.to(device) for m, v in base.items()}
+    if isinstance(model, CoReSleepModel):
+        emb = x  # no shared encoder pass: the cross-attention branch sees every present modality
+
+        def predict(inputs: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> np.ndarray:
+            return _predict_sequences(model, inputs, mask, y, n_classes, device)
+
+        def encode(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return inputs
+    else:
+        emb = _encode(model, x, device)
+
+        def predict(inputs: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> np.ndarray:
+            return _predict(model, inputs, mask)
+
+        def encode(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return _encode(model, inputs, device)
     rows = []
     conditions = [("missing", m, r) for m in [*modalities, "all"] for r in missing_rates]
     conditions += [("noise", m, s) for m in modalities for s in snr_db]
@@ -146,10 +189,10 @@ def robustness_analysis(model: MultimodalModel, ds: MultimodalDataset, idx: np.n
             for m in (names if target == "all" else [target]):
                 _, present, _ = Missing(rate=float(severity)).apply(torch.zeros(len(idx), 1), base[m], crng)
                 mask[m] = present.to(device)
-            pred = _predict(model, emb, mask)
+            pred = predict(emb, mask)
         else:
             noisy, _, _ = Gaussian(rate=1.0, snr_db=float(severity)).apply(x[target], base[target], crng)
-            pred = _predict(model, {**emb, **_encode(model, {**x, target: noisy}, device)}, dev)
+            pred = predict({**emb, **encode({**x, target: noisy})}, dev)
         rows += _rows(score(pred), perturbation=kind, modality=target, severity=float(severity))
     curves = pd.DataFrame(rows).assign(n=len(idx), level=level)
     pattern_rows = []
@@ -157,7 +200,7 @@ def robustness_analysis(model: MultimodalModel, ds: MultimodalDataset, idx: np.n
         for size in range(1, len(names) + 1):
             for subset in itertools.combinations(names, size):
                 mask = {m: dev[m] & (m in subset) for m in names}
-                pattern_rows += _rows(score(_predict(model, emb, mask)), pattern="+".join(subset), size=size,
+                pattern_rows += _rows(score(predict(emb, mask)), pattern="+".join(subset), size=size,
                                       **{f"has_{m}": m in subset for m in names})
     table = pd.DataFrame(pattern_rows).assign(n=len(idx), level=level) if pattern_rows else pd.DataFrame()
     return RobustnessResult(curves, table, dataset=ds.name, modality_names=names, level=level)
