@@ -25,6 +25,11 @@ def test_figures_of_a_run_folder(tmp_path, capsys):
     # one histogram per pair (first three) at the last epoch, one bar chart per group attribute
     want = {f"gap/gap_histogram_{p}_epoch{gap.last_epoch()}.svg" for p in gap.pairs[:3]}
     want |= {f"fairness/fairness_accuracy_by_{a}.svg" for a in fair.attributes}
+    # and the disparities of each attribute, the GMM over epochs where more than one was recorded
+    want |= {f"fairness/fairness_disparities_{a}.svg" for a in fair.attributes
+             if (fair.disparities["attribute"] == a).any()}
+    if len(gap.epochs) > 1:
+        want.add(f"gap/gap_gmm_{gap.pairs[0]}.svg")
     got = {str(p.relative_to(out)) for p in out.rglob("*.svg")}
     assert got == want
     assert all(p.with_suffix(".txt").exists() for p in out.rglob("*.svg"))

@@ -56,3 +56,11 @@ def recommendation_group_figure(result, metric: str = "recall", k: int = 20, att
                                       "arrayminus": p["value"] - p["value_ci_lower"]}))
     fig.update_layout(barmode="group", title=f"{metric.upper()}@{k} by {attribute}", yaxis_title=f"{metric}@{k}")
     return add_caption(fig, [_caption(metric, k, result.level) + f" Groups: the users' {attribute}."])
+
+
+def report_figures(result) -> list[go.Figure]:
+    """Recall@20 and NDCG@20 by model, and Recall@20 by user group when the result has groups."""
+    figs = [recommendation_metrics_figure(result, "recall", 20), recommendation_metrics_figure(result, "ndcg", 20)]
+    if not result.by_group.empty:
+        figs.append(recommendation_group_figure(result, "recall", 20))
+    return figs
