@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,11 +132,19 @@ def test_trials_equal_the_run_folders_and_rerun_trains_nothing(tmp_path, capsys)
     assert res.save_figures(tmp_path / "figs")[0].read_bytes().startswith(b"%PDF-")
     # the same search again, through the CLI: the study resumes complete, no run is trained again
     mtimes = {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()}
-    report = tmp_path / "study.html"
-    assert main(["--runs-dir", str(runs), "tune", "--dataset", "synthetic-imbalance", "--strategy", "ogm_ge",
-                 "--space", "alpha=0.1:1.0", "--trials", "3", "--epochs", "2", "--seeds", "0,1",
-                 "--dataset-param", "n=200", "--no-prune", "--report", str(report)]) == 0
+    args = ["--runs-dir", str(runs), "tune", "--dataset", "synthetic-imbalance", "--strategy", "ogm_ge",
+            "--space", "alpha=0.1:1.0", "--trials", "3", "--epochs", "2", "--seeds", "0,1",
+            "--dataset-param", "n=200", "--no-prune"]
+    assert main(args) == 0
     assert f"study {res.study_name}" in capsys.readouterr().out
+    assert {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()} == mtimes
+    # the same command with --report, as a user runs it (its own process): the study report, nothing trained
+    report = tmp_path / "study.html"
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", *args, "--report", str(report)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
     assert {r: (runs / r / "status.json").stat().st_mtime_ns for r in store.run_ids()} == mtimes
     # the study is saved beside its SQLite file, where the dashboard and the report find it
     assert list_studies(runs) == [res.study_name]
