@@ -53,8 +53,12 @@ def test_parallel_workers_find_the_known_optimum_in_exactly_n_trials(threads_clu
     assert len(trials) == 60 and {t.state.name for t in trials} == {"COMPLETE"}  # the lock: no overshoot
     assert sorted(t.number for t in trials) == list(range(60))
     assert _overlapping(trials) >= 10  # three workers ran trials side by side
-    assert abs(study.best_params["x"] - 0.3) < 0.1 and abs(study.best_params["y"] + 1.5) < 0.5
-    assert study.best_value > -0.02
+    # parallel TPE is not reproducible (the order trials finish in varies): over 15 repeats the best
+    # regret was at most 0.010 (one CI run saw 0.013); 0.03 bounds it, and the parameters follow from
+    # the bowl's shape (regret < r means |x - 0.3| < sqrt(r) and |y + 1.5| < sqrt(10 r))
+    regret = 0.03
+    assert study.best_value > -regret
+    assert abs(study.best_params["x"] - 0.3) < regret**0.5 and abs(study.best_params["y"] + 1.5) < (10 * regret) ** 0.5
 
 
 def test_dask_storage_needs_a_cluster():
