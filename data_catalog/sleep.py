@@ -38,6 +38,17 @@ fractions of nights, as in the paper's incomplete-data training). Signals under 
 are still drawn (so the known answers do not depend on the mask); the CoRe model never reads
 them. Split by night with :func:`night_splits` (sequences of one night are correlated).
 
+Raw signals and sensor faults: ``synthetic_psg(keep_raw=True)`` keeps the raw EEG/EOG epochs
+(µV, ``ground_truth["raw"]``); :func:`psg_signals` wraps them as
+:class:`~workbench.corruptions.RawSignals` so faults (electrode pops, flat lines, mains, motion)
+hit the signal *before* the STFT, as they do in a recording, and :func:`std_rule` is the authors'
+noisy-epoch rule (``datasets/sleepset.py::_get_broken_modalities``), computed from the signals
+alone: per epoch d = std(EEG) - std(EOG); a night is "broken" when the share of epochs with
+|d| > ``std_threshold`` exceeds ``perc_threshold``, and only in a broken night an epoch loses EEG
+where d > threshold and EOG where d < -threshold. Defaults 41 µV and 0.4 are the authors' test
+configuration (``post_test.py``). Which column of their per-epoch std statistics (``[:, 2]``) they
+use is not documented (UNCONFIRMED); here it is the std of the raw epoch in µV.
+
 Example
 -------
 >>> from data_catalog.sleep import synthetic_psg
@@ -56,11 +67,12 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
+from workbench.corruptions import RawSignals
 from workbench.data import MultimodalDataset, Splits
 
 __all__ = ["FS", "STAGES", "EPOCH_SECONDS", "NightSignals", "estimate_transitions", "generate_night",
-           "load_transitions", "night_splits", "sample_hypnograms", "spindle_detector", "stft_epochs",
-           "synthetic_psg"]
+           "load_transitions", "night_splits", "psg_features", "psg_signals", "sample_hypnograms",
+           "spindle_detector", "std_rule", "stft_epochs", "synthetic_psg"]
 
 STAGES = ["W", "N1", "N2", "N3", "REM"]
 FS = 100  # Hz, after the paper's resampling
@@ -308,7 +320,8 @@ def _check_counts(**counts: object) -> None:
 
 
 def synthetic_psg(*, n_nights: int = 20, n_epochs: int = 210, seq_len: int = 21, eeg_only: float = 0.0,
-                  eog_only: float = 0.0, seed: int = 0, name: str = "synthetic-psg") -> MultimodalDataset:
+                  eog_only: float = 0.0, seed: int = 0, keep_raw: bool = False,
+                  name: str = "synthetic-psg") -> MultimodalDataset:
     """Synthetic EEG + EOG nights as CoRe-Sleep's input (see the module docstring).
 
     Parameters
@@ -321,6 +334,9 @@ def synthetic_psg(*, n_nights: int = 20, n_epochs: int = 210, seq_len: int = 21,
     eeg_only, eog_only : float, keyword-only
         Fractions of nights whose EOG (resp. EEG) is missing for every epoch (presence mask).
     seed : int, keyword-only
+    keep_raw : bool, keyword-only
+        Keep the raw µV epochs as ``ground_truth["raw"]`` (``{"eeg"|"eog": (n, seq_len, 3000)}``,
+        float32; 24 kB per epoch and modality) for faults on the signals (:func:`psg_signals`).
 
     Returns
     -------
@@ -347,10 +363,13 @@ def synthetic_psg(*, n_nights: int = 20, n_epochs: int = 210, seq_len: int = 21,
                             initial=np.asarray(fit["initial"]))
     per_seq = n_epochs // seq_len
     feats = {"eeg": [], "eog": []}
+    raw: dict[str, list[np.ndarray]] = {"eeg": [], "eog": []}
     for k in range(n_nights):
         night = generate_night(hyp[k], seed=seed * 100_003 + k + 1)
         for m in feats:
             feats[m].append(stft_epochs(getattr(night, m), band=BANDS[m]).reshape(per_seq, seq_len, 29, 128))
+            if keep_raw:
+                raw[m].append(getattr(night, m).reshape(per_seq, seq_len, EPOCH))
     # which nights lose a modality: a seeded draw of exact counts, so the fractions hold at small n
     order = np.random.default_rng(seed + 7).permutation(n_nights)
     n_eeg, n_eog = int(round(eeg_only * n_nights)), int(round(eog_only * n_nights))
@@ -367,8 +386,100 @@ def synthetic_psg(*, n_nights: int = 20, n_epochs: int = 210, seq_len: int = 21,
         groups=pd.DataFrame({"night": night_of, "start": np.tile(np.arange(per_seq) * seq_len, n_nights)}),
         mask=mask, classes=list(STAGES), kinds={"eeg": "image", "eog": "image"}, name=name,
         ground_truth={"transitions": fit["matrix"], "hypnograms": hyp, "pattern": pattern.tolist(),
-                      "seq_len": seq_len, "fs": FS},
+                      "seq_len": seq_len, "fs": FS,
+                      **({"raw": {m: np.concatenate(v) for m, v in raw.items()}} if keep_raw else {})},
     )
+
+
+def _night_runs(ds: MultimodalDataset, idx: np.ndarray) -> list[np.ndarray]:
+    """Positions in ``idx`` grouped into runs of consecutive sequences of one night, in time order."""
+    if ds.groups is None or not {"night", "start"} <= set(ds.groups.columns):
+        raise ValueError(f"dataset {ds.name!r}: needs groups 'night' and 'start' (a synthetic_psg dataset)")
+    night = ds.groups["night"].to_numpy()[idx]
+    start = ds.groups["start"].to_numpy()[idx]
+    seq_len = int(ds.y.shape[1])
+    order = np.lexsort((start, night))
+    runs, current = [], [order[0]]
+    for a, b in zip(order, order[1:], strict=False):
+        if night[b] == night[a] and start[b] == start[a] + seq_len:
+            current.append(b)
+        else:
+            runs.append(np.array(current))
+            current = [b]
+    runs.append(np.array(current))
+    return runs
+
+
+def psg_features(ds: MultimodalDataset, modality: str, signals: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The model's input from raw epochs ``signals`` ``(len(idx), seq_len, 3000)`` of samples ``idx``:
+    each run of consecutive sequences of a night is bandpassed as one signal, then STFT per epoch,
+    so clean signals give exactly the dataset's features when whole nights are passed."""
+    if modality not in BANDS:
+        raise ValueError(f"modality {modality!r}: expected one of {sorted(BANDS)}")
+    signals = np.asarray(signals)
+    idx = np.asarray(idx)
+    out = np.empty((*signals.shape[:2], 29, 128), dtype=np.float32)
+    for run in _night_runs(ds, idx):
+        epochs = signals[run].reshape(-1, EPOCH)
+        out[run] = stft_epochs(epochs, band=BANDS[modality]).reshape(len(run), signals.shape[1], 29, 128)
+    return out
+
+
+def std_rule(eeg: np.ndarray, eog: np.ndarray, nights: np.ndarray, *, std_threshold: float = 41.0,
+             perc_threshold: float = 0.4) -> dict[str, np.ndarray]:
+    """CoRe-Sleep's noisy-epoch rule (module docstring): ``{"eeg", "eog"}`` -> bool ``(n, seq_len)``,
+    True where the epoch is kept.
+
+    ``eeg``/``eog`` are raw epochs ``(n, seq_len, n_times)`` in µV, ``nights`` the night of each of
+    the ``n`` sequences (the rule decides per night which nights are broken).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> eeg, eog = rng.normal(0, 10, (2, 3, 300)), rng.normal(0, 10, (2, 3, 300))
+    >>> eeg[1] *= 10  # night 1: every EEG epoch has std ~100 µV, far above the EOG's
+    >>> keep = std_rule(eeg, eog, np.array([0, 1]))
+    >>> keep["eeg"].tolist(), bool(keep["eog"].all())
+    ([[True, True, True], [False, False, False]], True)
+    """
+    eeg, eog, nights = np.asarray(eeg), np.asarray(eog), np.asarray(nights)
+    if eeg.shape != eog.shape or eeg.ndim != 3 or len(nights) != len(eeg):
+        raise ValueError(f"std_rule: eeg {eeg.shape} and eog {eog.shape} must both be (n, seq_len, n_times) "
+                         f"with one night per sequence (got {len(nights)})")
+    diff = eeg.std(-1) - eog.std(-1)
+    keep = {"eeg": np.ones(diff.shape, dtype=bool), "eog": np.ones(diff.shape, dtype=bool)}
+    for night in np.unique(nights):
+        rows = nights == night
+        if (np.abs(diff[rows]) > std_threshold).mean() > perc_threshold:
+            keep["eeg"][rows] = diff[rows] <= std_threshold
+            keep["eog"][rows] = diff[rows] >= -std_threshold
+    return keep
+
+
+def psg_signals(ds: MultimodalDataset, *, std_threshold: float = 41.0, perc_threshold: float = 0.4) -> RawSignals:
+    """The raw signals of a ``synthetic_psg(keep_raw=True)`` dataset with their STFT featurizer and
+    the std rule as quality rule, for faults on the signals (``robustness_analysis(signal_faults=)``).
+
+    Examples
+    --------
+    >>> ds = synthetic_psg(n_nights=2, n_epochs=42, seq_len=21, seed=0, keep_raw=True)
+    >>> raw = psg_signals(ds)
+    >>> idx = np.arange(4)
+    >>> bool(np.allclose(raw.featurize("eeg", raw.signals["eeg"][idx], idx), ds.modalities["eeg"].numpy(), atol=1e-4))
+    True
+    """
+    if "raw" not in ds.ground_truth:
+        raise ValueError(f"dataset {ds.name!r} has no raw signals: build it with synthetic_psg(keep_raw=True)")
+    nights = ds.groups["night"].to_numpy()
+
+    def featurize(modality: str, signals: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return psg_features(ds, modality, signals, idx)
+
+    def quality(signals, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return std_rule(signals["eeg"], signals["eog"], nights[np.asarray(idx)], std_threshold=std_threshold,
+                        perc_threshold=perc_threshold)
+
+    return RawSignals(ds.ground_truth["raw"], featurize, quality, fs=float(FS))
 
 
 def night_splits(ds: MultimodalDataset, *, train: float = 0.6, calib: float = 0.2, seed: int = 0) -> Splits:

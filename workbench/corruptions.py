@@ -27,6 +27,11 @@ time), :func:`corrupt_batch` to a training batch (augmentation, ``TrainConfig.au
                        lasting ``duration`` seconds at a random time
 =====================  ===========================================================================
 
+Faults can also hit the **raw signals** behind a dataset's features (the EEG before its STFT, say):
+:class:`RawSignals` holds the signals and the function that turns them into the model's input, and
+:func:`fault_signals` applies a spec to every epoch (the last axis is time) and re-computes the
+features, returning the per-epoch true presence (a flat line carries nothing).
+
 Absent values are zero-filled, as the data contract stores them (the model zeroes an absent
 modality's embedding; the mask, not the zeros, says what is missing). ``rate`` is the share of
 samples hit for every kind. Noise and faults keep ``present`` True: the modality is there,
@@ -45,7 +50,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,7 +59,8 @@ import torch
 
 from workbench.data import MultimodalDataset
 
-__all__ = ["CORRUPTIONS", "Corruption", "check_specs", "corrupt", "corrupt_batch", "make_corruption"]
+__all__ = ["CORRUPTIONS", "Corruption", "RawSignals", "check_specs", "corrupt", "corrupt_batch", "fault_signals",
+           "make_corruption"]
 
 Result = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -333,3 +339,61 @@ def corrupt_batch(x: dict[str, torch.Tensor], mask: dict[str, torch.Tensor] | No
                 for m, v in cpu_x.items()}
     new_x, new_mask, _ = _apply_all(cpu_x, cpu_mask, corruptions, rng)
     return {m: v.to(device) for m, v in new_x.items()}, {m: v.to(device) for m, v in new_mask.items()}
+
+
+@dataclass(frozen=True)
+class RawSignals:
+    """The raw signals behind a dataset's features, and how they become the features.
+
+    Attributes
+    ----------
+    signals : dict of str to ndarray
+        Per modality ``(n_samples, n_epochs, n_times)`` (or ``(n_samples, n_times)``), aligned with
+        the dataset's samples.
+    featurize : callable
+        ``featurize(modality, signals_of_idx, idx) -> features`` of the dataset's shape for those
+        samples (for sleep data: bandpass over the night, STFT).
+    quality_rule : callable, optional
+        ``quality_rule(signals_of_idx, idx) -> {modality: bool (n, n_epochs)}``, True where a rule
+        computed from the signals alone (no ground truth) keeps the epoch; the robustness analysis
+        can mask what it rejects (CoRe-Sleep's std rule: :func:`data_catalog.sleep.std_rule`).
+    fs : float
+        Sampling rate in Hz (the faults' time axis).
+    """
+
+    signals: Mapping[str, np.ndarray]
+    featurize: Callable[[str, np.ndarray, np.ndarray], np.ndarray]
+    quality_rule: Callable[[Mapping[str, np.ndarray], np.ndarray], dict[str, np.ndarray]] | None = None
+    fs: float = 100.0
+
+
+def fault_signals(raw: RawSignals, modality: str, spec: Mapping[str, Any] | Corruption, idx: np.ndarray,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply one corruption to every epoch of ``modality``'s raw signals of samples ``idx``.
+
+    Each epoch is one sample of the corruption (``rate`` = share of epochs hit); a sequence fault's
+    ``fs`` is set to the signals' rate. Returns the faulted signals, the re-computed features and
+    the true per-epoch presence ``(len(idx), n_epochs)`` (False where a flat line left nothing).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> raw = RawSignals({"a": np.random.default_rng(0).standard_normal((4, 3, 100))},
+    ...                  featurize=lambda m, s, i: s.std(-1, keepdims=True))
+    >>> sig, feats, present = fault_signals(raw, "a", {"kind": "flat_line", "rate": 1.0}, np.arange(4),
+    ...                                     np.random.default_rng(0))
+    >>> feats.shape, bool(present.any()), float(feats.max()) < 1e-6
+    ((4, 3, 1), False, True)
+    """
+    if modality not in raw.signals:
+        raise ValueError(f"modality {modality!r} has no raw signals (it has {sorted(raw.signals)})")
+    corruption = make_corruption(spec)
+    if isinstance(corruption, _SequenceFault) and corruption.fs != raw.fs:
+        corruption = dataclasses.replace(corruption, fs=raw.fs)
+    sig = np.asarray(raw.signals[modality])[np.asarray(idx)]
+    shape = sig.shape
+    epochs = torch.as_tensor(sig.reshape(-1, 1, shape[-1]).astype(np.float32))  # (samples*epochs, 1, time)
+    out, present, _ = corruption.apply(epochs, torch.ones(len(epochs), dtype=torch.bool), rng)
+    faulted = out.numpy().reshape(shape)
+    per_epoch = present.numpy().reshape(shape[:-1]) if len(shape) > 2 else present.numpy()
+    return faulted, np.asarray(raw.featurize(modality, faulted, np.asarray(idx))), per_epoch

@@ -27,7 +27,7 @@ def curves_figure(curves: pd.DataFrame, *, perturbation: str = "missing", metric
     if part.empty:
         raise ValueError(f"no {perturbation!r} curves for metric {metric!r} in this result")
     fig = go.Figure()
-    for modality, sub in part.groupby("modality", sort=False):
+    for modality, sub in part.groupby(line_labels(part), sort=False):
         sub = sub.sort_values("severity")
         x = sub["severity"].to_numpy()
         fig.add_trace(go.Scatter(x=np.r_[x, x[::-1]], y=np.r_[sub["value_ci_upper"], sub["value_ci_lower"][::-1]],
@@ -43,18 +43,31 @@ def curves_figure(curves: pd.DataFrame, *, perturbation: str = "missing", metric
     return add_caption(fig, [curves_caption(part, perturbation)])
 
 
+def line_labels(part: pd.DataFrame) -> pd.Series:
+    """One curve per label: the corrupted modality, and for faults on the raw signals also the
+    fault and how the model was told (shared with :mod:`widgets.paper.robustness`)."""
+    if "fault" not in part or part["fault"].isna().all():
+        return part["modality"].astype(str)
+    return part["modality"].astype(str) + ": " + part["fault"].astype(str) + " (mask: " + part["masking"].astype(str) + ")"
+
+
 def curve_axis_titles(perturbation: str, label: str) -> tuple[str, str]:
     """Title and x-axis title of a robustness curve (shared with :mod:`widgets.paper.robustness`)."""
     if perturbation == "missing":
         return f"Robustness to missing modalities: {label}", "missing rate (share of samples without it)"
+    if perturbation == "fault":
+        return f"Robustness to sensor faults on the raw signal: {label}", "share of epochs hit by the fault"
     return f"Robustness to noise: {label}", "signal-to-noise ratio (dB; right: noisier)"
 
 
 def curves_caption(part: pd.DataFrame, perturbation: str) -> str:
     """The caption of a robustness curve (shared with :mod:`widgets.paper.robustness`)."""
     level, n = float(part["level"].iloc[0]), int(part["n"].iloc[0])
-    what = ("each modality missing completely at random ('all': every modality independently)"
-            if perturbation == "missing" else "additive Gaussian noise on one modality")
+    what = {"missing": "each modality missing completely at random ('all': every modality independently)",
+            "fault": ("a fault on one modality's raw signal before its features are computed; mask: none = the "
+                      "model is told nothing, true = epochs left without information are masked, std_rule = the "
+                      "CoRe-Sleep std rule masks the epochs it rejects")}.get(perturbation,
+                                                                              "additive Gaussian noise on one modality")
     return f"One trained model, no retraining: {what}. {n} test samples; bands: {level:.0%} bootstrap intervals over samples."
 
 
@@ -108,7 +121,7 @@ def subsets_figure(subsets: pd.DataFrame) -> go.Figure:
 def report_figures(result) -> list[go.Figure]:
     """Accuracy curves against missing rate and against SNR, the pattern heat map, and the subset
     comparison when present."""
-    figures = [curves_figure(result.curves, perturbation=p) for p in ("missing", "noise")
+    figures = [curves_figure(result.curves, perturbation=p) for p in ("missing", "noise", "fault")
                if (result.curves["perturbation"] == p).any()]
     if not result.patterns.empty:
         figures.append(patterns_figure(result.patterns))

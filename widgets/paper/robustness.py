@@ -15,6 +15,7 @@ from widgets.figures.robustness import (
     METRIC_LABELS,
     curve_axis_titles,
     curves_caption,
+    line_labels,
     patterns_caption,
     patterns_table,
 )
@@ -39,7 +40,7 @@ def curves(result, perturbation: str = "missing", metric: str = "accuracy") -> P
     title, xtitle = curve_axis_titles(perturbation, label)
     with paper_style():
         fig, ax = new_figure(height=2.5)
-        for i, (modality, sub) in enumerate(part.groupby("modality", sort=False)):
+        for i, (modality, sub) in enumerate(part.groupby(line_labels(part), sort=False)):
             sub = sub.sort_values("severity")
             c = color(i)
             ax.fill_between(sub["severity"], sub["value_ci_lower"], sub["value_ci_upper"], color=c, alpha=0.2,
@@ -92,7 +93,7 @@ def patterns(result) -> PaperFigure:
 def paper_figures(result) -> list[PaperFigure]:
     """Accuracy against missing rate and against SNR (those present), the presence patterns and the
     subset comparison (when computed)."""
-    figs = [curves(result, p) for p in ("missing", "noise")
+    figs = [curves(result, p) for p in ("missing", "noise", "fault")
             if ((result.curves["perturbation"] == p) & (result.curves["metric"] == "accuracy")).any()]
     if not result.patterns.empty:
         figs.append(patterns(result))

@@ -19,6 +19,17 @@ means missing for the whole sequence, noise is added to its input (the log-STFT 
 signal), and the bootstrap resamples whole sequences (epochs of a sequence are correlated), so the
 intervals are cluster-bootstrap intervals.
 
+- **faults on the raw signals** (``signal_faults=`` with ``raw=`` a
+  :class:`~workbench.corruptions.RawSignals`, e.g. :func:`data_catalog.sleep.psg_signals`): each
+  spec (electrode pop, flat line, motion, mains, Gaussian) hits each modality's raw epochs at each
+  rate in ``fault_rates`` (share of epochs hit), the features are re-computed from the faulted
+  signal (bandpass + STFT for sleep data) and the model is evaluated with, per ``fault_masks``:
+  ``"none"`` (the model is told nothing, as in deployment without a quality check), ``"true"``
+  (the epochs a fault left without information, i.e. flat lines, are masked) or ``"std_rule"``
+  (the signals' own quality rule, CoRe-Sleep's std rule, masks what it rejects; per epoch).
+  Rows have ``perturbation == "fault"``, the spec's ``fault`` kind, ``masking`` and, for
+  ``"std_rule"``, ``masked_share`` (share of the modality's epochs the rule masked).
+
 Metrics: accuracy, macro-F1 and Cohen's kappa (:mod:`workbench.stats.classification`), each with
 a percentile bootstrap interval over the evaluated samples; the same resamples serve every
 condition, so the intervals of two conditions are paired. Corruptions are seeded (``seed``), so a
@@ -49,7 +60,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.corruptions import Gaussian, Missing
+from workbench.corruptions import Gaussian, Missing, RawSignals, fault_signals, make_corruption
 from workbench.data import MultimodalDataset
 from workbench.models.coresleep import CoReSleepModel
 from workbench.models.multimodal import MultimodalModel
@@ -66,8 +77,8 @@ __all__ = ["RobustnessResult", "robustness_analysis", "subset_models"]
 class RobustnessResult(Result):
     """Metrics under corruption.
 
-    ``curves``: ``perturbation ("missing" | "noise"), modality, severity (missing rate, or SNR in
-    dB), metric, value, value_ci_lower, value_ci_upper, n, level``. ``patterns``: ``pattern, size,
+    ``curves``: ``perturbation ("missing" | "noise" | "fault"), modality, severity (missing rate, SNR
+    in dB, or share of epochs a fault hit), metric, value, value_ci_lower, value_ci_upper, n, level``. ``patterns``: ``pattern, size,
     metric, value, value_ci_lower, value_ci_upper, n, level`` and ``has_<modality>``.
     ``subsets`` (from :func:`subset_models`, else empty): per pattern and metric, the one model,
     the per-subset models and their paired difference over seeds.
@@ -116,10 +127,43 @@ def _rows(scores: dict, **keys) -> list[dict]:
             for name, (v, lo, hi) in scores.items()]
 
 
+def _check_faults(signal_faults, raw, fault_rates, fault_masks, modalities) -> list[dict]:
+    """Validate the raw-signal fault arguments before any work (one-line errors)."""
+    if not signal_faults:
+        return []
+    if raw is None:
+        raise ValueError("signal_faults need the raw signals: pass raw= (e.g. data_catalog.sleep.psg_signals(ds))")
+    specs = []
+    for spec in signal_faults:
+        built = make_corruption({k: v for k, v in dict(spec).items() if k != "rate"} | {"rate": 0.0})
+        specs.append({k: v for k, v in built.spec().items() if k not in ("rate", "modalities")})
+    if not [m for m in modalities if m in raw.signals]:
+        raise ValueError(f"raw: no raw signals for the modalities {modalities} (it has {sorted(raw.signals)})")
+    if not all(0 <= r <= 1 for r in fault_rates):
+        raise ValueError(f"fault_rates must be shares of epochs in [0, 1], got {list(fault_rates)}")
+    unknown = sorted(set(fault_masks) - {"none", "true", "std_rule"})
+    if unknown:
+        raise ValueError(f"fault_masks: unknown {unknown[0]!r}; choose from 'none', 'true', 'std_rule'")
+    if "std_rule" in fault_masks and raw.quality_rule is None:
+        raise ValueError("fault_masks 'std_rule' needs raw.quality_rule (the signals carry no quality rule)")
+    return specs
+
+
+def _with_epochs(base: torch.Tensor, keep: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A sample-level presence combined with a per-epoch one (``(n, L)`` for sequences)."""
+    keep_t = torch.as_tensor(np.asarray(keep), dtype=torch.bool, device=device)
+    if keep_t.dim() == 2 and base.dim() == 1:
+        return base.unsqueeze(1) & keep_t
+    return base & keep_t.reshape(base.shape)
+
+
 def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalDataset, idx: np.ndarray, *,
                         missing_rates: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
                         snr_db: tuple[float, ...] = (30.0, 20.0, 10.0, 5.0, 0.0, -5.0),
                         modalities: list[str] | None = None, patterns: bool = True, seed: int = 0,
+                        signal_faults: tuple = (), raw: RawSignals | None = None,
+                        fault_rates: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0),
+                        fault_masks: tuple[str, ...] = ("none",),
                         n_boot: int = 500, level: float = 0.95, progress: bool = True) -> RobustnessResult:
     """Accuracy, macro-F1 and kappa of ``model`` on ``ds[idx]`` against missing rate and SNR per
     modality, and per presence pattern (see the module docstring).
@@ -130,6 +174,9 @@ def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalD
     ds, idx : the dataset and the samples to evaluate (e.g. ``run.splits.test``).
     missing_rates, snr_db : the severities (rates in [0, 1]; SNR in dB, finite).
     modalities : the modalities to corrupt one at a time (default all).
+    signal_faults, raw, fault_rates, fault_masks : faults on the raw signals (module docstring):
+        corruption specs, the :class:`~workbench.corruptions.RawSignals` behind ``ds``'s features,
+        the shares of epochs hit, and how the model is told (``"none"``, ``"true"``, ``"std_rule"``).
     """
     check_level(level)
     names = list(model.modalities)
@@ -143,6 +190,7 @@ def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalD
         raise ValueError(f"missing_rates must be in [0, 1], got {list(missing_rates)}")
     if not all(np.isfinite(s) for s in snr_db):
         raise ValueError(f"snr_db must be finite numbers of decibels, got {list(snr_db)}")
+    faults = _check_faults(signal_faults, raw, fault_rates, fault_masks, modalities)
     idx = np.asarray(idx)
     if len(idx) < 2:
         raise ValueError(f"robustness needs at least 2 samples to evaluate, got {len(idx)}")
@@ -194,6 +242,22 @@ def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalD
             noisy, _, _ = Gaussian(rate=1.0, snr_db=float(severity)).apply(x[target], base[target], crng)
             pred = predict({**emb, **encode({**x, target: noisy})}, dev)
         rows += _rows(score(pred), perturbation=kind, modality=target, severity=float(severity))
+    conditions = [(spec, m, r) for spec in faults for m in modalities if m in raw.signals for r in fault_rates]
+    for spec, target, rate in progress_bar(conditions, enabled=progress, desc="signal faults"):
+        crng = np.random.default_rng([seed, len(rows), 7])
+        signals, feats, present = fault_signals(raw, target, {**spec, "rate": float(rate)}, idx, crng)
+        inputs = {**emb, **encode({**x, target: torch.as_tensor(feats, dtype=x[target].dtype)})}
+        for masking in fault_masks:
+            mask, share = dict(dev), np.nan
+            if masking == "true":
+                mask[target] = _with_epochs(dev[target], present, device)
+            elif masking == "std_rule":
+                keep = raw.quality_rule({**{m: np.asarray(v)[idx] for m, v in raw.signals.items()}, target: signals},
+                                        idx)
+                mask = {m: _with_epochs(dev[m], keep[m], device) if m in keep else dev[m] for m in names}
+                share = float(1 - keep[target].mean())
+            rows += _rows(score(predict(inputs, mask)), perturbation="fault", modality=target, severity=float(rate),
+                          fault=spec["kind"], masking=masking, masked_share=share)
     curves = pd.DataFrame(rows).assign(n=len(idx), level=level)
     pattern_rows = []
     if patterns:
