@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from data_catalog import movielens, sleep, synthetic, vibraverse
+from data_catalog import basic_motions, movielens, sleep, synthetic, vibraverse
 from data_catalog.cards_schema import CardError, DatasetCard, read_card
 from data_catalog.folder import card_for_folder, load_from_card
 from data_catalog.names import UnsafeNameError, safe_name
@@ -134,6 +134,7 @@ LOADERS: dict[str, Callable[..., MultimodalDataset]] = {
     "folder": load_folder_card,
     "actg175": load_actg175,
     "movielens": movielens.load_movielens_items,
+    "basic_motions": _generator(basic_motions.basic_motions),
 }
 
 
