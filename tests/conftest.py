@@ -21,8 +21,18 @@ CHROMIUM = "/usr/bin/chromium"
 BROWSER_REQUIRED = os.environ.get("WORKBENCH_REQUIRE_BROWSER") == "1"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Browser tests (tests/browser/ and those marked ``browser``) skip, visibly, without Chromium."""
+    """Under ``pytest -n 2 --dist loadgroup`` (the README's test command) a module's tests run in one
+    worker, so its module-scoped fixtures (a trained model, a served dashboard) are built once; each
+    notebook is its own group, so the notebooks spread over the workers."""
+    for item in items:
+        path = Path(str(item.fspath))
+        name = f"{path.parent.name}/{path.name}"
+        if path.stem == "test_notebooks" and hasattr(item, "callspec"):
+            name += f"[{item.callspec.id}]"
+        item.add_marker(pytest.mark.xdist_group(name))
+    # browser tests (tests/browser/ and those marked ``browser``) skip, visibly, without Chromium
     if BROWSER_REQUIRED or Path(CHROMIUM).exists():
         return
     skip = pytest.mark.skip(reason=f"{CHROMIUM} not found (apt-get install -y chromium); browser tests "
