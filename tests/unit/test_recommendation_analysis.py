@@ -215,7 +215,14 @@ def test_figures_have_captions(small, micrec):
         n_layers=1,
         progress=False,
     )
+    fair = ranking_fairness(
+        res.per_user.query("domain == 'A' and setting == 'transductive'"),
+        attribute="group",
+        n_boot=50,
+        n_perm=0,
+    )
     expect = {
+        "within their group": fair,
         "bootstrap interval over users": res,
         "t-interval of the mean": shap,
         "green rows": lst,

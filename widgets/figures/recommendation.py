@@ -297,6 +297,34 @@ def top_k_figure(result, max_text: int = 60) -> go.Figure:
     )
 
 
+@escaped_figure
+def ranking_fairness_figure(result) -> go.Figure:
+    """Per-group mean of each ranking metric with its bootstrap interval (flagged groups hatched)."""
+    t = result.by_group
+    fig = go.Figure()
+    for (metric, k), p in t.groupby(["metric", "k"], sort=False):
+        fig.add_trace(
+            go.Bar(
+                name=f"{metric}@{k}",
+                x=p["attribute"] + " = " + p["group"].astype(str),
+                y=p["value"],
+                error_y=_error_y(p, "value", "value_ci_lower", "value_ci_upper"),
+                marker_pattern_shape=["/" if f else "" for f in p["flag"]],
+            )
+        )
+    fig.update_layout(
+        barmode="group", title="Ranking metrics by user group", yaxis_title="mean per user"
+    )
+    return add_caption(
+        fig,
+        [
+            "Mean per-user ranking metric in each user group; higher is better. Error bars: "
+            f"{result.level:.0%} percentile bootstrap interval (users resampled within their group). "
+            "Hatched: groups under the minimum size, left out of the disparities."
+        ],
+    )
+
+
 def report_figures(result) -> list[go.Figure]:
     """The figures of any recommendation result (dispatch on its class name)."""
     kind = type(result).__name__
@@ -308,7 +336,7 @@ def report_figures(result) -> list[go.Figure]:
     if kind == "TopKList":
         return [top_k_figure(result)]
     if kind == "RankingFairness":
-        return []
+        return [ranking_fairness_figure(result)]
     figs = [
         recommendation_metrics_figure(result, "recall", 20),
         recommendation_metrics_figure(result, "ndcg", 20),
