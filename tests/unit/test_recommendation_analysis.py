@@ -11,6 +11,7 @@ import torch
 
 from data_catalog.synthetic_recsys import synthetic_recsys
 from workbench.analyses.recommendation import (
+    RecommendationResult,
     anchor_overlap_curve,
     ranking_fairness,
     ranking_shapley,
@@ -33,7 +34,7 @@ def micrec(small):
     )
 
 
-def test_analysis_tables(small):
+def test_analysis_tables(small, tmp_path):
     fit = fit_ranking(small, model="popularity")
     res = recommendation_analysis(
         {"pop": fit}, small, n_boot=100, n_perm=100, group_by=("group",), min_group_size=10
@@ -60,6 +61,8 @@ def test_analysis_tables(small):
     assert float(gap["value"].iloc[0]) == pytest.approx(np.ptp(g["value"].to_numpy()))
     worst = res.disparities.query(q + " and disparity == 'worst_group'")
     assert float(worst["value"].iloc[0]) == pytest.approx(g["value"].min())
+    back = RecommendationResult.load(res.save(tmp_path / "rec"))
+    pd.testing.assert_frame_equal(back.disparities, res.disparities)
     with pytest.raises(ValueError, match="group_by: 'sex'"):
         recommendation_analysis({"pop": fit}, small, group_by=("sex",))
 

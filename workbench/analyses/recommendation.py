@@ -104,7 +104,9 @@ class RecommendationResult(Result):
     per_user: pd.DataFrame
     metrics: pd.DataFrame
     by_group: pd.DataFrame
-    disparities: pd.DataFrame
+    disparities: pd.DataFrame = field(
+        default_factory=pd.DataFrame
+    )  # absent from results saved before it
     level: float = 0.95
 
     def to_frame(self) -> pd.DataFrame:
