@@ -238,3 +238,29 @@ def test_figures_have_captions(small, micrec):
         figs = report_figures(result)
         assert figs and all(caption_text(f) for f in figs)
         assert any(phrase in caption_text(f) for f in figs)
+
+
+def test_checkpoint_resume_gives_the_same_numbers(small, tmp_path):
+    kw = dict(
+        model="micrec",
+        anchors=True,
+        transfer="map",
+        batch_size=256,
+        lr=1e-2,
+        n_layers=1,
+        valid_every=2,
+        patience=10,
+        progress=False,
+    )
+    straight = fit_ranking(small, epochs=6, **kw)
+    ck = tmp_path / "ranking.ckpt"
+    fit_ranking(small, epochs=3, checkpoint_path=ck, **kw)  # "killed" after 3 epochs
+    resumed = fit_ranking(small, epochs=6, checkpoint_path=ck, **kw)
+    pd.testing.assert_frame_equal(resumed.history, straight.history)
+    for d in ("A", "B"):
+        a, b = straight.models[d].state_dict(), resumed.models[d].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert resumed.models[d].alpha == straight.models[d].alpha
+    assert torch.equal(resumed.maps["A_to_B"].weight, straight.maps["A_to_B"].weight)
+    with pytest.raises(ValueError, match="checkpoint_path: .* other settings"):
+        fit_ranking(small, epochs=6, checkpoint_path=ck, **{**kw, "lr": 1e-3})

@@ -5,8 +5,8 @@ The :class:`~workbench.training.trainer.Trainer` iterates over the samples of a
 negative) triples over a whole interaction graph and anneals its feature matrix every epoch, so
 this small loop keeps the Trainer's conventions instead (seeded by ``seed`` through
 :func:`~workbench.training.trainer.seed_everything`, a ``progress`` bar from
-:func:`workbench.progress.progress_bar`, a per-epoch ``history`` frame, CPU or CUDA by
-``device``). Not done: checkpoints/resume and the run store.
+:func:`workbench.progress.progress_bar`, a per-epoch ``history`` frame, ``device`` (the CPU only
+for now), checkpoints and resume by ``checkpoint_path``). Not done: the run store and the GPU.
 
 Per epoch and domain: ``len(train)`` triples in batches of ``batch_size`` (INMO's epoch), loss
 ``BPR + l2_reg * mean ||.||^2 + aux_reg * BPR_aux`` (INMO: l2 of the representations, aux only
@@ -35,7 +35,9 @@ Example
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,7 @@ import torch
 from workbench.models.inmo import INMO, MF, BPRSampler, LightGCN, Popularity, bpr_loss
 from workbench.progress import progress_bar
 from workbench.stats.ranking import as_item_sets, full_ranking, ranking_metrics
+from workbench.store.atomic import atomic_write_bytes, jsonable
 from workbench.training.trainer import seed_everything
 
 __all__ = ["MODELS", "RankingFit", "evaluate_ranking", "fit_ranking", "score_vectors"]
@@ -130,6 +133,7 @@ def fit_ranking(
     device: str = "cpu",
     valid_every: int = 0,
     patience: int = 3,
+    checkpoint_path: str | Path | None = None,
 ) -> RankingFit:
     """Train ``model`` (one of :data:`MODELS`) on every domain of ``data`` (a ``RecData``).
 
@@ -142,6 +146,12 @@ def fit_ranking(
     and training stops after ``patience`` checks without improvement. The history gets a
     ``valid_recall@20`` column and ``fit.params["best_epoch"]`` the epoch kept. The test items are
     never read.
+
+    ``checkpoint_path``: after every epoch the parameters (and INMO's ``alpha``), the optimizer,
+    both random generators, the history and the early-stopping state are written there atomically;
+    a call with an existing checkpoint of the same settings (``epochs`` may grow) resumes from it
+    and gives the same numbers as an uninterrupted run (tested). A checkpoint of other settings is
+    refused.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
@@ -206,8 +216,28 @@ def fit_ranking(
     samplers = {d: BPRSampler(data.domains[d].train, models[d].n_items) for d in domains}
     rows = []
     best = (-np.inf, 0, None)  # (valid recall, epoch, state)
+    start, stopped = 0, False
+    settings = {k: v for k, v in fit.params.items() if k != "epochs"} | {
+        "model": model,
+        "domains": domains,
+        "anchors": anchors,
+    }
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        ck = torch.load(checkpoint_path, weights_only=True)
+        if ck.get("settings") != jsonable(settings):
+            raise ValueError(
+                f"checkpoint_path: {checkpoint_path} was written by a run with other settings "
+                f"({ck.get('settings')}); remove it or pass another path"
+            )
+        _restore(models_and_maps, ck["state"])
+        opt.load_state_dict(ck["opt"])
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        start, rows, best, stopped = ck["epoch"], ck["rows"], tuple(ck["best"]), ck["stopped"]
     for epoch in progress_bar(
-        range(epochs), enabled=progress, desc=f"train {model} on {data.name}"
+        range(start, epochs if not stopped else start),
+        enabled=progress,
+        desc=f"train {model} on {data.name}",
     ):
         for m in models.values():
             m.train()
@@ -251,7 +281,24 @@ def fit_ranking(
             if score > best[0]:
                 best = (score, epoch + 1, _state(models_and_maps))
             elif (epoch + 1 - best[1]) // valid_every >= patience:
-                break
+                stopped = True
+        if checkpoint_path is not None:
+            ck = {
+                "settings": jsonable(settings),
+                "epoch": epoch + 1,
+                "state": _state(models_and_maps),
+                "opt": opt.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "rows": rows,
+                "best": best,
+                "stopped": stopped,
+            }
+            buffer = io.BytesIO()
+            torch.save(ck, buffer)
+            atomic_write_bytes(checkpoint_path, buffer.getvalue())
+        if stopped:
+            break
     fit.history = pd.DataFrame(rows)
     if best[2] is not None:
         _restore(models_and_maps, best[2])
