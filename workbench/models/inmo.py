@@ -48,12 +48,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["INMO", "LightGCN", "MF", "Popularity", "bpr_loss", "norm_adjacency"]
+__all__ = [
+    "INMO",
+    "BPRSampler",
+    "LightGCN",
+    "MF",
+    "Popularity",
+    "bpr_loss",
+    "norm_adjacency",
+    "sample_bpr",
+]
 
 
 def _sparse(rows, cols, vals, shape) -> torch.Tensor:
     idx = torch.as_tensor(np.stack([rows, cols]), dtype=torch.long)
-    return torch.sparse_coo_tensor(idx, torch.as_tensor(vals, dtype=torch.float32), shape).coalesce()
+    return torch.sparse_coo_tensor(
+        idx, torch.as_tensor(vals, dtype=torch.float32), shape
+    ).coalesce()
 
 
 def norm_adjacency(pairs: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:
@@ -98,33 +109,54 @@ class _Modalities(nn.Module):
         for m, x in features.items():
             x = torch.as_tensor(np.asarray(x, dtype=np.float32))
             self.register_buffer(f"x_{m}", (x - x.mean(0)) / x.std(0).clamp_min(1e-6))
-        self.proj = nn.ModuleDict({m: nn.Linear(np.asarray(x).shape[1], dim) for m, x in features.items()})
+        self.proj = nn.ModuleDict(
+            {m: nn.Linear(np.asarray(x).shape[1], dim) for m, x in features.items()}
+        )
         for lin in self.proj.values():
             nn.init.normal_(lin.weight, std=0.01)
             nn.init.zeros_(lin.bias)
         self.gates = nn.Parameter(torch.zeros(len(features)))
-        self.masked: set[str] = set()  # modalities switched off (the Shapley value function's masking)
+        # modalities masked by the Shapley value function: their projector input is replaced by the
+        # baseline, the features' training mean (0 after standardizing), so P_m gives its bias only
+        self.masked: set[str] = set()
 
     def forward(self) -> torch.Tensor:
         out = 0.0
         for j, m in enumerate(self.names):
-            if m not in self.masked:
-                out = out + torch.sigmoid(self.gates[j]) * self.proj[m](getattr(self, f"x_{m}"))
+            lin = self.proj[m]
+            x = getattr(self, f"x_{m}")
+            p = lin.bias.expand(len(x), -1) if m in self.masked else lin(x)
+            out = out + torch.sigmoid(self.gates[j]) * p
         return out
 
 
 class INMO(nn.Module):
     """IMF (``n_layers=0``) or IGCN (``n_layers > 0``), optionally with MICRec's item modalities."""
 
-    def __init__(self, *, n_users: int, n_items: int, pairs: np.ndarray, dim: int = 64, n_layers: int = 3,
-                 dropout: float = 0.3, feature_ratio: float = 1.0, delta: float = 0.99,
-                 modalities: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        *,
+        n_users: int,
+        n_items: int,
+        pairs: np.ndarray,
+        dim: int = 64,
+        n_layers: int = 3,
+        dropout: float = 0.3,
+        feature_ratio: float = 1.0,
+        delta: float = 0.99,
+        modalities: dict[str, np.ndarray] | None = None,
+    ):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if not 0.0 < feature_ratio <= 1.0:
             raise ValueError(f"feature_ratio must be in (0, 1], got {feature_ratio!r}")
-        self.n_users, self.n_items, self.n_layers, self.dropout = n_users, n_items, n_layers, dropout
+        self.n_users, self.n_items, self.n_layers, self.dropout = (
+            n_users,
+            n_items,
+            n_layers,
+            dropout,
+        )
         self.alpha, self.delta = 1.0, delta
         pairs = np.asarray(pairs, dtype=np.int64)
         ru, ri = rank_nodes(pairs, n_users, n_items)
@@ -150,10 +182,24 @@ class INMO(nn.Module):
         i_col[self.template_items] = self.n_tu + np.arange(self.n_ti)
         u, i = pairs[:, 0], pairs[:, 1]
         ku, ki = i_col[i] >= 0, u_col[u] >= 0
-        rows = np.r_[u[ku], self.n_users + i[ki], np.arange(self.n_users), self.n_users + np.arange(self.n_items)]
-        cols = np.r_[i_col[i[ku]], u_col[u[ki]], np.full(self.n_users, self.n_tu + self.n_ti),
-                     np.full(self.n_items, self.n_tu + self.n_ti + 1)]
+        rows = np.r_[
+            u[ku],
+            self.n_users + i[ki],
+            np.arange(self.n_users),
+            self.n_users + np.arange(self.n_items),
+        ]
+        cols = np.r_[
+            i_col[i[ku]],
+            u_col[u[ki]],
+            np.full(self.n_users, self.n_tu + self.n_ti),
+            np.full(self.n_items, self.n_tu + self.n_ti + 1),
+        ]
         self._f_rows, self._f_cols = rows, cols
+        self._u_col, self._i_col, self._aux = (
+            u_col,
+            i_col,
+            None,
+        )  # embedding rows; aux sampler built lazily
         self.row_sum = np.bincount(rows, minlength=self.n_users + self.n_items).astype(np.float64)
         self.adj = norm_adjacency(pairs, self.n_users, self.n_items) if self.n_layers else None
         deg = np.bincount(u, minlength=self.n_users).astype(np.float64)
@@ -163,7 +209,12 @@ class INMO(nn.Module):
 
     def update_feat(self) -> None:
         vals = self.row_sum[self._f_rows] ** ((self.alpha - 1.0) / 2.0 - 0.5)
-        self.feat = _sparse(self._f_rows, self._f_cols, vals, (self.n_users + self.n_items, self.n_tu + self.n_ti + 2))
+        self.feat = _sparse(
+            self._f_rows,
+            self._f_cols,
+            vals,
+            (self.n_users + self.n_items, self.n_tu + self.n_ti + 2),
+        )
 
     def on_epoch_end(self) -> None:
         """INMO's ``feat_mat_anneal``: ``alpha <- delta * alpha``."""
@@ -190,15 +241,20 @@ class INMO(nn.Module):
 
     def aux_loss(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         """The self-enhanced BPR on template users and items (raw embeddings, diagonal weight ``w``)."""
-        u_col = {int(u): k for u, k in self.user_map.items()}
-        keep = np.isin(self.pairs[:, 0], self.template_users) & np.isin(self.pairs[:, 1], self.template_items)
-        tp = self.pairs[keep]
-        if len(tp) == 0:
+        if self._aux is None:
+            keep = np.isin(self.pairs[:, 0], self.template_users) & np.isin(
+                self.pairs[:, 1], self.template_items
+            )
+            tp = self.pairs[keep]
+            self._aux = (
+                BPRSampler(tp, self.n_items, items=self.template_items) if len(tp) else False
+            )
+        if self._aux is False:
             return torch.zeros(())
-        users, pos, neg = sample_bpr(tp, self.n_items, n, rng, items=self.template_items)
-        cu = torch.as_tensor([u_col[int(x)] for x in users])
-        ci = torch.as_tensor([self.item_map[int(x)] for x in pos]) + self.n_tu
-        cj = torch.as_tensor([self.item_map[int(x)] for x in neg]) + self.n_tu
+        users, pos, neg = self._aux(n, rng)
+        cu = torch.as_tensor(self._u_col[users])
+        ci = torch.as_tensor(self._i_col[pos])
+        cj = torch.as_tensor(self._i_col[neg])
         e = self.embedding.weight
         return bpr_loss((e[cu] * e[ci] * self.w).sum(1), (e[cu] * e[cj] * self.w).sum(1))
 
@@ -206,7 +262,9 @@ class INMO(nn.Module):
 class MF(nn.Module):
     """BPR-MF (the official code's ``MF``: embeddings ``N(0, 0.1^2)``, l2 on raw embeddings)."""
 
-    def __init__(self, *, n_users: int, n_items: int, pairs: np.ndarray | None = None, dim: int = 64, **_):
+    def __init__(
+        self, *, n_users: int, n_items: int, pairs: np.ndarray | None = None, dim: int = 64, **_
+    ):
         super().__init__()
         self.n_users, self.n_items = n_users, n_items
         self.user = nn.Embedding(n_users, dim)
@@ -232,7 +290,16 @@ class MF(nn.Module):
 class LightGCN(MF):
     """LightGCN (He et al., SIGIR 2020) as in the official INMO code: mean of layers 0..K, l2 on raw embeddings."""
 
-    def __init__(self, *, n_users: int, n_items: int, pairs: np.ndarray, dim: int = 64, n_layers: int = 3, **_):
+    def __init__(
+        self,
+        *,
+        n_users: int,
+        n_items: int,
+        pairs: np.ndarray,
+        dim: int = 64,
+        n_layers: int = 3,
+        **_,
+    ):
         super().__init__(n_users=n_users, n_items=n_items, pairs=pairs, dim=dim)
         self.n_layers = n_layers
         self.set_graph(pairs)
@@ -262,22 +329,48 @@ class Popularity:
         return np.ones((self.n_users, 1), dtype=np.float32), self.counts[:, None]
 
 
-def sample_bpr(pairs: np.ndarray, n_items: int, n: int, rng: np.random.Generator,
-               items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """INMO's sampler: a user uniformly among users with interactions, one of their items, a negative
-    drawn uniformly (from ``items`` if given) until it is not one of theirs (vectorised rejection)."""
-    order = np.argsort(pairs[:, 0], kind="stable")
-    p = pairs[order]
-    users_all, start, count = np.unique(p[:, 0], return_index=True, return_counts=True)
-    k = rng.integers(0, len(users_all), n)
-    users = users_all[k]
-    pos = p[start[k] + (rng.random(n) * count[k]).astype(np.int64), 1]
-    keys = np.unique(p[:, 0] * n_items + p[:, 1])
-    pool = np.arange(n_items) if items is None else np.asarray(items)
-    neg = pool[rng.integers(0, len(pool), n)]
-    for _ in range(50):
-        bad = np.isin(users * n_items + neg, keys)
-        if not bad.any():
-            break
-        neg[bad] = pool[rng.integers(0, len(pool), int(bad.sum()))]
-    return users, pos, neg
+class BPRSampler:
+    """INMO's sampler over fixed ``pairs``: a user uniformly among users with interactions, one of their
+    items, a negative drawn uniformly (from ``items`` if given) until it is not one of theirs
+    (vectorised rejection, at most 50 rounds). The sorted structures are built once; membership is a
+    binary search in the sorted ``user * n_items + item`` keys."""
+
+    def __init__(self, pairs: np.ndarray, n_items: int, items: np.ndarray | None = None):
+        pairs = np.asarray(pairs, dtype=np.int64)
+        order = np.argsort(pairs[:, 0], kind="stable")
+        self.p = pairs[order]
+        self.users_all, self.start, self.count = np.unique(
+            self.p[:, 0], return_index=True, return_counts=True
+        )
+        self.n_items = n_items
+        self.keys = np.unique(self.p[:, 0] * n_items + self.p[:, 1])
+        self.pool = np.arange(n_items) if items is None else np.asarray(items)
+
+    def _member(self, keys: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return self.keys[pos] == keys
+
+    def __call__(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = rng.integers(0, len(self.users_all), n)
+        users = self.users_all[k]
+        pos = self.p[self.start[k] + (rng.random(n) * self.count[k]).astype(np.int64), 1]
+        neg = self.pool[rng.integers(0, len(self.pool), n)]
+        for _ in range(50):
+            bad = self._member(users * self.n_items + neg)
+            if not bad.any():
+                break
+            neg[bad] = self.pool[rng.integers(0, len(self.pool), int(bad.sum()))]
+        return users, pos, neg
+
+
+def sample_bpr(
+    pairs: np.ndarray,
+    n_items: int,
+    n: int,
+    rng: np.random.Generator,
+    items: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` (user, positive, negative) triples of :class:`BPRSampler` (built for this one call)."""
+    return BPRSampler(pairs, n_items, items)(n, rng)
