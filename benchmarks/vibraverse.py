@@ -1,7 +1,9 @@
 """VibraVerse / CLASP benchmarks (issue 20). Prints three tables:
 
-1. Generation rate: objects per second of :func:`data_catalog.vibraverse.vibraverse` (exact modal
-   synthesis, 1 s at 22.05 kHz, log-mel) for ``--n-gen`` objects.
+1. Generation rate: objects per second of :func:`data_catalog.vibraverse.vibraverse` (1 s at
+   22.05 kHz, log-mel): the analytic plates and bars (``--n-gen`` objects), the analytic membrane, and
+   the four FEM families over all seven materials (``--n-fem`` objects, first with a cold eigen-solve
+   cache, then warm), and the CLASP training throughput.
 2. CLASP (CLIP-style symmetric InfoNCE over shape, image, sound; the alignment task at lam = 0):
    Recall@{1,5,10} per direction, mean over ``--seeds`` training seeds with t-intervals, and
    chance k / n_test, with the hit position random ("hit on") and fixed ("hit off").
@@ -33,10 +35,16 @@ def main() -> None:
     args = p.parse_args()
     pd.set_option("display.width", 160)
 
+    speed = []  # (what, objects, seconds, note)
     t0 = time.perf_counter()
     vibraverse(n=args.n_gen, seed=123)
     dt = time.perf_counter() - t0
+    speed.append(("generate: plate + bar (analytic)", args.n_gen, dt, ""))
     print(f"generation: {args.n_gen} objects in {dt:.1f} s = {args.n_gen / dt:.0f} objects/s")
+    t0 = time.perf_counter()
+    vibraverse(n=args.n_gen // 3, seed=124, families=["membrane"])
+    dt = time.perf_counter() - t0
+    speed.append(("generate: membrane (analytic)", args.n_gen // 3, dt, ""))
 
     from data_catalog.vibraverse import _FEM_CACHE, FEM_TEMPLATES
 
@@ -48,6 +56,8 @@ def main() -> None:
     t0 = time.perf_counter()
     vibraverse(n=args.n_fem, seed=8, families=fem)
     warm = time.perf_counter() - t0
+    speed.append(("generate: FEM, cold cache", args.n_fem, cold, f"{n_solves} eigen-solves included"))
+    speed.append(("generate: FEM, warm cache", args.n_fem, warm, f"{len(_FEM_CACHE)} solves cached"))
     print(f"FEM generation: {args.n_fem} objects in {cold:.1f} s with {n_solves} cached eigen-solves "
           f"({cold / max(n_solves, 1):.2f} s each at most); again with the cache warm ({len(_FEM_CACHE)} solves "
           f"in all): {args.n_fem / warm:.0f} objects/s")
@@ -60,6 +70,8 @@ def main() -> None:
         res = clasp_analysis(ds, seeds=tuple(range(args.seeds)), epochs=args.epochs, label=label)
         dt = time.perf_counter() - t0
         # 60% of the objects train; each epoch sees them once (evaluation time included)
+        speed.append((f"CLASP training ({label})", int(0.6 * args.n) * args.epochs * args.seeds, dt,
+                      f"{args.seeds} seeds x {args.epochs} epochs, evaluation included"))
         print(f"{label}: {args.seeds} runs x {args.epochs} epochs in {dt:.1f} s = "
               f"{0.6 * args.n * args.epochs * args.seeds / dt:.0f} training objects/s")
         s = res.summary.assign(condition=label)
@@ -71,6 +83,10 @@ def main() -> None:
     print(table[cols].round(3).to_string(index=False))
     print("\nMaterial probes (test accuracy; chance = majority class):")
     print(pd.concat(probes)[cols].round(3).to_string(index=False))
+    table = pd.DataFrame(speed, columns=["what", "objects", "seconds", "note"])
+    table["objects_per_s"] = table["objects"] / table["seconds"]
+    print("\nThroughput (objects per second; training: training objects x epochs per second):")
+    print(table[["what", "objects", "seconds", "objects_per_s", "note"]].round(1).to_string(index=False))
 
 
 if __name__ == "__main__":
