@@ -10,6 +10,14 @@ solved in closed form for two shape families (method note ``shared/methods/vibra
   ``f_n = (beta_n L)^2 / (2 pi L^2) h sqrt(E / (12 rho))``,
   ``phi_n = [cosh bx + cos bx - sigma_n (sinh bx + sin bx)] / sqrt(rho b h L)``.
 
+and, as the family ``"membrane"``, a fixed (clamped-edge) rectangular membrane ``a x b``, a sheet of the
+material of thickness ``h`` pre-stretched equibiaxially by a strain ``eps`` (log-uniform in 1e-4..1e-3):
+tension per unit edge length ``T = E eps h / (1 - nu)`` (N/m), areal density ``sigma = rho h``,
+``f_mn = (c / 2) sqrt((m/a)^2 + (n/b)^2)`` with ``c = sqrt(T / sigma)``,
+``phi_mn = 2 / sqrt(sigma a b) sin(m pi x / a) sin(n pi y / b)``. Its ratios ``f_mn / f_11`` depend
+only on ``a / b`` (they are the square roots of the plate's), and it is damped by the material's
+Rayleigh constants like the solids (an assumption: a real membrane loses most to the air).
+
 Rayleigh damping ``C = alpha M + beta K`` gives the decay rate ``d_i = alpha/2 + beta omega_i^2/2``,
 the ratio ``xi_i = alpha/(2 omega_i) + beta omega_i / 2`` and ``omega_d = omega_i sqrt(1 - xi_i^2)``.
 An impulse ``J`` at ``p`` heard with listener gain ``g`` is
@@ -57,8 +65,9 @@ import pandas as pd
 
 from workbench.data import MultimodalDataset
 
-__all__ = ["FAMILIES", "FEM_TEMPLATES", "FS", "MATERIALS", "Material", "bar_frequencies", "bar_mode_shape", "log_mel", "membrane_frequencies", "membrane_mode_shape", "mel_filterbank",
-           "plate_frequencies", "plate_mode_shape", "rayleigh", "render_modes", "vibraverse"]
+__all__ = ["FAMILIES", "FEM_TEMPLATES", "FS", "MATERIALS", "Material", "bar_frequencies", "bar_mode_shape", "log_mel",
+           "membrane_frequencies", "membrane_mode_shape", "membrane_tension", "mel_filterbank", "plate_frequencies",
+           "plate_mode_shape", "rayleigh", "render_modes", "vibraverse"]
 
 FS = 22050  # Hz, the note's sampling rate
 AUDIBLE = (20.0, 20000.0)
@@ -106,7 +115,10 @@ FEM_TEMPLATES: dict[str, tuple[tuple[float, float, float, tuple[int, int, int]],
 }
 FEM_L = {"box": (0.2, 0.5), "lshape": (0.2, 0.5), "holed_plate": (0.2, 0.5), "ball": (0.3, 0.6)}
 FEM_L_REF = 0.3
-FAMILIES = ("plate", "bar", *FEM_TEMPLATES)
+# fixed rectangular membrane: a sheet of the material (thickness MEMBRANE_H), pre-stretched equibiaxially
+# by the strain MEMBRANE_STRAIN (log-uniform), so T = E eps h / (1 - nu) and sigma = rho h
+MEMBRANE_A, MEMBRANE_ASPECT, MEMBRANE_H, MEMBRANE_STRAIN = (0.2, 0.6), (0.5, 1.0), (2e-4, 1e-3), (1e-4, 1e-3)
+FAMILIES = ("plate", "bar", "membrane", *FEM_TEMPLATES)
 
 
 @functools.cache
@@ -229,8 +241,9 @@ def membrane_frequencies(a: float, b: float, *, tension: float, sigma: float, m_
 
     ``f_mn = (c / 2) sqrt((m/a)^2 + (n/b)^2)``, ``c = sqrt(T / sigma)``, as the method note writes it
     (``omega_mn = pi c sqrt(...)``): ``tension`` T is the tension per unit length of edge (N/m),
-    ``sigma`` the areal density (kg/m^2). Neither E nor nu enters (the note calls it optional for that
-    reason); the membrane is not (yet) a family of :func:`vibraverse`.
+    ``sigma`` the areal density (kg/m^2). Neither E nor nu enters the formula (the note calls it optional
+    for that reason); the generator's ``"membrane"`` family makes the tension a pre-strain of the
+    material, ``T = E eps h / (1 - nu)`` (see :func:`membrane_tension`).
 
     Examples
     --------
@@ -245,6 +258,25 @@ def membrane_frequencies(a: float, b: float, *, tension: float, sigma: float, m_
     f = np.sqrt(tension / sigma) / 2 * np.sqrt((m / a) ** 2 + (n / b) ** 2)
     order = np.argsort(f.ravel(), kind="stable")
     return f.ravel()[order], np.c_[m.ravel(), n.ravel()][order]
+
+
+def membrane_tension(*, E: float, nu: float, h: float, strain: float) -> float:
+    """Tension per unit edge length (N/m) of a sheet of thickness ``h`` stretched equibiaxially by ``strain``.
+
+    Plane stress with ``eps_x = eps_y = strain`` gives the stress ``E strain / (1 - nu)`` in every
+    in-plane direction, so ``T = E strain h / (1 - nu)`` and the wave speed of the membrane is
+    ``c = sqrt(T / (rho h)) = sqrt(E strain / ((1 - nu) rho))``: density x 4 halves every frequency, as
+    for the plate and the bar.
+
+    Examples
+    --------
+    >>> round(membrane_tension(E=2.0e11, nu=0.29, h=5e-4, strain=1e-3), 1)
+    140845.1
+    """
+    _positive(E=E, h=h, strain=strain)
+    if not 0 <= nu < 0.5:
+        raise ValueError(f"vibraverse: nu must be in [0, 0.5), got {nu!r}")
+    return float(E * strain * h / (1 - nu))
 
 
 def membrane_mode_shape(x: np.ndarray | float, y: np.ndarray | float, m: int, n: int, *, a: float, b: float,
@@ -420,7 +452,8 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
     families : sequence of str
         Shape families, drawn uniformly: ``"plate"`` (simply supported) and ``"bar"`` (free-free),
         analytic; ``"box"``, ``"lshape"``, ``"holed_plate"``, ``"ball"`` (free solids) by finite
-        elements (scikit-fem; see the module docstring for the cached solve and the nominal nu).
+        elements (scikit-fem; see the module docstring for the cached solve and the nominal nu);
+        ``"membrane"`` (fixed, analytic, tension from a pre-strain; the module docstring).
     materials : sequence of str, optional
         Names from :data:`MATERIALS` (default all seven); the label is the material.
     hit_position : bool
@@ -442,11 +475,12 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
     Returns
     -------
     MultimodalDataset
-        Modalities ``shape`` (5 + one per FEM family requested: family one-hot, plate and bar
-        always, then the log dimensions), ``image`` (2, 32, 32), ``sound`` (n_mels, frames); ``y`` the
+        Modalities ``shape`` (5 + one per membrane or FEM family requested: family one-hot, plate and
+        bar always, then the log dimensions), ``image`` (2, 32, 32), ``sound`` (n_mels, frames); ``y`` the
         material index; groups ``family`` and ``material``; ``ground_truth`` with ``objects``
         (a DataFrame: family, template (-1 for analytic), material, rho, E, nu, alpha, beta, length, width, h, hit_x, hit_y,
-        gain, peak, f1) and padded ``(n, n_modes)`` arrays ``freqs`` (undamped, Hz), ``decay``
+        gain, peak, f1, n_audible, and ``tension`` (N/m, NaN but for membranes) when ``"membrane"`` is
+        requested) and padded ``(n, n_modes)`` arrays ``freqs`` (undamped, Hz), ``decay``
         (1/s), ``phi_hit`` and ``amps`` (NaN beyond an object's audible modes).
 
     Examples
@@ -462,7 +496,7 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
         raise ValueError(f"vibraverse: n must be an integer >= 1, got {n!r}")
     if not families or any(f not in FAMILIES for f in families):
         raise ValueError(f"vibraverse: families must be a non-empty subset of {list(FAMILIES)}, got {families!r}")
-    fem_columns = [f for f in FEM_TEMPLATES if f in families]
+    fem_columns = [f for f in FAMILIES[2:] if f in families]  # one-hot columns beyond plate and bar
     if not names or any(m not in MATERIALS for m in names):
         raise ValueError(f"vibraverse: materials must be a non-empty subset of {list(MATERIALS)}, got {names!r}")
     if not 0 <= jitter < 0.5:
@@ -485,7 +519,7 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
             rho, E = (v * (1 + jitter * rng.uniform(-1, 1)) for v in (mat.rho, mat.E))
             nu = mat.nu * (1 + jitter * rng.uniform(-1, 1))
             u = rng.uniform(0.1, 0.9, 2) if hit_position else np.array([0.37, 0.29])
-            template = -1
+            template, tension = -1, np.nan
             if family in FEM_TEMPLATES:
                 from data_catalog.vibraverse_views import boxes_from_cells
 
@@ -497,6 +531,15 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
                 f, phi, (px, py) = fem_object_modes(family, template, mat_name, length=a, rho=rho, E=E,
                                                     hit=(u[0] * dims[0], u[1] * dims[1]), n_modes=n_modes)
                 boxes = boxes_from_cells(occ, dims)
+            elif family == "membrane":
+                a = rng.uniform(*MEMBRANE_A)
+                b = a * rng.uniform(*MEMBRANE_ASPECT)
+                h = np.exp(rng.uniform(*np.log(MEMBRANE_H)))
+                tension = membrane_tension(E=E, nu=nu, h=h, strain=np.exp(rng.uniform(*np.log(MEMBRANE_STRAIN))))
+                f, mn = membrane_frequencies(a, b, tension=tension, sigma=rho * h)
+                px, py = u[0] * a, u[1] * b
+                phi = membrane_mode_shape(px, py, mn[:, 0], mn[:, 1], a=a, b=b, sigma=rho * h)
+                dims = (a, b, h)
             elif family == "plate":
                 a = rng.uniform(*PLATE_A)
                 b = a * rng.uniform(*PLATE_ASPECT)
@@ -537,7 +580,8 @@ def vibraverse(*, n: int = 2000, seed: int = 0, families: tuple[str, ...] | list
             images.append(_image(family, dims, (px, py)))
         rows.append({"family": family, "template": template, "material": mat_name, "rho": rho, "E": E, "nu": nu, "alpha": mat.alpha,
                      "beta": mat.beta, "length": dims[0], "width": dims[1], "h": dims[2], "hit_x": px, "hit_y": py,
-                     "gain": gain, "peak": peak, "f1": float(f[0]), "n_audible": k})
+                     "gain": gain, "peak": peak, "f1": float(f[0]), "n_audible": k,
+                     **({"tension": tension} if "membrane" in families else {})})
     wave_arr = np.stack(waves)
     sound = log_mel(wave_arr, fs=fs, n_mels=n_mels).astype(np.float32)
     # standardized so the default encoders see O(1) inputs; the raw values are in ground_truth

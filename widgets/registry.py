@@ -199,3 +199,4 @@ register_panel("workbench.analyses.gap:GapResult", "widgets.panels.gap:gap_panel
 register_panel("workbench.analyses.shapley:ShapleyResult", "widgets.panels.shapley:shapley_panel")
 register_panel("workbench.analyses.fairness:FairnessResult", "widgets.panels.fairness:fairness_panel")
 register_panel("workbench.analyses.compare:Comparison", "widgets.panels.compare:comparison_panel")
+register_panel("workbench.analyses.vibraverse_card:ObjectCardResult", "widgets.panels.vibraverse_card:object_card_panel")

@@ -200,3 +200,61 @@ def test_bad_physics_parameters():
         vibraverse(n=2, fs=256, duration=4.0, families=["bar"], materials=["steel"])
     with pytest.raises(ValueError, match="rho must"):
         bar_frequencies(0.3, 0.01, rho=-1.0, E=2e11)
+
+
+# -- the membrane family (fixed rectangular membrane, tension from an equibiaxial pre-strain) -------------
+def test_membrane_family_ground_truth_is_the_closed_form():
+    from data_catalog.vibraverse import MEMBRANE_STRAIN, membrane_frequencies, membrane_mode_shape
+
+    ds = vibraverse(n=12, seed=4, families=["membrane"])
+    gt = ds.ground_truth
+    obj = gt["objects"]
+    assert (obj["family"] == "membrane").all() and tuple(ds.modalities["shape"].shape) == (12, 6)
+    assert bool((ds.modalities["shape"][:, 2] == 1).all())  # plate, bar, membrane one-hot + 3 log dims
+    strain = obj["tension"] * (1 - obj["nu"]) / (obj["E"] * obj["h"])  # T = E eps h / (1 - nu)
+    assert strain.between(*MEMBRANE_STRAIN).all()
+    for i, o in obj.iterrows():
+        f, mn = membrane_frequencies(o["length"], o["width"], tension=o["tension"], sigma=o["rho"] * o["h"])
+        k = int(o["n_audible"])
+        audible = f > 20
+        np.testing.assert_allclose(gt["freqs"][i, :k], f[audible][:k], rtol=1e-12)
+        phi = membrane_mode_shape(o["hit_x"], o["hit_y"], mn[audible][:k, 0], mn[audible][:k, 1], a=o["length"],
+                                  b=o["width"], sigma=o["rho"] * o["h"])
+        np.testing.assert_allclose(gt["phi_hit"][i, :k], phi, rtol=1e-10)
+
+
+def test_membrane_material_scales_frequencies_and_leaves_ratios():
+    # same seed, one material each, no jitter: the same geometry and strain, another material
+    steel, wood = (vibraverse(n=6, seed=2, families=["membrane"], materials=[m], jitter=0.0).ground_truth
+                   for m in ("steel", "wood"))
+    fs, fw = steel["freqs"], wood["freqs"]
+    np.testing.assert_allclose(steel["objects"]["length"], wood["objects"]["length"], rtol=0)
+    np.testing.assert_allclose(fs / fs[:, :1], fw / fw[:, :1], rtol=1e-12)
+    s, w = MATERIALS["steel"], MATERIALS["wood"]
+    # c = sqrt(E eps / ((1 - nu) rho)): the material enters only through this factor
+    expect = np.sqrt(s.E / ((1 - s.nu) * s.rho) / (w.E / ((1 - w.nu) * w.rho)))
+    np.testing.assert_allclose(fs[:, 0] / fw[:, 0], expect, rtol=1e-12)
+    from data_catalog.vibraverse import membrane_frequencies, plate_frequencies
+
+    o = steel["objects"].iloc[0]
+    f1, _ = membrane_frequencies(o["length"], o["width"], tension=o["tension"], sigma=o["rho"] * o["h"])
+    f4, _ = membrane_frequencies(o["length"], o["width"], tension=o["tension"], sigma=4 * o["rho"] * o["h"])
+    np.testing.assert_allclose(f4, f1 / 2, rtol=1e-14)  # density x 4 halves every frequency
+    # the membrane's ratios are the square roots of the plate's of the same a x b
+    fp, mnp = plate_frequencies(o["length"], o["width"], 0.003, rho=s.rho, E=s.E, nu=s.nu)
+    fm, mnm = membrane_frequencies(o["length"], o["width"], tension=1.0, sigma=1.0)
+    assert np.array_equal(mnp, mnm)
+    np.testing.assert_allclose((fm / fm[0]) ** 2, fp / fp[0], rtol=1e-12)
+
+
+def test_membrane_fft_peaks_within_one_bin():
+    ds = vibraverse(n=8, seed=6, families=["membrane"], materials=["steel", "aluminium", "glass"], keep_waveform=True)
+    gt = ds.ground_truth
+    errors = []
+    for i in range(len(ds.y)):
+        spec = np.abs(np.fft.rfft(gt["waveform"][i]))
+        for fi, _ in zip(*_resolvable(gt, i), strict=True):
+            k = int(round(fi))
+            errors.append(k - 3 + int(np.argmax(spec[k - 3:k + 4])) - fi)
+    assert len(errors) >= 20
+    assert np.abs(errors).max() <= 1.0

@@ -27,3 +27,30 @@ def test_card_marks_the_ground_truth_frequencies_and_audio_is_22050_hz_one_secon
         object_card(vibraverse(n=2, seed=0), 0)
     with pytest.raises(ValueError, match="waveform"):
         object_audio(waveform=np.zeros((2, 2)), fs=FS)
+
+
+def test_card_result_saved_and_drawn_by_name_with_an_audio_panel(tmp_path):
+    from widgets.registry import figures_builder, panel_builder
+    from workbench.analyses.vibraverse_card import ObjectCardResult, object_cards
+
+    ds = vibraverse(n=4, seed=2, families=["plate", "membrane"], keep_waveform=True)
+    cards = object_cards(ds, indices=[3, 1])
+    cards.save(tmp_path / "cards")
+    loaded = ObjectCardResult.load(tmp_path / "cards")
+    figs = figures_builder(loaded)(loaded)  # found by name: run panels, dashboard tabs, reports
+    assert len(figs) == 2
+    for fig, i in zip(figs, (3, 1), strict=True):
+        marks = next(t for t in fig.data if t.name == "modal frequencies")
+        truth = ds.ground_truth["freqs"][i]
+        np.testing.assert_allclose(np.asarray(marks.y), truth[np.isfinite(truth)], rtol=1e-12)
+        spec = np.asarray(next(t for t in fig.data if t.name == "log-mel (dB)").z)
+        np.testing.assert_allclose(spec, (ds.modalities["sound"][i].numpy() - 1) * 40, atol=1e-4)
+    np.testing.assert_allclose(loaded.waveform(1), ds.ground_truth["waveform"][1], atol=0)
+    panel = panel_builder(loaded)(loaded)
+    player = next(c for c in panel.children if type(c).__name__ == "Audio")
+    with wave.open(io.BytesIO(player.value)) as w:
+        assert w.getframerate() == FS and w.getnframes() == FS
+    with pytest.raises(ValueError, match="indices: need 1 to 16"):
+        object_cards(ds, indices=[0, 0])
+    with pytest.raises(ValueError, match="keep_waveform"):
+        object_cards(vibraverse(n=2, seed=0), indices=[0])

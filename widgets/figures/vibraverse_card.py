@@ -4,7 +4,9 @@ Two panels from plain arrays: the top-view height map (the ``image`` modality's 
 the log-mel spectrogram with the object's ground-truth modal frequencies marked (a marker per mode
 at the left edge and a dotted line across), plus an audio player (``IPython.display.Audio`` of the
 rendered waveform at its sampling rate) that plays in JupyterLab. :func:`object_card` pulls all of
-it out of a dataset generated with ``keep_waveform=True``.
+it out of a dataset generated with ``keep_waveform=True``; :func:`report_figures` draws every card of
+a saved :class:`workbench.analyses.vibraverse_card.ObjectCardResult` (found by name: run panels,
+dashboard tabs and reports show the cards).
 
 Example
 -------
@@ -24,7 +26,7 @@ from plotly.subplots import make_subplots
 from widgets.figures.captions import add_caption
 from widgets.text import escaped_figure
 
-__all__ = ["object_audio", "object_card", "object_card_figure"]
+__all__ = ["card_audio", "card_figure", "object_audio", "object_card", "object_card_figure", "report_figures"]
 
 
 @escaped_figure
@@ -94,16 +96,35 @@ def object_audio(*, waveform: np.ndarray, fs: int):
     return Audio(data=w, rate=int(fs))
 
 
+def card_figure(result, obj: int) -> go.Figure:
+    """The card figure of object ``obj`` of an :class:`~workbench.analyses.vibraverse_card.ObjectCardResult`."""
+    o = result.objects.set_index("object").loc[obj] if obj in set(result.objects["object"]) else None
+    if o is None:
+        raise ValueError(f"object: {obj!r} has no card here (objects {result.objects['object'].tolist()})")
+    return object_card_figure(height=result.height(obj), spectrogram=result.spectrogram(obj),
+                              mel_centres=np.asarray(result.mel_centres), freqs=result.freqs(obj),
+                              duration=result.duration, window=result.window,
+                              title=f"object {obj}: {o['family']} of {o['material']}, f1 = {o['f1']:.0f} Hz")
+
+
+def card_audio(result, obj: int):
+    """The audio player of object ``obj`` of an :class:`~workbench.analyses.vibraverse_card.ObjectCardResult`."""
+    return object_audio(waveform=result.waveform(obj), fs=result.fs)
+
+
 def object_card(ds, index: int) -> tuple[go.Figure, object]:
     """Card figure and audio player of object ``index`` of a ``vibraverse(..., keep_waveform=True)`` dataset."""
-    gt = ds.ground_truth
-    if "waveform" not in gt:
-        raise ValueError("object_card: the dataset has no waveforms; generate it with keep_waveform=True")
-    if not 0 <= index < len(ds.y):
+    from workbench.analyses.vibraverse_card import object_cards
+
+    if not isinstance(index, (int, np.integer)) or not 0 <= index < len(ds.y):
         raise ValueError(f"object_card: index must be in [0, {len(ds.y)}), got {index!r}")
-    o = gt["objects"].iloc[index]
-    spec = (ds.modalities["sound"][index].numpy().astype(np.float64) - 1.0) * 40.0  # back to dB
-    fig = object_card_figure(height=ds.modalities["image"][index, 0].numpy(), spectrogram=spec,
-                             mel_centres=gt["mel_centres"], freqs=gt["freqs"][index], duration=gt["duration"],
-                             title=f"{o['family']} of {o['material']}: f1 = {o['f1']:.0f} Hz")
-    return fig, object_audio(waveform=gt["waveform"][index], fs=gt["fs"])
+    try:
+        cards = object_cards(ds, indices=[int(index)])
+    except ValueError as err:
+        raise ValueError(f"object_card: {err}") from None
+    return card_figure(cards, int(index)), card_audio(cards, int(index))
+
+
+def report_figures(result) -> list[go.Figure]:
+    """One card figure per object of the result."""
+    return [card_figure(result, int(i)) for i in result.objects["object"]]
