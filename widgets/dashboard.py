@@ -537,7 +537,8 @@ class Dashboard:
             except Exception as exc:  # UI boundary
                 self.report_status.object = f"<div>{escape(f'report of {run_id!r} failed: {type(exc).__name__}: {exc}')}</div>"
                 return None
-        self.report_file.param.update(file=str(path), filename=f"{run_id}-report.html", visible=True)
+        self.report_file.file = str(path)  # sets the filename from the path: named after the run afterwards
+        self.report_file.param.update(filename=f"{run_id}-report.html", visible=True)
         self.report_status.object = f"<div>report written: <code>{escape(path)}</code></div>"
         return path
 
