@@ -2,7 +2,10 @@
 
 Two tiny runs (synthetic-imbalance, n=300, 2 epochs) and a small saved analysis result; the test
 opens the page, moves the epoch slider, changes the split, opens the analysis and comparison tabs,
-switches runs, selects a broken run, and checks each figure changed. Screenshots go to
+switches runs, selects a broken run, and checks each figure changed. A second test drives the runs
+table (a hostile run name shown as text, a header filter, sorting, ticking a row), the compare view
+(settings that differ, any metric, paired differences, learning curves over seeds), the CSV export
+and the link that reopens a view. Screenshots go to
 ``test-artifacts/``. Chromium is required (CI installs it with ``apt-get install -y chromium``);
 set ``WORKBENCH_SKIP_BROWSER=1`` to skip these tests deliberately.
 """
@@ -105,7 +108,8 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
     with browser.dashboard_thread(runs_root) as url:
         browser.open_dashboard(page, url)
         page.screenshot(path=str(ARTIFACTS / "dashboard_overview.png"))
-        assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "scores", "toy", "compare runs"]
+        assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "scalars", "scores", "toy",
+                                                                                "compare runs"]
 
         # the epoch slider zooms the learning curves
         before = browser.wait_until(lambda: browser.history_plot(page))
@@ -141,7 +145,8 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
         history0 = browser.wait_until(lambda: browser.history_plot(page))
         page.locator("select").first.select_option(run1)
         page.get_by_text(f"run {run1} \u00b7").first.wait_for(state="visible")
-        browser.wait_until(lambda: [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "compare runs"])
+        browser.wait_until(lambda: [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == ["overview", "scalars",
+                                                                                                 "compare runs"])
         assert browser.wait_until(lambda: (h := browser.history_plot(page)) and h["sig"] != history0["sig"])
         page.screenshot(path=str(ARTIFACTS / "dashboard_run_switch.png"))
 
@@ -158,3 +163,79 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
     assert requests and not remote, remote  # everything (plotly.js included) is served by the dashboard
     plotly_js = [r for r in requests if "plotly" in r and r.endswith(".js")]
     assert len(plotly_js) == 1 and "plotly-cartesian-3.1.0.min.js" in plotly_js[0], plotly_js
+
+
+# a run folder name that would run script if any view inserted it as HTML
+EVIL = '<img src=x onerror="window.__pwned=1">'
+
+# the text of every visible Tabulator row (through shadow roots)
+_ROWS_JS = """() => { const out = []; const walk = (root) => root.querySelectorAll('*').forEach(el => {
+  if (el.classList && el.classList.contains('tabulator-row') && el.checkVisibility()) out.push(el.innerText);
+  if (el.shadowRoot) walk(el.shadowRoot); });
+  walk(document); return out; }"""
+
+# every <img> element anywhere on the page (through shadow roots)
+_IMGS_JS = """() => { let n = 0; const walk = (root) => root.querySelectorAll('*').forEach(el => {
+  if (el.tagName === 'IMG') n++; if (el.shadowRoot) walk(el.shadowRoot); });
+  walk(document); return n; }"""
+
+
+def rows(page) -> list[str]:
+    return page.evaluate(_ROWS_JS)
+
+
+def test_runs_table_compare_and_export_in_browser(runs_root: Path, tmp_path: Path, page) -> None:
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs_root, root, ignore=shutil.ignore_patterns("results"))
+    run0, run1 = sorted(p.name for p in root.iterdir() if p.name.startswith("synthetic"))
+    train("synthetic-imbalance", epochs=2, seed=0, lr=0.01, runs_dir=root, dataset_params={"n": 300}, progress=False)
+    shutil.copytree(root / run0, root / EVIL)
+    with browser.dashboard_thread(root) as url:
+        browser.open_dashboard(page, url)
+        browser.wait_until(lambda: len(rows(page)) == 5)  # 3 runs, the hostile copy, the broken folder
+        assert any(EVIL in r for r in rows(page))  # shown as text ...
+        assert page.evaluate("() => window.__pwned") is None and page.evaluate(_IMGS_JS) == 0  # ... never as HTML
+        assert any("lr=0.01" in r for r in rows(page)) and any("unreadable" in r for r in rows(page))
+        page.screenshot(path=str(ARTIFACTS / "dashboard_runs_table.png"))
+
+        # a header filter narrows the table; sorting by a column orders it
+        run_filter = page.locator(".tabulator-col[tabulator-field='run_id'] .tabulator-header-filter input").first
+        run_filter.fill("s1-")
+        browser.wait_until(lambda: len(rows(page)) == 1 and run1 in rows(page)[0])
+        run_filter.fill("")
+        browser.wait_until(lambda: len(rows(page)) == 5)
+        page.locator(".tabulator-col[tabulator-field='params'] .tabulator-col-title").first.click()
+        browser.wait_until(lambda: "lr=0.01" in rows(page)[-1] or "lr=0.01" in rows(page)[0])
+
+        # ticking a row shows that run in the overview
+        sgd_row = page.locator(".tabulator-row", has_text="lr=0.01").first
+        sgd_row.locator("input[type='checkbox']").first.click()
+        sgd = next(p.name for p in root.iterdir() if p.name.startswith("synthetic") and p.name not in (run0, run1))
+        page.get_by_text(f"run {sgd} \u00b7").first.wait_for(state="visible")
+        assert f"run={sgd}" in page.url  # the view is in the link
+
+        # compare: the ticked runs, told apart by the setting that differs; any metric; curves over seeds
+        tab(page, "compare runs").click()
+        titles = lambda: {p["title"] for p in browser.visible_plots(page)}  # noqa: E731
+        browser.wait_until(lambda: {"acc_fused: mean over seeds per configuration", "Paired difference of acc_fused (B − A)",
+                                    "heldout_acc per epoch, mean over seeds"} <= titles())
+        assert "tab=compare" in page.url
+        curves = next(p for p in browser.visible_plots(page) if p["title"].startswith("heldout_acc per epoch"))
+        assert "lr=0.001 (2 seeds)" in curves["sig"] and "lr=0.01 (1 seed)" in curves["sig"]
+        browser.wait_until(lambda: any(r.startswith("lr") for r in rows(page)))  # settings that differ: lr (and seed)
+        page.locator("select", has=page.locator("option", has_text="final_train_loss")).first.select_option("final_train_loss")
+        browser.wait_until(lambda: "final_train_loss: mean over seeds per configuration" in titles())
+        page.screenshot(path=str(ARTIFACTS / "dashboard_compare_runs.png"), full_page=True)
+
+        # CSV export of the runs table
+        with page.expect_download() as info:
+            page.get_by_text("runs table (CSV)").first.click()
+        csv = pd.read_csv(info.value.path())
+        assert {run0, run1, sgd, EVIL} <= set(csv["run_id"])
+
+        # the link reopens the view: the run and the tab
+        page.goto(f"{url}?run={sgd}&tab=scalars")
+        browser.wait_until(lambda: [p for p in browser.visible_plots(page) if p["title"] == f"Recorded scalars of {sgd}"],
+                           timeout=60)
