@@ -368,8 +368,9 @@ class Dashboard:
     # -- the runs table -------------------------------------------------------------------------------
     def _grid_frame(self) -> pd.DataFrame:
         inside = set(self.run_ids()) | set(self.table.runs.loc[self.table.runs["status"] == "running", "run_id"])
-        frame = self.table.runs[self.table.runs["run_id"].isin(inside)]
-        return frame[TABLE_COLUMNS].reset_index(drop=True)
+        frame = self.table.runs.loc[self.table.runs["run_id"].isin(inside), TABLE_COLUMNS].reset_index(drop=True)
+        text = [c for c in TABLE_COLUMNS if frame[c].dtype == object]
+        return frame.astype({"seed": "Int64", "epochs": "Int64"}).fillna(dict.fromkeys(text, ""))
 
     def _differ_frame(self) -> pd.DataFrame:
         ids = [r for r in self.compare_select.value if r in set(self.table.complete())]
@@ -559,7 +560,10 @@ class Dashboard:
             self._runs_compared = runs
             self.compare_plot.object = comparison_figure_for(runs, self.compare_split.value)
             self._compare_drawn = True
-            self.differ_grid.value = self._differ_frame()
+            # Tabulator draws column titles as HTML (cells go through its plaintext formatter): the run ids
+            # that head this table's columns are escaped
+            differ = self._differ_frame()
+            self.differ_grid.value = differ.rename(columns={c: escape(c) for c in differ.columns})
             self.comparison = None
             try:  # configurations across seeds, named by the settings that differ
                 labels = self._labels(list(runs))
@@ -659,7 +663,7 @@ def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
         dashboard.apply_query({k: str(v) for k, v in (location.query_params or {}).items()})
 
         def push(*_) -> None:
-            location.update_query(**dashboard.query())
+            location.update_query(**dashboard.query())  # history.replaceState in the page
 
         dashboard.run_select.param.watch(push, "value")
         dashboard.tabs.param.watch(push, "active")

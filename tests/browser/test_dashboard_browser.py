@@ -192,6 +192,9 @@ def test_runs_table_compare_and_export_in_browser(runs_root: Path, tmp_path: Pat
     run0, run1 = sorted(p.name for p in root.iterdir() if p.name.startswith("synthetic"))
     train("synthetic-imbalance", epochs=2, seed=0, lr=0.01, runs_dir=root, dataset_params={"n": 300}, progress=False)
     shutil.copytree(root / run0, root / EVIL)
+    config = json.loads((root / EVIL / "config.json").read_text())
+    config["train"]["seed"] = 2  # a third seed of the base configuration (the copy's numbers are seed 0's)
+    (root / EVIL / "config.json").write_text(json.dumps(config))
     with browser.dashboard_thread(root) as url:
         browser.open_dashboard(page, url)
         browser.wait_until(lambda: len(rows(page)) == 5)  # 3 runs, the hostile copy, the broken folder
@@ -203,8 +206,10 @@ def test_runs_table_compare_and_export_in_browser(runs_root: Path, tmp_path: Pat
         # a header filter narrows the table; sorting by a column orders it
         run_filter = page.locator(".tabulator-col[tabulator-field='run_id'] .tabulator-header-filter input").first
         run_filter.fill("s1-")
+        run_filter.press("Enter")  # header filters apply on change
         browser.wait_until(lambda: len(rows(page)) == 1 and run1 in rows(page)[0])
         run_filter.fill("")
+        run_filter.press("Enter")
         browser.wait_until(lambda: len(rows(page)) == 5)
         page.locator(".tabulator-col[tabulator-field='params'] .tabulator-col-title").first.click()
         browser.wait_until(lambda: "lr=0.01" in rows(page)[-1] or "lr=0.01" in rows(page)[0])
@@ -214,20 +219,24 @@ def test_runs_table_compare_and_export_in_browser(runs_root: Path, tmp_path: Pat
         sgd_row.locator("input[type='checkbox']").first.click()
         sgd = next(p.name for p in root.iterdir() if p.name.startswith("synthetic") and p.name not in (run0, run1))
         page.get_by_text(f"run {sgd} \u00b7").first.wait_for(state="visible")
-        assert f"run={sgd}" in page.url  # the view is in the link
+        search = lambda: page.evaluate("() => window.location.search")  # noqa: E731 (page.url lags replaceState)
+        browser.wait_until(lambda: f"run={sgd}" in search())  # the view is in the link
 
         # compare: the ticked runs, told apart by the setting that differs; any metric; curves over seeds
         tab(page, "compare runs").click()
         titles = lambda: {p["title"] for p in browser.visible_plots(page)}  # noqa: E731
         browser.wait_until(lambda: {"acc_fused: mean over seeds per configuration", "Paired difference of acc_fused (B − A)",
                                     "heldout_acc per epoch, mean over seeds"} <= titles())
-        assert "tab=compare" in page.url
+        browser.wait_until(lambda: "tab=compare" in search())
         curves = next(p for p in browser.visible_plots(page) if p["title"].startswith("heldout_acc per epoch"))
-        assert "lr=0.001 (2 seeds)" in curves["sig"] and "lr=0.01 (1 seed)" in curves["sig"]
+        assert "lr=0.001 (3 seeds)" in curves["sig"] and "lr=0.01 (1 seed)" in curves["sig"]
         browser.wait_until(lambda: any(r.startswith("lr") for r in rows(page)))  # settings that differ: lr (and seed)
         page.locator("select", has=page.locator("option", has_text="final_train_loss")).first.select_option("final_train_loss")
         browser.wait_until(lambda: "final_train_loss: mean over seeds per configuration" in titles())
         page.screenshot(path=str(ARTIFACTS / "dashboard_compare_runs.png"), full_page=True)
+        # the hostile run heads a column of the settings table (Tabulator titles are HTML): shown as text
+        assert page.get_by_text(EVIL).count() >= 1
+        assert page.evaluate("() => window.__pwned") is None and page.evaluate(_IMGS_JS) == 0
 
         # CSV export of the runs table
         with page.expect_download() as info:

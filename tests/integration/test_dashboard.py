@@ -364,6 +364,9 @@ def test_hostile_names_are_shown_as_text(tmp_path: Path, runs_root: Path) -> Non
     assert "&lt;img" in dash.summary.object
     dash.report_status.object = ""
     dash.compare_select.value = [evil, good_ids(root)[1]]
+    dash.tabs.active = len(dash.tabs) - 1
+    assert html.escape(evil, quote=True) in dash.differ_grid.value.columns  # Tabulator titles are HTML
+    assert evil not in dash.differ_grid.value.columns
     texts = dash.compare_plot.object.to_json()
     assert "<img" not in texts and "&lt;img" in texts
 
