@@ -64,6 +64,7 @@ from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from widgets.text import escape
 from workbench.analyses.runs_table import (
+    SHOWN_COLUMNS,
     comparable_runs,
     compare_runs,
     configuration_labels,
@@ -76,7 +77,9 @@ from workbench.jobs.tune import list_studies, load_study_result
 from workbench.store.runs import Run, RunStore, default_runs_dir
 
 PLOT_HEIGHT = 380
-RUN_CACHE_SIZE = 32  # runs kept loaded per server process (predictions of a big run: tens of MB each)
+RUN_CACHE_SIZE = (
+    32  # runs kept loaded per server process (predictions of a big run: tens of MB each)
+)
 
 
 class RunCache:
@@ -99,8 +102,10 @@ class RunCache:
     @staticmethod
     def _key(store: RunStore, run_id: str) -> tuple:
         folder = store.path(run_id)
-        stamps = tuple((folder / f).stat().st_mtime_ns if (folder / f).exists() else None
-                       for f in ("status.json", "config.json"))
+        stamps = tuple(
+            (folder / f).stat().st_mtime_ns if (folder / f).exists() else None
+            for f in ("status.json", "config.json")
+        )
         return (str(folder.resolve()), *stamps)
 
     def get(self, store: RunStore, run_id: str) -> Run:
@@ -140,7 +145,9 @@ def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
 
 
 def _plot(fig: go.Figure | None = None) -> pn.pane.Plotly:
-    return pn.pane.Plotly(fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False})
+    return pn.pane.Plotly(
+        fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False}
+    )
 
 
 def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
@@ -148,15 +155,24 @@ def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
     the served plotly.js build cannot draw (see :mod:`widgets.plotly_bundle`)."""
     missing = unsupported_traces(fig, served_bundle())
     if missing == ["table"] and all(t.type == "table" for t in fig.data):
-        return pn.pane.DataFrame(table_frame(fig), index=False, sizing_mode="stretch_width", max_height=PLOT_HEIGHT)
+        return pn.pane.DataFrame(
+            table_frame(fig), index=False, sizing_mode="stretch_width", max_height=PLOT_HEIGHT
+        )
     if missing:
-        return _message(f"This figure uses plotly trace types {missing}, which the dashboard's light plotly.js "
-                        "build leaves out; restart it with `workbench serve --plotly full` to draw it.")
+        return _message(
+            f"This figure uses plotly trace types {missing}, which the dashboard's light plotly.js "
+            "build leaves out; restart it with `workbench serve --plotly full` to draw it."
+        )
     return _plot(fig)
 
 
-_ALERT_STYLE = {"background": "#f8d7da", "color": "#842029", "border": "1px solid #f5c2c7",
-                "border-radius": "4px", "padding": "0.6em 1em"}
+_ALERT_STYLE = {
+    "background": "#f8d7da",
+    "color": "#842029",
+    "border": "1px solid #f5c2c7",
+    "border-radius": "4px",
+    "padding": "0.6em 1em",
+}
 
 
 def _message(text: str = "") -> pn.pane.HTML:
@@ -180,7 +196,9 @@ class ResultTab(pn.Column):
         # figure titles come from result files: plain <option> text in the selector, escaped in the figures
         self.figures = result_figures(name, result)
         titles = list(self.figures)
-        self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
+        self.selector = pn.widgets.Select(
+            label="figure", options=titles, value=titles[0], width=420
+        )
         self.view = pn.Column(figure_view(self.figures[titles[0]]), sizing_mode="stretch_width")
         self.selector.param.watch(self._show, "value")
         super().__init__(self.selector, self.view, sizing_mode="stretch_width", name=name)
@@ -203,10 +221,16 @@ class GapTab(ResultTab):
         from widgets.figures.gap import gap_histogram_figure, gmm_params_figure
 
         pairs = [str(p) for p in result.pairs]
-        self._pair_figures = lambda pair: [gap_histogram_figure(result, pair), gmm_params_figure(result, pair)]
-        self.pair_select = pn.widgets.Select(label="gap of pair", options={escape(p): p for p in pairs},
-                                             value=pairs[0], width=320)
-        self.pair_view = pn.Column(*[figure_view(f) for f in self._pair_figures(pairs[0])], sizing_mode="stretch_width")
+        self._pair_figures = lambda pair: [
+            gap_histogram_figure(result, pair),
+            gmm_params_figure(result, pair),
+        ]
+        self.pair_select = pn.widgets.Select(
+            label="gap of pair", options={escape(p): p for p in pairs}, value=pairs[0], width=320
+        )
+        self.pair_view = pn.Column(
+            *[figure_view(f) for f in self._pair_figures(pairs[0])], sizing_mode="stretch_width"
+        )
         self.pair_select.param.watch(lambda e: self.show_pair(e.new), "value")
         self.extend([self.pair_select, self.pair_view])
 
@@ -235,31 +259,50 @@ def csv_text(frame: pd.DataFrame) -> str:
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+            out[col] = out[col].map(
+                lambda v: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            )
     return out.to_csv(index=False)
 
 
 def _download(label: str, filename: str, frame_of) -> pn.widgets.FileDownload:
     """A CSV download button whose file is made when clicked (``frame_of()``: the table shown now)."""
-    return pn.widgets.FileDownload(callback=lambda: io.StringIO(csv_text(frame_of())), filename=filename,
-                                   label=label, button_type="light", width=230, embed=False)
+    return pn.widgets.FileDownload(
+        callback=lambda: io.StringIO(csv_text(frame_of())),
+        filename=filename,
+        label=label,
+        button_type="light",
+        width=230,
+        embed=False,
+    )
 
 
 def _table(frame: pd.DataFrame | None = None, **kwargs) -> pn.widgets.Tabulator:
     """A read-only Tabulator. Text cells use Tabulator's plaintext formatter, which escapes HTML."""
-    return pn.widgets.Tabulator(frame if frame is not None else pd.DataFrame(), disabled=True, show_index=False,
-                                sizing_mode="stretch_width", layout="fit_data_table", **kwargs)
+    return pn.widgets.Tabulator(
+        frame if frame is not None else pd.DataFrame(),
+        disabled=True,
+        show_index=False,
+        sizing_mode="stretch_width",
+        layout="fit_data_table",
+        **kwargs,
+    )
 
 
-TABLE_COLUMNS = ["run_id", "status", "dataset", "strategy", "fusion", "seed", "epochs", "params", "acc_fused",
-                 "best_modality", "acc_best", "worst_modality", "acc_worst", "created", "dataset_params", "error"]
+TABLE_COLUMNS = SHOWN_COLUMNS
 POLL_MS = 5000  # how often a served page rescans the runs folder for new or finished runs
 
 
 class Dashboard:
     """The widgets and callbacks of one dashboard session over ``runs_dir``."""
 
-    def __init__(self, runs_dir: str | Path | None = None, *, defer: bool = False, cache: RunCache | None = None):
+    def __init__(
+        self,
+        runs_dir: str | Path | None = None,
+        *,
+        defer: bool = False,
+        cache: RunCache | None = None,
+    ):
         """``defer``: build the widgets only; :meth:`start` loads and draws the first run (the
         served page calls it from a threaded onload callback). ``cache``: where loaded runs are
         kept (default the process-wide :data:`RUNS`)."""
@@ -271,63 +314,134 @@ class Dashboard:
         self._signature = self._scan()
         ids = self.run_ids()
         # -- the runs table: sortable, filterable; row selection feeds the overview and the comparison
-        self.runs_grid = _table(self._grid_frame(), header_filters=True, selectable="checkbox", pagination="local",
-                                page_size=15, name="runs")
-        self.refresh_button = pn.widgets.Button(name="refresh runs", button_type="default", width=140)
+        self.runs_grid = _table(
+            self._grid_frame(),
+            header_filters=True,
+            selectable="checkbox",
+            pagination="local",
+            page_size=15,
+            name="runs",
+        )
+        self.refresh_button = pn.widgets.Button(
+            name="refresh runs", button_type="default", width=140
+        )
         self.runs_csv = _download("runs table (CSV)", "runs.csv", self._grid_frame)
-        self.run_select = pn.widgets.Select(label="run", options=ids, value=ids[0] if ids else None, width=520)
-        self.report_button = pn.widgets.Button(name="write HTML report of this run", button_type="primary", width=260)
+        self.run_select = pn.widgets.Select(
+            label="run", options=ids, value=ids[0] if ids else None, width=520
+        )
+        self.report_button = pn.widgets.Button(
+            name="write HTML report of this run", button_type="primary", width=260
+        )
         self.report_status = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.report_file = pn.widgets.FileDownload(label="download report", button_type="success", width=200,
-                                                   visible=False, embed=False)
+        self.report_file = pn.widgets.FileDownload(
+            label="download report", button_type="success", width=200, visible=False, embed=False
+        )
         self.message = _message("")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.epochs = pn.widgets.IntRangeSlider(label="epochs", start=0, end=1, value=(0, 1), step=1, width=360)
+        self.epochs = pn.widgets.IntRangeSlider(
+            label="epochs", start=0, end=1, value=(0, 1), step=1, width=360
+        )
         self.split = pn.widgets.Select(label="split", options=["test"], width=160)
         self.history_plot, self.accuracy_plot = _plot(), _plot()
-        self.overview = pn.Column(pn.Row(self.epochs, self.split), self.history_plot, self.accuracy_plot,
-                                  sizing_mode="stretch_width", name="overview")
+        self.overview = pn.Column(
+            pn.Row(self.epochs, self.split),
+            self.history_plot,
+            self.accuracy_plot,
+            sizing_mode="stretch_width",
+            name="overview",
+        )
         # -- scalars: every numeric column of the history, a selector of columns
         self.scalar_select = pn.widgets.MultiChoice(label="history columns", options=[], width=720)
-        self.scalars_plot = pn.pane.Plotly(None, sizing_mode="stretch_width", config={"displaylogo": False})
-        self.scalars = pn.Column(self.scalar_select, self.scalars_plot, sizing_mode="stretch_width", name="scalars")
+        self.scalars_plot = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", config={"displaylogo": False}
+        )
+        self.scalars = pn.Column(
+            self.scalar_select, self.scalars_plot, sizing_mode="stretch_width", name="scalars"
+        )
         # -- compare. Bokeh's MultiChoice draws its labels with choices.js as HTML (allowHTML): escaped labels, raw values
         default = [r for r in comparable_runs(self.table) if r in ids]
-        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options={escape(i): i for i in ids},
-                                                     value=default, width=720)
-        self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
+        self.compare_select = pn.widgets.MultiChoice(
+            label="runs to compare", options={escape(i): i for i in ids}, value=default, width=720
+        )
+        self.compare_split = pn.widgets.Select(
+            label="split", options=["test", "calib", "train"], width=160
+        )
         self.compare_message = _message("")
         self.differ_grid = _table(name="settings that differ")
-        self.differ_csv = _download("settings that differ (CSV)", "settings_that_differ.csv", self._differ_frame)
-        self.metric_select = pn.widgets.Select(label="metric", options=["acc_fused"], value="acc_fused", width=300)
+        self.differ_csv = _download(
+            "settings that differ (CSV)", "settings_that_differ.csv", self._differ_frame
+        )
+        self.metric_select = pn.widgets.Select(
+            label="metric", options=["acc_fused"], value="acc_fused", width=300
+        )
         self.curve_select = pn.widgets.Select(label="learning curve of", options=[], width=300)
-        self.compare_plot, self.seeds_plot = _plot(), pn.pane.Plotly(None, sizing_mode="stretch_width")
-        self.paired_plot = pn.pane.Plotly(None, sizing_mode="stretch_width", config={"displaylogo": False})
-        self.curves_plot = pn.pane.Plotly(None, sizing_mode="stretch_width", config={"displaylogo": False})
+        self.compare_plot, self.seeds_plot = (
+            _plot(),
+            pn.pane.Plotly(None, sizing_mode="stretch_width"),
+        )
+        self.paired_plot = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", config={"displaylogo": False}
+        )
+        self.curves_plot = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", config={"displaylogo": False}
+        )
         self.comparison = None
-        self.summary_csv = _download("per-configuration summary (CSV)", "comparison_summary.csv",
-                                     lambda: self.comparison.summary if self.comparison else pd.DataFrame())
-        self.paired_csv = _download("paired differences (CSV)", "paired_differences.csv",
-                                    lambda: self.comparison.paired if self.comparison else pd.DataFrame())
+        self.summary_csv = _download(
+            "per-configuration summary (CSV)",
+            "comparison_summary.csv",
+            lambda: self.comparison.summary if self.comparison else pd.DataFrame(),
+        )
+        self.paired_csv = _download(
+            "paired differences (CSV)",
+            "paired_differences.csv",
+            lambda: self.comparison.paired if self.comparison else pd.DataFrame(),
+        )
         # hyperparameter studies of this runs folder (workbench tune): metric against each hyperparameter
         studies = list_studies(self.store.root)
-        self.study_select = pn.widgets.Select(label="hyperparameter study", options={escape(n): n for n in studies},
-                                              value=studies[0] if studies else None, width=520, visible=bool(studies))
+        self.study_select = pn.widgets.Select(
+            label="hyperparameter study",
+            options={escape(n): n for n in studies},
+            value=studies[0] if studies else None,
+            width=520,
+            visible=bool(studies),
+        )
         self.sensitivity = pn.Column(sizing_mode="stretch_width")
         self.compare = pn.Column(
-            pn.Row(self.compare_select, self.compare_split), self.compare_message,
-            pn.pane.HTML("<h3>How the chosen runs' settings differ</h3>"), self.differ_grid, self.differ_csv,
-            pn.Row(self.metric_select, self.curve_select), self.seeds_plot, self.paired_plot,
-            pn.Row(self.summary_csv, self.paired_csv), self.curves_plot, self.compare_plot,
-            self.study_select, self.sensitivity, sizing_mode="stretch_width", name="compare runs")
+            pn.Row(self.compare_select, self.compare_split),
+            self.compare_message,
+            pn.pane.HTML("<h3>How the chosen runs' settings differ</h3>"),
+            self.differ_grid,
+            self.differ_csv,
+            pn.Row(self.metric_select, self.curve_select),
+            self.seeds_plot,
+            self.paired_plot,
+            pn.Row(self.summary_csv, self.paired_csv),
+            self.curves_plot,
+            self.compare_plot,
+            self.study_select,
+            self.sensitivity,
+            sizing_mode="stretch_width",
+            name="compare runs",
+        )
         # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
-        self.tabs = pn.Tabs(self.overview, self.scalars, self.compare, sizing_mode="stretch_width", dynamic=True)
+        self.tabs = pn.Tabs(
+            self.overview, self.scalars, self.compare, sizing_mode="stretch_width", dynamic=True
+        )
         self._compare_drawn = False
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
-        header = pn.pane.HTML(f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>")
-        self.layout = pn.Column(header, pn.Row(self.refresh_button, self.runs_csv), self.runs_grid,
-                                pn.Row(self.run_select, self.report_button, self.report_file), self.report_status,
-                                self.message, self.body, sizing_mode="stretch_width")
+        header = pn.pane.HTML(
+            f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>"
+        )
+        self.layout = pn.Column(
+            header,
+            pn.Row(self.refresh_button, self.runs_csv),
+            self.runs_grid,
+            pn.Row(self.run_select, self.report_button, self.report_file),
+            self.report_status,
+            self.message,
+            self.body,
+            sizing_mode="stretch_width",
+        )
         self.run_select.param.watch(lambda e: self.show_run(e.new), "value")
         self.runs_grid.param.watch(self._on_selection, "selection")
         self.refresh_button.on_click(lambda e: self.refresh(force=True))
@@ -367,8 +481,12 @@ class Dashboard:
 
     # -- the runs table -------------------------------------------------------------------------------
     def _grid_frame(self) -> pd.DataFrame:
-        inside = set(self.run_ids()) | set(self.table.runs.loc[self.table.runs["status"] == "running", "run_id"])
-        frame = self.table.runs.loc[self.table.runs["run_id"].isin(inside), TABLE_COLUMNS].reset_index(drop=True)
+        inside = set(self.run_ids()) | set(
+            self.table.runs.loc[self.table.runs["status"] == "running", "run_id"]
+        )
+        frame = self.table.runs.loc[
+            self.table.runs["run_id"].isin(inside), TABLE_COLUMNS
+        ].reset_index(drop=True)
         text = [c for c in TABLE_COLUMNS if frame[c].dtype == object]
         return frame.astype({"seed": "Int64", "epochs": "Int64"}).fillna(dict.fromkeys(text, ""))
 
@@ -393,7 +511,11 @@ class Dashboard:
             return
         frame = self.runs_grid.value
         picked = [frame["run_id"].iloc[i] for i in event.new if i < len(frame)]
-        added = [frame["run_id"].iloc[i] for i in event.new if i not in set(event.old or []) and i < len(frame)]
+        added = [
+            frame["run_id"].iloc[i]
+            for i in event.new
+            if i not in set(event.old or []) and i < len(frame)
+        ]
         folders = set(self.run_ids())
         if added and added[-1] in folders:
             self.run_select.value = added[-1]
@@ -403,11 +525,21 @@ class Dashboard:
 
     def _scan(self) -> tuple:
         """A cheap signature of the runs folder: folder names, their status files' and the locks' times."""
+
         def stamps(folder: Path, name: str) -> tuple:
             try:
-                return tuple(sorted((e.name, (Path(e.path) / name).stat().st_mtime_ns
-                                     if (Path(e.path) / name).exists() else 0)
-                                    for e in os.scandir(folder) if not e.name.startswith(".")))
+                return tuple(
+                    sorted(
+                        (
+                            e.name,
+                            (Path(e.path) / name).stat().st_mtime_ns
+                            if (Path(e.path) / name).exists()
+                            else 0,
+                        )
+                        for e in os.scandir(folder)
+                        if not e.name.startswith(".")
+                    )
+                )
             except OSError:
                 return ()
 
@@ -416,7 +548,11 @@ class Dashboard:
             locks = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(incomplete)))
         except OSError:
             locks = ()
-        running = tuple(self.table.runs.loc[self.table.runs["status"] == "running", "run_id"]) if hasattr(self, "table") else ()
+        running = (
+            tuple(self.table.runs.loc[self.table.runs["status"] == "running", "run_id"])
+            if hasattr(self, "table")
+            else ()
+        )
         return stamps(self.store.root, "status.json"), locks, running
 
     def refresh(self, *, force: bool = False) -> bool:
@@ -459,13 +595,17 @@ class Dashboard:
         self.report_file.visible = False
         self.report_status.object = ""
         if run_id is None:
-            self._fail(f"No runs in {self.store.root}. Make some with `workbench demo` or `workbench train`.")
+            self._fail(
+                f"No runs in {self.store.root}. Make some with `workbench demo` or `workbench train`."
+            )
             return
         with self._busy(self.body):
             try:
                 run = self.load(run_id)
                 self._populate(run)
-            except Exception as exc:  # UI boundary: any bad folder becomes a message, never a traceback
+            except (
+                Exception
+            ) as exc:  # UI boundary: any bad folder becomes a message, never a traceback
                 self._fail(f"Run {run_id!r} cannot be shown: {type(exc).__name__}: {exc}")
                 return
         _say(self.message, "")
@@ -487,12 +627,19 @@ class Dashboard:
         self.accuracy_plot.object = accuracy_figure(run.accuracy(), split=self.split.value)
         columns = history_metrics([run])
         losses = [c for c in columns if c.endswith("loss")]
-        strategy = [c for c in columns if c not in losses and not c.endswith("_acc") and "_acc_" not in c
-                    and c != "seconds"]
-        self.scalar_select.param.update(options={escape(c): c for c in columns},
-                                        value=losses + strategy[:4] or columns[:1])
+        strategy = [
+            c
+            for c in columns
+            if c not in losses and not c.endswith("_acc") and "_acc_" not in c and c != "seconds"
+        ]
+        self.scalar_select.param.update(
+            options={escape(c): c for c in columns}, value=losses + strategy[:4] or columns[:1]
+        )
         self.redraw_scalars()
-        tabs = [self._result_tab(name, result) for name, result in load_run_results(run, self._inside).items()]
+        tabs = [
+            self._result_tab(name, result)
+            for name, result in load_run_results(run, self._inside).items()
+        ]
         self.tabs[:] = [self.overview, self.scalars, *tabs, self.compare]
         self.tabs.active = 0
 
@@ -502,7 +649,9 @@ class Dashboard:
         try:
             return _tab_for(name, result)
         except Exception as exc:  # a broken figure builder must not hide the other analyses
-            return pn.Column(_message(f"figures of {name!r} failed: {type(exc).__name__}: {exc}"), name=name)
+            return pn.Column(
+                _message(f"figures of {name!r} failed: {type(exc).__name__}: {exc}"), name=name
+            )
 
     def current(self) -> Run:
         return self.load(self.run_select.value)
@@ -513,13 +662,18 @@ class Dashboard:
 
     def redraw_accuracy(self) -> None:
         if self.split.value is not None:
-            self.accuracy_plot.object = accuracy_figure(self.current().accuracy(), split=self.split.value)
+            self.accuracy_plot.object = accuracy_figure(
+                self.current().accuracy(), split=self.split.value
+            )
 
     def redraw_scalars(self) -> None:
         """The chosen history columns of the shown run, one panel each."""
         try:
-            self.scalars_plot.object = scalars_figure(self.current().history, list(self.scalar_select.value),
-                                                      title=f"Recorded scalars of {self.run_select.value}")
+            self.scalars_plot.object = scalars_figure(
+                self.current().history,
+                list(self.scalar_select.value),
+                title=f"Recorded scalars of {self.run_select.value}",
+            )
         except Exception:  # UI boundary: a run with no numeric history shows no figure
             self.scalars_plot.object = None
 
@@ -538,7 +692,9 @@ class Dashboard:
             except Exception as exc:  # UI boundary
                 self.report_status.object = f"<div>{escape(f'report of {run_id!r} failed: {type(exc).__name__}: {exc}')}</div>"
                 return None
-        self.report_file.file = str(path)  # sets the filename from the path: named after the run afterwards
+        self.report_file.file = str(
+            path
+        )  # sets the filename from the path: named after the run afterwards
         self.report_file.param.update(filename=f"{run_id}-report.html", visible=True)
         self.report_status.object = f"<div>report written: <code>{escape(path)}</code></div>"
         return path
@@ -571,11 +727,18 @@ class Dashboard:
             except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
                 errors.append(f"across-seeds comparison: {exc}")
             metrics = self.comparison.metrics() if self.comparison is not None else []
-            keep = self.metric_select.value if self.metric_select.value in metrics else (metrics[:1] or [None])[0]
+            keep = (
+                self.metric_select.value
+                if self.metric_select.value in metrics
+                else (metrics[:1] or [None])[0]
+            )
             self.metric_select.param.update(options={escape(m): m for m in metrics}, value=keep)
             curves = history_metrics(runs.values())
-            keep = self.curve_select.value if self.curve_select.value in curves else (
-                "heldout_acc" if "heldout_acc" in curves else (curves[:1] or [None])[0])
+            keep = (
+                self.curve_select.value
+                if self.curve_select.value in curves
+                else ("heldout_acc" if "heldout_acc" in curves else (curves[:1] or [None])[0])
+            )
             self.curve_select.param.update(options={escape(c): c for c in curves}, value=keep)
             self.redraw_metric()
             self.redraw_curves()
@@ -619,9 +782,13 @@ class Dashboard:
             return
         try:
             result = load_study_result(name, self.store.root)
-            self.sensitivity[:] = [figure_view(fig) for fig in result_figures(name, result).values()]
+            self.sensitivity[:] = [
+                figure_view(fig) for fig in result_figures(name, result).values()
+            ]
         except Exception as exc:  # UI boundary: a broken study folder becomes a message
-            self.sensitivity[:] = [_message(f"study {name!r} cannot be shown: {type(exc).__name__}: {exc}")]
+            self.sensitivity[:] = [
+                _message(f"study {name!r} cannot be shown: {type(exc).__name__}: {exc}")
+            ]
 
     # -- the view in the URL --------------------------------------------------------------------------
     def tab_names(self) -> list[str]:
@@ -706,13 +873,17 @@ def check_port(host: str, port: int) -> None:
     ...
     widgets.dashboard.PortInUseError: port ... on 127.0.0.1 is already in use (another `workbench serve`?): stop that process or choose another port with --port
     """
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+    ) as sock:
         try:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUseError(f"port {port} on {host} is already in use (another `workbench serve`?): "
-                                     "stop that process or choose another port with --port") from None
+                raise PortInUseError(
+                    f"port {port} on {host} is already in use (another `workbench serve`?): "
+                    "stop that process or choose another port with --port"
+                ) from None
             raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
@@ -729,9 +900,17 @@ class _QuietClosedSockets(logging.Filter):
         return not any(name in record.getMessage() for name in self.NAMES)
 
 
-QUIET_LOGGERS = ("tornado.application", "tornado.general", "asyncio", "bokeh.server.views.ws",
-                 "bokeh.server.protocol_handler", "bokeh.server.connection", "bokeh.server.session",
-                 "bokeh.util.tornado", "bokeh.document.document")
+QUIET_LOGGERS = (
+    "tornado.application",
+    "tornado.general",
+    "asyncio",
+    "bokeh.server.views.ws",
+    "bokeh.server.protocol_handler",
+    "bokeh.server.connection",
+    "bokeh.server.session",
+    "bokeh.util.tornado",
+    "bokeh.document.document",
+)
 
 
 def quiet_closed_sockets() -> None:
@@ -742,8 +921,17 @@ def quiet_closed_sockets() -> None:
             logger.addFilter(_QuietClosedSockets())
 
 
-def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 5006, show: bool = False,
-          threaded: bool = False, num_threads: int = 8, plotly: str = "cartesian", cache_size: int = RUN_CACHE_SIZE):
+def serve(
+    runs_dir: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5006,
+    show: bool = False,
+    threaded: bool = False,
+    num_threads: int = 8,
+    plotly: str = "cartesian",
+    cache_size: int = RUN_CACHE_SIZE,
+):
     """Serve the dashboard on ``http://host:port/`` (blocks unless ``threaded``; then returns the server thread).
 
     Parameters
@@ -773,6 +961,15 @@ def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: 
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     static_dirs = use_bundle(plotly)
     _warm_up(root)
-    return pn.serve(lambda: create_app(root), address=host, port=port, show=show, threaded=threaded,
-                    websocket_origin=[f"{host}:{port}", f"localhost:{port}"], title="Multimodal Workbench",
-                    start=True, verbose=False, static_dirs=static_dirs)
+    return pn.serve(
+        lambda: create_app(root),
+        address=host,
+        port=port,
+        show=show,
+        threaded=threaded,
+        websocket_origin=[f"{host}:{port}", f"localhost:{port}"],
+        title="Multimodal Workbench",
+        start=True,
+        verbose=False,
+        static_dirs=static_dirs,
+    )

@@ -58,9 +58,27 @@ from workbench.store.runs import STATUS_COMPLETE, Run, RunError, RunStore
 from workbench.training.config import config_fields, config_key
 
 #: the columns of :attr:`RunsTable.runs`, in display order
-RUN_COLUMNS = ["run_id", "status", "dataset", "dataset_params", "strategy", "fusion", "seed", "epochs", "params",
-               "acc_fused", "best_modality", "acc_best", "worst_modality", "acc_worst", "created", "configuration",
-               "error"]
+RUN_COLUMNS = [
+    "run_id",
+    "status",
+    "dataset",
+    "strategy",
+    "fusion",
+    "seed",
+    "epochs",
+    "params",
+    "acc_fused",
+    "best_modality",
+    "acc_best",
+    "worst_modality",
+    "acc_worst",
+    "created",
+    "dataset_params",
+    "error",
+    "configuration",
+]
+#: the columns a runs table shows (all but the configuration hash)
+SHOWN_COLUMNS = RUN_COLUMNS[:-1]
 #: parameters that have their own column in the runs table (not repeated in ``params``)
 OWN_COLUMNS = ("dataset", "strategy", "fusion", "seed", "epochs")
 STATUS_RUNNING = "running"
@@ -83,6 +101,7 @@ class RunsTable(Result):
 
 
 # -- parameters ------------------------------------------------------------------------------------
+
 
 def _text(value: Any) -> str:
     """A parameter value as stable text (JSON for lists and dicts, ``repr``-free: ``0.01``, ``sgd``, ``None``)."""
@@ -144,6 +163,7 @@ def _join(params: Mapping[str, Any]) -> str:
 
 # -- status of folders that are not complete runs --------------------------------------------------
 
+
 def _held_flocks() -> set[tuple[int, int, int]] | None:
     """``(major, minor, inode)`` of every file with an flock held now (``/proc/locks``), or None without it."""
     try:
@@ -190,14 +210,19 @@ def _read_loose_config(folder: Path) -> dict:
 
 # -- the table -------------------------------------------------------------------------------------
 
-def _accuracy_columns(metrics: Mapping[str, Any], modalities: Sequence[str], split: str) -> dict[str, Any]:
+
+def _accuracy_columns(
+    metrics: Mapping[str, Any], modalities: Sequence[str], split: str
+) -> dict[str, Any]:
     scores = metrics.get(split, {}) or {}
     heads = {m: float(scores[m]) for m in modalities if isinstance(scores.get(m), (int, float))}
     fused = scores.get("fused")
     row: dict[str, Any] = {"acc_fused": float(fused) if isinstance(fused, (int, float)) else np.nan}
     if heads:
         best, worst = max(heads, key=heads.get), min(heads, key=heads.get)
-        row.update(best_modality=best, acc_best=heads[best], worst_modality=worst, acc_worst=heads[worst])
+        row.update(
+            best_modality=best, acc_best=heads[best], worst_modality=worst, acc_worst=heads[worst]
+        )
     return row
 
 
@@ -205,10 +230,16 @@ def _config_row(config: Mapping[str, Any]) -> dict[str, Any]:
     from workbench.jobs.sweep import configuration_key
 
     train = dict(config.get("train") or {})
-    row = {"dataset": config.get("dataset"), "dataset_params": _join(config.get("dataset_params") or {}),
-           "strategy": train.get("strategy"), "fusion": train.get("fusion"), "seed": train.get("seed"),
-           "epochs": train.get("epochs"), "params": _join(non_default_parameters(train)),
-           "created": config.get("created")}
+    row = {
+        "dataset": config.get("dataset"),
+        "dataset_params": _join(config.get("dataset_params") or {}),
+        "strategy": train.get("strategy"),
+        "fusion": train.get("fusion"),
+        "seed": train.get("seed"),
+        "epochs": train.get("epochs"),
+        "params": _join(non_default_parameters(train)),
+        "created": config.get("created"),
+    }
     try:
         row["configuration"] = configuration_key(config)
     except (KeyError, TypeError, ValueError):
@@ -248,29 +279,63 @@ def runs_table(runs_dir: str | Path | RunStore | None = None, *, split: str = "t
             status = store.read_status(run_id)
         except RunError as exc:
             state = "unreadable" if (folder / "status.json").exists() else STATUS_INTERRUPTED
-            rows.append({"run_id": run_id, "status": state, "error": str(exc) if state == "unreadable" else None,
-                         "created": _stamp(folder)})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "status": state,
+                    "error": str(exc) if state == "unreadable" else None,
+                    "created": _stamp(folder),
+                }
+            )
             continue
         if status.status != STATUS_COMPLETE:
             loose = _read_loose_config(folder)
             row = _config_row(loose) if loose else {}
-            rows.append({**row, "run_id": run_id, "status": status.status, "error": status.error,
-                         "created": row.get("created") or _stamp(folder / "status.json")})
+            rows.append(
+                {
+                    **row,
+                    "run_id": run_id,
+                    "status": status.status,
+                    "error": status.error,
+                    "created": row.get("created") or _stamp(folder / "status.json"),
+                }
+            )
             continue
         try:
             _, cfg, metrics = store.validate(run_id)
         except RunError as exc:
-            rows.append({"run_id": run_id, "status": "unreadable", "error": str(exc), "created": _stamp(folder)})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "status": "unreadable",
+                    "error": str(exc),
+                    "created": _stamp(folder),
+                }
+            )
             continue
         config = cfg.model_dump()
-        rows.append({"run_id": run_id, "status": STATUS_COMPLETE, **_config_row(config),
-                     **_accuracy_columns(metrics, cfg.modalities, split)})
-        params += [{"run_id": run_id, "parameter": k, "value": _text(v)} for k, v in run_parameters(config).items()]
+        rows.append(
+            {
+                "run_id": run_id,
+                "status": STATUS_COMPLETE,
+                **_config_row(config),
+                **_accuracy_columns(metrics, cfg.modalities, split),
+            }
+        )
+        params += [
+            {"run_id": run_id, "parameter": k, "value": _text(v)}
+            for k, v in run_parameters(config).items()
+        ]
     rows += _unfinished(store, {r["run_id"] for r in rows if r["status"] == STATUS_COMPLETE})
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    frame = frame.sort_values(["created", "run_id"], ascending=[False, True], na_position="last", kind="stable")
-    return RunsTable(runs=frame.reset_index(drop=True),
-                     parameters=pd.DataFrame(params, columns=["run_id", "parameter", "value"]), root=str(store.root))
+    frame = frame.sort_values(
+        ["created", "run_id"], ascending=[False, True], na_position="last", kind="stable"
+    )
+    return RunsTable(
+        runs=frame.reset_index(drop=True),
+        parameters=pd.DataFrame(params, columns=["run_id", "parameter", "value"]),
+        root=str(store.root),
+    )
 
 
 def _unfinished(store: RunStore, complete: set[str]) -> list[dict[str, Any]]:
@@ -285,22 +350,33 @@ def _unfinished(store: RunStore, complete: set[str]) -> list[dict[str, Any]]:
         if _lock_held(lock, held):
             rows.append({"run_id": run_id, "status": STATUS_RUNNING, "created": _stamp(lock)})
         elif (incomplete / run_id).is_dir() and run_id not in complete:
-            rows.append({"run_id": run_id, "status": STATUS_INTERRUPTED, "created": _stamp(incomplete / run_id)})
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "status": STATUS_INTERRUPTED,
+                    "created": _stamp(incomplete / run_id),
+                }
+            )
     return rows
 
 
 # -- how runs differ ---------------------------------------------------------------------------------
 
+
 def _wide_parameters(table: RunsTable, run_ids: Sequence[str]) -> pd.DataFrame:
     missing = [r for r in run_ids if r not in set(table.parameters["run_id"])]
     if missing:
-        raise ValueError(f"run_ids: {missing[0]!r} is not a complete run of {table.root or 'the runs table'}")
+        raise ValueError(
+            f"run_ids: {missing[0]!r} is not a complete run of {table.root or 'the runs table'}"
+        )
     part = table.parameters[table.parameters["run_id"].isin(run_ids)]
     wide = part.pivot(index="parameter", columns="run_id", values="value")
     return wide.reindex(columns=list(run_ids)).fillna("(unset)")
 
 
-def differing_parameters(table: RunsTable, run_ids: Sequence[str], *, include_seed: bool = True) -> pd.DataFrame:
+def differing_parameters(
+    table: RunsTable, run_ids: Sequence[str], *, include_seed: bool = True
+) -> pd.DataFrame:
     """The parameters whose values differ between ``run_ids``: one row per parameter, one column per run.
 
     Parameters
@@ -350,7 +426,10 @@ def configuration_labels(table: RunsTable, run_ids: Sequence[str]) -> dict[str, 
     differ = differing_parameters(table, run_ids, include_seed=False)
     if differ.empty:
         info = table.runs.set_index("run_id")
-        return {r: " · ".join(str(info.at[r, c]) for c in ("dataset", "strategy", "fusion")) for r in run_ids}
+        return {
+            r: " · ".join(str(info.at[r, c]) for c in ("dataset", "strategy", "fusion"))
+            for r in run_ids
+        }
     return {r: ", ".join(f"{p}={differ.at[p, r]}" for p in differ.index) for r in run_ids}
 
 
@@ -372,17 +451,27 @@ def comparable_runs(table: RunsTable, *, limit: int = 12) -> list[str]:
         return []
     seeds = done.groupby("configuration")["seed"].agg(lambda s: set(s.dropna()))
     if seeds.map(len).max() >= 2:
-        best = max(seeds.index, key=lambda c: (len(seeds[c]), -done.index[done["configuration"] == c].min()))
+        best = max(
+            seeds.index,
+            key=lambda c: (len(seeds[c]), -done.index[done["configuration"] == c].min()),
+        )
         dataset = done.loc[done["configuration"] == best, "dataset"].iloc[0]
-        keep = [c for c in seeds.index if c == best or (len(seeds[c] & seeds[best]) >= 2
-                                                         and (done.loc[done["configuration"] == c, "dataset"] == dataset).all())]
+        keep = [
+            c
+            for c in seeds.index
+            if c == best
+            or (
+                len(seeds[c] & seeds[best]) >= 2
+                and (done.loc[done["configuration"] == c, "dataset"] == dataset).all()
+            )
+        ]
         chosen = done[done["configuration"].isin(keep)]
         return chosen.sort_values(["configuration", "seed"])["run_id"].tolist()[:limit]
     pairs = []
     for _, part in done.groupby("dataset"):
         ids = part["run_id"].tolist()
         for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
+            for b in ids[i + 1 :]:
                 pairs.append((len(differing_parameters(table, [a, b])), a, b))
     if pairs:
         _, a, b = min(pairs)
@@ -392,18 +481,28 @@ def comparable_runs(table: RunsTable, *, limit: int = 12) -> list[str]:
 
 # -- learning curves across seeds, and comparisons of any metric ---------------------------------------
 
+
 def history_metrics(runs: Iterable[Run]) -> list[str]:
     """The numeric history columns (but ``epoch``) that any of ``runs`` recorded, in first-seen order."""
     names: dict[str, None] = {}
     for run in runs:
         for c in run.history.columns:
-            if c != "epoch" and pd.api.types.is_numeric_dtype(run.history[c]) and not pd.api.types.is_bool_dtype(run.history[c]):
+            if (
+                c != "epoch"
+                and pd.api.types.is_numeric_dtype(run.history[c])
+                and not pd.api.types.is_bool_dtype(run.history[c])
+            ):
                 names[c] = None
     return list(names)
 
 
-def seed_curves(runs: Sequence[Run], metric: str, *, labels: Mapping[str, str] | None = None,
-                level: float = LEVEL) -> pd.DataFrame:
+def seed_curves(
+    runs: Sequence[Run],
+    metric: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    level: float = LEVEL,
+) -> pd.DataFrame:
     """``metric`` (a history column) per epoch, mean over the seeds of each configuration with a t-interval.
 
     Parameters
@@ -435,27 +534,45 @@ def seed_curves(runs: Sequence[Run], metric: str, *, labels: Mapping[str, str] |
     if not runs:
         raise ValueError("runs: no runs to draw curves of")
     if metric not in history_metrics(runs):
-        raise ValueError(f"metric {metric!r} is not a numeric history column of these runs; "
-                         f"available: {history_metrics(runs)}")
+        raise ValueError(
+            f"metric {metric!r} is not a numeric history column of these runs; "
+            f"available: {history_metrics(runs)}"
+        )
     if labels is None:
         from workbench.jobs.sweep import configuration_key
 
         labels = {run.run_id: configuration_key(run.config) for run in runs}
-    frames = [run.history[["epoch", metric]].assign(configuration=labels[run.run_id],
-                                                     seed=run.config.get("train", {}).get("seed"))
-              for run in runs if metric in run.history]
+    frames = [
+        run.history[["epoch", metric]].assign(
+            configuration=labels[run.run_id], seed=run.config.get("train", {}).get("seed")
+        )
+        for run in runs
+        if metric in run.history
+    ]
     long = pd.concat(frames, ignore_index=True).dropna(subset=[metric])
     rows = []
     for (name, epoch), part in long.groupby(["configuration", "epoch"], sort=True):
         mean, lo, hi = t_interval(part[metric].to_numpy(), level)
-        rows.append({"configuration": name, "epoch": int(epoch), "n": len(part),
-                     "seeds": ",".join(str(s) for s in sorted(part["seed"].dropna().unique())),
-                     "mean": float(mean), "mean_ci_lower": float(lo), "mean_ci_upper": float(hi)})
-    return pd.DataFrame(rows, columns=["configuration", "epoch", "n", "seeds", "mean", "mean_ci_lower",
-                                       "mean_ci_upper"])
+        rows.append(
+            {
+                "configuration": name,
+                "epoch": int(epoch),
+                "n": len(part),
+                "seeds": ",".join(str(s) for s in sorted(part["seed"].dropna().unique())),
+                "mean": float(mean),
+                "mean_ci_lower": float(lo),
+                "mean_ci_upper": float(hi),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["configuration", "epoch", "n", "seeds", "mean", "mean_ci_lower", "mean_ci_upper"],
+    )
 
 
-def compare_runs(runs: Sequence[Run], labels: Mapping[str, str], *, level: float = LEVEL) -> Comparison:
+def compare_runs(
+    runs: Sequence[Run], labels: Mapping[str, str], *, level: float = LEVEL
+) -> Comparison:
     """:func:`workbench.analyses.compare.compare` of ``runs``, with configurations named by ``labels``
     (run id -> name, e.g. :func:`configuration_labels`) and every numeric history column's last-epoch
     value as a metric too (``final_<column>``), beside the accuracies, worst-group accuracies and gap
@@ -473,13 +590,23 @@ def compare_runs(runs: Sequence[Run], labels: Mapping[str, str], *, level: float
             continue
         last = run.history.iloc[-1]
         base = frame.loc[frame["run_id"] == run.run_id].iloc[0].drop(["metric", "value"]).to_dict()
-        extra += [{**base, "metric": f"final_{c}", "value": float(last[c])} for c in history_metrics([run])
-                  if pd.notna(last[c])]
+        extra += [
+            {**base, "metric": f"final_{c}", "value": float(last[c])}
+            for c in history_metrics([run])
+            if pd.notna(last[c])
+        ]
     frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True) if extra else frame
     frame["config"] = frame["run_id"].map(dict(labels))
     if frame["config"].isna().any():
-        raise ValueError(f"labels: no name for run {frame.loc[frame['config'].isna(), 'run_id'].iloc[0]!r}")
+        raise ValueError(
+            f"labels: no name for run {frame.loc[frame['config'].isna(), 'run_id'].iloc[0]!r}"
+        )
     # configurations are told apart by name here: a name shared by two configuration keys pools them
     frame["config_key"] = frame["config"]
-    return Comparison(summary=summarize_runs(frame, level), paired=paired_differences(frame, None, level), runs=frame,
-                      sources=[run.run_id for run in runs], level=level)
+    return Comparison(
+        summary=summarize_runs(frame, level),
+        paired=paired_differences(frame, None, level),
+        runs=frame,
+        sources=[run.run_id for run in runs],
+        level=level,
+    )
