@@ -547,7 +547,9 @@ def test_busy_port_is_one_line_and_closed_sockets_are_quiet(capsys) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["serve", "--runs-dir", "nowhere", "--port", str(port)]) == 2
-    err = capsys.readouterr().err.strip()
+    out, err = capsys.readouterr()
+    err = err.strip()
+    assert "workbench dashboard on" not in out  # no banner saying it listens
     assert (
         err.count("\n") == 0
         and f"port {port} on 127.0.0.1 is already in use" in err

@@ -13,8 +13,9 @@ import argparse
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from widgets.dashboard import serve
+    from widgets.dashboard import check_port, serve
 
+    check_port(args.host, args.port)  # a busy port: one line, before the banner says it listens
     print(f"workbench dashboard on http://{args.host}:{args.port}/ (runs folder: {args.runs_dir or 'default'}); "
           "Ctrl-C stops it", flush=True)
     serve(args.runs_dir, host=args.host, port=args.port, show=args.show, plotly=args.plotly,
