@@ -144,9 +144,14 @@ def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
     return comparison_figure(compare(list(runs.values())))
 
 
+def _height(fig: go.Figure | None) -> int:
+    """The figure's own height (a 63-row heat map or a captioned figure is taller), else :data:`PLOT_HEIGHT`."""
+    return int(fig.layout.height) if fig is not None and fig.layout.height else PLOT_HEIGHT
+
+
 def _plot(fig: go.Figure | None = None) -> pn.pane.Plotly:
     return pn.pane.Plotly(
-        fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False}
+        fig, height=_height(fig), sizing_mode="stretch_width", config={"displaylogo": False}
     )
 
 
@@ -207,7 +212,9 @@ class ResultTab(pn.Column):
         fig = self.figures[event.new]
         view = figure_view(fig)
         if isinstance(self.view[0], pn.pane.Plotly) and isinstance(view, pn.pane.Plotly):
-            self.view[0].object = fig  # update in place: no new plot model in the browser
+            self.view[0].param.update(
+                object=fig, height=_height(fig)
+            )  # in place: no new plot model
         else:
             self.view[:] = [view]
 
@@ -623,8 +630,11 @@ class Dashboard:
         splits = run_splits(run)
         self.split.param.update(options=splits, value=splits[0] if splits else None)
         self.summary.object = run_summary_html(run)
-        self.history_plot.object = history_figure(run.history)
-        self.accuracy_plot.object = accuracy_figure(run.accuracy(), split=self.split.value)
+        self.history_plot.object = history = history_figure(run.history)
+        self.accuracy_plot.object = accuracy = accuracy_figure(
+            run.accuracy(), split=self.split.value
+        )
+        self.history_plot.height, self.accuracy_plot.height = _height(history), _height(accuracy)
         columns = history_metrics([run])
         losses = [c for c in columns if c.endswith("loss")]
         strategy = [
