@@ -4,7 +4,7 @@ One page per browser session: the runs table (:func:`workbench.analyses.runs_tab
 sortable Tabulator with a filter in every column header; ticking rows shows the newest ticked run in
 the overview and compares the ticked runs), a run picker with a button that writes the run's HTML
 report; the run overview (summary, learning curves with an epoch-range slider, accuracy per modality
-with a split selector); "scalars" (any numeric history column); one tab per saved analysis with its
+with a split selector, and "scalars": any numeric history column); one tab per saved analysis with its
 figures (registered by result class in :mod:`widgets.registry`; a table when none is; a gap result
 gets a pair selector); and "compare runs": the chosen runs' differing settings, any metric per
 configuration across seeds with paired differences, learning curves over seeds with 95% bands, and
@@ -246,7 +246,9 @@ class GapTab(ResultTab):
 
 
 def _tab_for(name: str, result) -> pn.viewable.Viewable:
-    if getattr(result, "pairs", None) and hasattr(result, "gmm") and hasattr(result, "gaps"):
+    from workbench.analyses.gap import GapResult
+
+    if isinstance(result, GapResult) and len(result.pairs) > 0:
         return GapTab(name, result)
     return ResultTab(name, result)
 
@@ -278,7 +280,7 @@ def _download(label: str, filename: str, frame_of) -> pn.widgets.FileDownload:
         callback=lambda: io.StringIO(csv_text(frame_of())),
         filename=filename,
         label=label,
-        button_type="light",
+        color="light",
         width=230,
         embed=False,
     )
@@ -327,21 +329,18 @@ class Dashboard:
             selectable="checkbox",
             pagination="local",
             page_size=15,
-            name="runs",
         )
-        self.refresh_button = pn.widgets.Button(
-            name="refresh runs", button_type="default", width=140
-        )
+        self.refresh_button = pn.widgets.Button(label="refresh runs", color="default", width=140)
         self.runs_csv = _download("runs table (CSV)", "runs.csv", self._grid_frame)
         self.run_select = pn.widgets.Select(
             label="run", options=ids, value=ids[0] if ids else None, width=520
         )
         self.report_button = pn.widgets.Button(
-            name="write HTML report of this run", button_type="primary", width=260
+            label="write HTML report of this run", color="primary", width=260
         )
         self.report_status = pn.pane.HTML("", sizing_mode="stretch_width")
         self.report_file = pn.widgets.FileDownload(
-            label="download report", button_type="success", width=200, visible=False, embed=False
+            label="download report", color="success", width=200, visible=False, embed=False
         )
         self.message = _message("")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
@@ -350,20 +349,20 @@ class Dashboard:
         )
         self.split = pn.widgets.Select(label="split", options=["test"], width=160)
         self.history_plot, self.accuracy_plot = _plot(), _plot()
-        self.overview = pn.Column(
-            pn.Row(self.epochs, self.split),
-            self.history_plot,
-            self.accuracy_plot,
-            sizing_mode="stretch_width",
-            name="overview",
-        )
-        # -- scalars: every numeric column of the history, a selector of columns
+        # scalars: any numeric column of the history (losses, the strategy's coefficients), a column selector
         self.scalar_select = pn.widgets.MultiChoice(label="history columns", options=[], width=720)
         self.scalars_plot = pn.pane.Plotly(
             None, sizing_mode="stretch_width", config={"displaylogo": False}
         )
-        self.scalars = pn.Column(
-            self.scalar_select, self.scalars_plot, sizing_mode="stretch_width", name="scalars"
+        self.overview = pn.Column(
+            pn.Row(self.epochs, self.split),
+            self.history_plot,
+            self.accuracy_plot,
+            pn.pane.HTML("<h3>Scalars</h3>"),
+            self.scalar_select,
+            self.scalars_plot,
+            sizing_mode="stretch_width",
+            name="overview",
         )
         # -- compare. Bokeh's MultiChoice draws its labels with choices.js as HTML (allowHTML): escaped labels, raw values
         default = [r for r in comparable_runs(self.table) if r in ids]
@@ -374,7 +373,7 @@ class Dashboard:
             label="split", options=["test", "calib", "train"], width=160
         )
         self.compare_message = _message("")
-        self.differ_grid = _table(name="settings that differ")
+        self.differ_grid = _table()
         self.differ_csv = _download(
             "settings that differ (CSV)", "settings_that_differ.csv", self._differ_frame
         )
@@ -431,9 +430,7 @@ class Dashboard:
             name="compare runs",
         )
         # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
-        self.tabs = pn.Tabs(
-            self.overview, self.scalars, self.compare, sizing_mode="stretch_width", dynamic=True
-        )
+        self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
         header = pn.pane.HTML(
@@ -650,7 +647,7 @@ class Dashboard:
             self._result_tab(name, result)
             for name, result in load_run_results(run, self._inside).items()
         ]
-        self.tabs[:] = [self.overview, self.scalars, *tabs, self.compare]
+        self.tabs[:] = [self.overview, *tabs, self.compare]
         self.tabs.active = 0
 
     def _result_tab(self, name: str, result) -> pn.viewable.Viewable:

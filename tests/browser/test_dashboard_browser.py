@@ -128,7 +128,6 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
         page.screenshot(path=str(ARTIFACTS / "dashboard_overview.png"))
         assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == [
             "overview",
-            "scalars",
             "scores",
             "toy",
             "compare runs",
@@ -183,7 +182,7 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
         browser.wait_until(
             lambda: (
                 [t.strip() for t in page.locator(".bk-tab").all_inner_texts()]
-                == ["overview", "scalars", "compare runs"]
+                == ["overview", "compare runs"]
             )
         )
         assert browser.wait_until(
@@ -330,10 +329,6 @@ def test_runs_table_compare_and_export_in_browser(runs_root: Path, tmp_path: Pat
         assert {run0, run1, sgd, EVIL} <= set(csv["run_id"])
 
         # the link reopens the view: the run and the tab
-        page.goto(f"{url}?run={sgd}&tab=scalars")
-        browser.wait_until(
-            lambda: [
-                p for p in browser.visible_plots(page) if p["title"] == f"Recorded scalars of {sgd}"
-            ],
-            timeout=60,
-        )
+        page.goto(f"{url}?run={sgd}&tab=compare+runs")
+        page.get_by_text(f"run {sgd} \u00b7").first.wait_for(state="visible", timeout=60_000)
+        browser.wait_until(lambda: "Paired difference of acc_fused (B − A)" in titles(), timeout=60)

@@ -106,8 +106,8 @@ def test_bad_result_gets_a_message_tab(tmp_path: Path, runs_root: Path) -> None:
         json.dumps({"type": "Popen", "module": "subprocess", "fields": {}})
     )
     dash = Dashboard(root)
-    assert [t.name for t in dash.tabs] == ["overview", "scalars", "evil", "compare runs"]
-    assert "outside the workbench package" in dash.tabs[2][0].object
+    assert [t.name for t in dash.tabs] == ["overview", "evil", "compare runs"]
+    assert "outside the workbench package" in dash.tabs[1][0].object
 
 
 def test_dashboard_controls_redraw(runs_root: Path) -> None:
@@ -430,14 +430,14 @@ def test_refresh_picks_up_new_runs_and_the_view_goes_in_the_link(
         "a-new-run" in set(dash.runs_grid.value["run_id"])
         and "a-new-run" in dash.run_select.options
     )
-    dash.apply_query({"run": ids["lr"], "tab": "scalars"})
-    assert dash.run_select.value == ids["lr"] and dash.tabs[dash.tabs.active].name == "scalars"
-    assert dash.query() == {"run": ids["lr"], "tab": "scalars"}
+    dash.apply_query({"run": ids["lr"], "tab": "compare runs"})
+    assert dash.run_select.value == ids["lr"] and dash.tabs[dash.tabs.active].name == "compare runs"
+    assert dash.query() == {"run": ids["lr"], "tab": "compare runs"}
     dash.apply_query({"run": "../../etc", "tab": "<img src=x>"})  # unknown values change nothing
-    assert dash.query() == {"run": ids["lr"], "tab": "scalars"}
+    assert dash.query() == {"run": ids["lr"], "tab": "compare runs"}
 
 
-def test_scalars_tab_draws_the_chosen_history_columns(compare_root: Path) -> None:
+def test_scalars_view_draws_the_chosen_history_columns(compare_root: Path) -> None:
     from workbench.store.runs import load_run
 
     dash = Dashboard(compare_root)
