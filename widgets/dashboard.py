@@ -1,9 +1,16 @@
 """The served Panel dashboard over a run folder (``workbench serve``).
 
-One page per browser session: a run picker; the run overview (summary, learning curves with an
-epoch-range slider, accuracy per modality with a split selector); one tab per saved analysis with
-its figures (registered by result class in :mod:`widgets.registry`; a table when none is); and a
-comparison tab with the accuracy per modality of several runs side by side.
+One page per browser session: the runs table (:func:`workbench.analyses.runs_table.runs_table`, a
+sortable Tabulator with a filter in every column header; ticking rows shows the newest ticked run in
+the overview and compares the ticked runs), a run picker with a button that writes the run's HTML
+report; the run overview (summary, learning curves with an epoch-range slider, accuracy per modality
+with a split selector, and "scalars": any numeric history column); one tab per saved analysis with its
+figures (registered by result class in :mod:`widgets.registry`; a table when none is; a gap result
+gets a pair selector); and "compare runs": the chosen runs' differing settings, any metric per
+configuration across seeds with paired differences, learning curves over seeds with 95% bands, and
+accuracy per modality side by side. Every table has a CSV download; the run and tab are kept in the
+page's link (``?run=...&tab=...``); the runs folder is rescanned every few seconds, so new and
+finished runs appear without a restart.
 
 Safety: the dashboard only reads run ids and result names it listed itself from the configured
 runs folder, and refuses any that resolve (e.g. through a symlink) outside it. It reads JSON and
@@ -19,7 +26,9 @@ runs are shared between sessions through one bounded LRU cache (:class:`RunCache
 run's files' modification times so a re-written run is read again.
 
 Every text from a run folder is shown escaped (:mod:`widgets.text`): HTML panes of escaped text,
-never Markdown panes, and figures whose text the builders escaped.
+never Markdown panes, figures whose text the builders escaped, and tables drawn with Tabulator's
+plaintext formatter (which escapes HTML). CSV exports defuse cells a spreadsheet would run as a
+formula (:func:`csv_text`). The report button writes only ``RUN/report.html`` of a listed run.
 
 Example
 -------
@@ -29,24 +38,48 @@ Example
 
 from __future__ import annotations
 
+import errno
+import io
+import logging
+import os
+import socket
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import panel as pn
 import plotly.graph_objects as go
 
 from widgets.figures.result import result_figures, table_frame
 from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
+from widgets.figures.runs_table import (
+    configurations_figure,
+    paired_figure,
+    scalars_figure,
+    seed_curves_figure,
+)
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
 from widgets.text import escape
+from workbench.analyses.runs_table import (
+    SHOWN_COLUMNS,
+    comparable_runs,
+    compare_runs,
+    configuration_labels,
+    differing_parameters,
+    history_metrics,
+    runs_table,
+    seed_curves,
+)
 from workbench.jobs.tune import list_studies, load_study_result
 from workbench.store.runs import Run, RunStore, default_runs_dir
 
 PLOT_HEIGHT = 380
-RUN_CACHE_SIZE = 32  # runs kept loaded per server process (predictions of a big run: tens of MB each)
+RUN_CACHE_SIZE = (
+    32  # runs kept loaded per server process (predictions of a big run: tens of MB each)
+)
 
 
 class RunCache:
@@ -69,8 +102,10 @@ class RunCache:
     @staticmethod
     def _key(store: RunStore, run_id: str) -> tuple:
         folder = store.path(run_id)
-        stamps = tuple((folder / f).stat().st_mtime_ns if (folder / f).exists() else None
-                       for f in ("status.json", "config.json"))
+        stamps = tuple(
+            (folder / f).stat().st_mtime_ns if (folder / f).exists() else None
+            for f in ("status.json", "config.json")
+        )
         return (str(folder.resolve()), *stamps)
 
     def get(self, store: RunStore, run_id: str) -> Run:
@@ -109,8 +144,15 @@ def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
     return comparison_figure(compare(list(runs.values())))
 
 
+def _height(fig: go.Figure | None) -> int:
+    """The figure's own height (a 63-row heat map or a captioned figure is taller), else :data:`PLOT_HEIGHT`."""
+    return int(fig.layout.height) if fig is not None and fig.layout.height else PLOT_HEIGHT
+
+
 def _plot(fig: go.Figure | None = None) -> pn.pane.Plotly:
-    return pn.pane.Plotly(fig, height=PLOT_HEIGHT, sizing_mode="stretch_width", config={"displaylogo": False})
+    return pn.pane.Plotly(
+        fig, height=_height(fig), sizing_mode="stretch_width", config={"displaylogo": False}
+    )
 
 
 def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
@@ -118,15 +160,24 @@ def figure_view(fig: go.Figure) -> pn.viewable.Viewable:
     the served plotly.js build cannot draw (see :mod:`widgets.plotly_bundle`)."""
     missing = unsupported_traces(fig, served_bundle())
     if missing == ["table"] and all(t.type == "table" for t in fig.data):
-        return pn.pane.DataFrame(table_frame(fig), index=False, sizing_mode="stretch_width", max_height=PLOT_HEIGHT)
+        return pn.pane.DataFrame(
+            table_frame(fig), index=False, sizing_mode="stretch_width", max_height=PLOT_HEIGHT
+        )
     if missing:
-        return _message(f"This figure uses plotly trace types {missing}, which the dashboard's light plotly.js "
-                        "build leaves out; restart it with `workbench serve --plotly full` to draw it.")
+        return _message(
+            f"This figure uses plotly trace types {missing}, which the dashboard's light plotly.js "
+            "build leaves out; restart it with `workbench serve --plotly full` to draw it."
+        )
     return _plot(fig)
 
 
-_ALERT_STYLE = {"background": "#f8d7da", "color": "#842029", "border": "1px solid #f5c2c7",
-                "border-radius": "4px", "padding": "0.6em 1em"}
+_ALERT_STYLE = {
+    "background": "#f8d7da",
+    "color": "#842029",
+    "border": "1px solid #f5c2c7",
+    "border-radius": "4px",
+    "padding": "0.6em 1em",
+}
 
 
 def _message(text: str = "") -> pn.pane.HTML:
@@ -150,7 +201,9 @@ class ResultTab(pn.Column):
         # figure titles come from result files: plain <option> text in the selector, escaped in the figures
         self.figures = result_figures(name, result)
         titles = list(self.figures)
-        self.selector = pn.widgets.Select(label="figure", options=titles, value=titles[0], width=420)
+        self.selector = pn.widgets.Select(
+            label="figure", options=titles, value=titles[0], width=420
+        )
         self.view = pn.Column(figure_view(self.figures[titles[0]]), sizing_mode="stretch_width")
         self.selector.param.watch(self._show, "value")
         super().__init__(self.selector, self.view, sizing_mode="stretch_width", name=name)
@@ -159,58 +212,254 @@ class ResultTab(pn.Column):
         fig = self.figures[event.new]
         view = figure_view(fig)
         if isinstance(self.view[0], pn.pane.Plotly) and isinstance(view, pn.pane.Plotly):
-            self.view[0].object = fig  # update in place: no new plot model in the browser
+            self.view[0].param.update(
+                object=fig, height=_height(fig)
+            )  # in place: no new plot model
         else:
             self.view[:] = [view]
+
+
+class GapTab(ResultTab):
+    """A gap result: its figures, and a pair selector over every pair it holds (each pair of modalities
+    and each modality against the rest) that re-draws the histogram and the GMM fit of that pair."""
+
+    def __init__(self, name: str, result):
+        super().__init__(name, result)
+        from widgets.figures.gap import gap_histogram_figure, gmm_params_figure
+
+        pairs = [str(p) for p in result.pairs]
+        self._pair_figures = lambda pair: [
+            gap_histogram_figure(result, pair),
+            gmm_params_figure(result, pair),
+        ]
+        self.pair_select = pn.widgets.Select(
+            label="gap of pair", options={escape(p): p for p in pairs}, value=pairs[0], width=320
+        )
+        self.pair_view = pn.Column(
+            *[figure_view(f) for f in self._pair_figures(pairs[0])], sizing_mode="stretch_width"
+        )
+        self.pair_select.param.watch(lambda e: self.show_pair(e.new), "value")
+        self.extend([self.pair_select, self.pair_view])
+
+    def show_pair(self, pair: str) -> None:
+        self.pair_view[:] = [figure_view(f) for f in self._pair_figures(pair)]
+
+
+def _tab_for(name: str, result) -> pn.viewable.Viewable:
+    from workbench.analyses.gap import GapResult
+
+    if isinstance(result, GapResult) and len(result.pairs) > 0:
+        return GapTab(name, result)
+    return ResultTab(name, result)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV, with text cells that a spreadsheet would run as a formula (starting with
+    ``= + - @``, tab or CR: run ids and parameter values come from run folders) prefixed with ``'``.
+
+    Examples
+    --------
+    >>> csv_text(pd.DataFrame({"run": ["=cmd()", "ok"], "x": [-1.5, 2]})).splitlines()
+    ['run,x', "'=cmd(),-1.5", 'ok,2.0']
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(
+                lambda v: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            )
+    return out.to_csv(index=False)
+
+
+def _download(label: str, filename: str, frame_of) -> pn.widgets.FileDownload:
+    """A CSV download button whose file is made when clicked (``frame_of()``: the table shown now)."""
+    return pn.widgets.FileDownload(
+        callback=lambda: io.StringIO(csv_text(frame_of())),
+        filename=filename,
+        label=label,
+        color="light",
+        width=230,
+        embed=False,
+    )
+
+
+def _table(frame: pd.DataFrame | None = None, **kwargs) -> pn.widgets.Tabulator:
+    """A read-only Tabulator. Text cells use Tabulator's plaintext formatter, which escapes HTML."""
+    return pn.widgets.Tabulator(
+        frame if frame is not None else pd.DataFrame(),
+        disabled=True,
+        show_index=False,
+        sizing_mode="stretch_width",
+        layout="fit_data_table",
+        **kwargs,
+    )
+
+
+TABLE_COLUMNS = SHOWN_COLUMNS
+POLL_MS = 5000  # how often a served page rescans the runs folder for new or finished runs
 
 
 class Dashboard:
     """The widgets and callbacks of one dashboard session over ``runs_dir``."""
 
-    def __init__(self, runs_dir: str | Path | None = None, *, defer: bool = False, cache: RunCache | None = None):
+    def __init__(
+        self,
+        runs_dir: str | Path | None = None,
+        *,
+        defer: bool = False,
+        cache: RunCache | None = None,
+    ):
         """``defer``: build the widgets only; :meth:`start` loads and draws the first run (the
         served page calls it from a threaded onload callback). ``cache``: where loaded runs are
         kept (default the process-wide :data:`RUNS`)."""
         self.store = RunStore(runs_dir if runs_dir is not None else default_runs_dir())
         self.root = self.store.root.resolve()
         self._cache = cache if cache is not None else RUNS
+        self._selecting = False
+        self.table = runs_table(self.store)
+        self._signature = self._scan()
         ids = self.run_ids()
-        self.run_select = pn.widgets.Select(label="run", options=ids, value=ids[0] if ids else None, width=520)
+        # -- the runs table: sortable, filterable; row selection feeds the overview and the comparison
+        self.runs_grid = _table(
+            self._grid_frame(),
+            header_filters=True,
+            selectable="checkbox",
+            pagination="local",
+            page_size=15,
+        )
+        self.refresh_button = pn.widgets.Button(label="refresh runs", color="default", width=140)
+        self.runs_csv = _download("runs table (CSV)", "runs.csv", self._grid_frame)
+        self.run_select = pn.widgets.Select(
+            label="run", options=ids, value=ids[0] if ids else None, width=520
+        )
+        self.report_button = pn.widgets.Button(
+            label="write HTML report of this run", color="primary", width=260
+        )
+        self.report_status = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.report_file = pn.widgets.FileDownload(
+            label="download report", color="success", width=200, visible=False, embed=False
+        )
         self.message = _message("")
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.epochs = pn.widgets.IntRangeSlider(label="epochs", start=0, end=1, value=(0, 1), step=1, width=360)
+        self.epochs = pn.widgets.IntRangeSlider(
+            label="epochs", start=0, end=1, value=(0, 1), step=1, width=360
+        )
         self.split = pn.widgets.Select(label="split", options=["test"], width=160)
         self.history_plot, self.accuracy_plot = _plot(), _plot()
-        self.overview = pn.Column(pn.Row(self.epochs, self.split), self.history_plot, self.accuracy_plot,
-                                  sizing_mode="stretch_width", name="overview")
-        # Bokeh's MultiChoice draws its labels with choices.js as HTML (allowHTML): escaped labels, raw values
-        self.compare_select = pn.widgets.MultiChoice(label="runs to compare", options={escape(i): i for i in ids},
-                                                     value=ids[:2], width=720)
-        self.compare_split = pn.widgets.Select(label="split", options=["test", "calib", "train"], width=160)
+        # scalars: any numeric column of the history (losses, the strategy's coefficients), a column selector
+        self.scalar_select = pn.widgets.MultiChoice(label="history columns", options=[], width=720)
+        self.scalars_plot = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", config={"displaylogo": False}
+        )
+        self.overview = pn.Column(
+            pn.Row(self.epochs, self.split),
+            self.history_plot,
+            self.accuracy_plot,
+            pn.pane.HTML("<h3>Scalars</h3>"),
+            self.scalar_select,
+            self.scalars_plot,
+            sizing_mode="stretch_width",
+            name="overview",
+        )
+        # -- compare. Bokeh's MultiChoice draws its labels with choices.js as HTML (allowHTML): escaped labels, raw values
+        default = [r for r in comparable_runs(self.table) if r in ids]
+        self.compare_select = pn.widgets.MultiChoice(
+            label="runs to compare", options={escape(i): i for i in ids}, value=default, width=720
+        )
+        self.compare_split = pn.widgets.Select(
+            label="split", options=["test", "calib", "train"], width=160
+        )
         self.compare_message = _message("")
-        self.compare_plot, self.seeds_plot = _plot(), _plot()
+        self.differ_grid = _table()
+        self.differ_csv = _download(
+            "settings that differ (CSV)", "settings_that_differ.csv", self._differ_frame
+        )
+        self.metric_select = pn.widgets.Select(
+            label="metric", options=["acc_fused"], value="acc_fused", width=300
+        )
+        self.curve_select = pn.widgets.Select(label="learning curve of", options=[], width=300)
+        self.compare_plot, self.seeds_plot = (
+            _plot(),
+            pn.pane.Plotly(None, sizing_mode="stretch_width"),
+        )
+        self.paired_plot = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", config={"displaylogo": False}
+        )
+        self.curves_plot = pn.pane.Plotly(
+            None, sizing_mode="stretch_width", config={"displaylogo": False}
+        )
+        self.comparison = None
+        self.summary_csv = _download(
+            "per-configuration summary (CSV)",
+            "comparison_summary.csv",
+            lambda: self.comparison.summary if self.comparison else pd.DataFrame(),
+        )
+        self.paired_csv = _download(
+            "paired differences (CSV)",
+            "paired_differences.csv",
+            lambda: self.comparison.paired if self.comparison else pd.DataFrame(),
+        )
         # hyperparameter studies of this runs folder (workbench tune): metric against each hyperparameter
         studies = list_studies(self.store.root)
-        self.study_select = pn.widgets.Select(label="hyperparameter study", options={escape(n): n for n in studies},
-                                              value=studies[0] if studies else None, width=520, visible=bool(studies))
+        self.study_select = pn.widgets.Select(
+            label="hyperparameter study",
+            options={escape(n): n for n in studies},
+            value=studies[0] if studies else None,
+            width=520,
+            visible=bool(studies),
+        )
         self.sensitivity = pn.Column(sizing_mode="stretch_width")
-        self.compare = pn.Column(pn.Row(self.compare_select, self.compare_split), self.compare_message,
-                                 self.compare_plot, self.seeds_plot, self.study_select, self.sensitivity,
-                                 sizing_mode="stretch_width", name="compare runs")
+        self.compare = pn.Column(
+            pn.Row(self.compare_select, self.compare_split),
+            self.compare_message,
+            pn.pane.HTML("<h3>How the chosen runs' settings differ</h3>"),
+            self.differ_grid,
+            self.differ_csv,
+            pn.Row(self.metric_select, self.curve_select),
+            self.seeds_plot,
+            self.paired_plot,
+            pn.Row(self.summary_csv, self.paired_csv),
+            self.curves_plot,
+            self.compare_plot,
+            self.study_select,
+            self.sensitivity,
+            sizing_mode="stretch_width",
+            name="compare runs",
+        )
         # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
         self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
-        header = pn.pane.HTML(f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>")
-        self.layout = pn.Column(header,
-                                self.run_select, self.message, self.body, sizing_mode="stretch_width")
+        header = pn.pane.HTML(
+            f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>"
+        )
+        self.layout = pn.Column(
+            header,
+            pn.Row(self.refresh_button, self.runs_csv),
+            self.runs_grid,
+            pn.Row(self.run_select, self.report_button, self.report_file),
+            self.report_status,
+            self.message,
+            self.body,
+            sizing_mode="stretch_width",
+        )
         self.run_select.param.watch(lambda e: self.show_run(e.new), "value")
+        self.runs_grid.param.watch(self._on_selection, "selection")
+        self.refresh_button.on_click(lambda e: self.refresh(force=True))
+        self.report_button.on_click(lambda e: self.write_report())
         self.epochs.param.watch(lambda e: self.redraw_history(e.new), "value_throttled")
         self.split.param.watch(lambda e: self.redraw_accuracy(), "value")
+        self.scalar_select.param.watch(lambda e: self.redraw_scalars(), "value")
         self.compare_select.param.watch(lambda e: self.redraw_compare(), "value")
         self.compare_split.param.watch(lambda e: self.redraw_compare(), "value")
+        self.metric_select.param.watch(lambda e: self.redraw_metric(), "value")
+        self.curve_select.param.watch(lambda e: self.redraw_curves(), "value")
         self.study_select.param.watch(lambda e: self.redraw_sensitivity(), "value")
         self.tabs.param.watch(lambda e: self._on_tab(), "active")
+        self._select_rows(default)
         if defer:
             self.body.loading = True
         else:
@@ -234,6 +483,108 @@ class Dashboard:
             raise ValueError(f"{run_id!r} is not a run in {self.store.root}")
         return self._cache.get(self.store, run_id)
 
+    # -- the runs table -------------------------------------------------------------------------------
+    def _grid_frame(self) -> pd.DataFrame:
+        inside = set(self.run_ids()) | set(
+            self.table.runs.loc[self.table.runs["status"] == "running", "run_id"]
+        )
+        frame = self.table.runs.loc[
+            self.table.runs["run_id"].isin(inside), TABLE_COLUMNS
+        ].reset_index(drop=True)
+        text = [c for c in TABLE_COLUMNS if frame[c].dtype == object]
+        return frame.astype({"seed": "Int64", "epochs": "Int64"}).fillna(dict.fromkeys(text, ""))
+
+    def _differ_frame(self) -> pd.DataFrame:
+        ids = [r for r in self.compare_select.value if r in set(self.table.complete())]
+        if len(ids) < 2:
+            return pd.DataFrame({"parameter": []})
+        return differing_parameters(self.table, ids).reset_index()
+
+    def _select_rows(self, run_ids: list[str]) -> None:
+        """Tick the rows of ``run_ids`` in the runs table (without re-triggering the selection callback)."""
+        ids = self.runs_grid.value["run_id"].tolist() if len(self.runs_grid.value) else []
+        self._selecting = True
+        try:
+            self.runs_grid.selection = [ids.index(r) for r in run_ids if r in ids]
+        finally:
+            self._selecting = False
+
+    def _on_selection(self, event) -> None:
+        """Ticked rows: the complete ones go to the comparison; a newly ticked row is shown in the overview."""
+        if self._selecting:
+            return
+        frame = self.runs_grid.value
+        picked = [frame["run_id"].iloc[i] for i in event.new if i < len(frame)]
+        added = [
+            frame["run_id"].iloc[i]
+            for i in event.new
+            if i not in set(event.old or []) and i < len(frame)
+        ]
+        folders = set(self.run_ids())
+        if added and added[-1] in folders:
+            self.run_select.value = added[-1]
+        complete = [r for r in picked if r in set(self.table.complete()) and r in folders]
+        if complete:
+            self.compare_select.value = complete
+
+    def _scan(self) -> tuple:
+        """A cheap signature of the runs folder: folder names, their status files' and the locks' times."""
+
+        def stamps(folder: Path, name: str) -> tuple:
+            try:
+                return tuple(
+                    sorted(
+                        (
+                            e.name,
+                            (Path(e.path) / name).stat().st_mtime_ns
+                            if (Path(e.path) / name).exists()
+                            else 0,
+                        )
+                        for e in os.scandir(folder)
+                        if not e.name.startswith(".")
+                    )
+                )
+            except OSError:
+                return ()
+
+        incomplete = self.store.root / ".incomplete"
+        try:
+            locks = tuple(sorted((e.name, e.stat().st_mtime_ns) for e in os.scandir(incomplete)))
+        except OSError:
+            locks = ()
+        running = (
+            tuple(self.table.runs.loc[self.table.runs["status"] == "running", "run_id"])
+            if hasattr(self, "table")
+            else ()
+        )
+        return stamps(self.store.root, "status.json"), locks, running
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Rescan the runs folder; when something changed (or ``force``) update the table and the pickers.
+
+        Returns whether anything was updated. Served pages call it every :data:`POLL_MS` ms, so runs that
+        finish while a page is open appear without a restart; the "refresh runs" button forces it.
+        """
+        signature = self._scan()
+        if not force and signature == self._signature:
+            # a running run finishing changes status.json; a run starting adds a lock: both are in the signature
+            if not (self.table.runs["status"] == "running").any():
+                return False
+            table = runs_table(self.store)
+            if table.runs["status"].tolist() == self.table.runs["status"].tolist():
+                return False
+        self.table = runs_table(self.store)
+        self._signature = self._scan()
+        ids = self.run_ids()
+        kept = [r for r in self.compare_select.value if r in ids]
+        self.runs_grid.value = self._grid_frame()
+        self.run_select.options = ids
+        if self.run_select.value not in ids:
+            self.run_select.value = ids[0] if ids else None
+        self.compare_select.param.update(options={escape(i): i for i in ids}, value=kept)
+        self._select_rows(kept)
+        return True
+
     # -- callbacks ----------------------------------------------------------------------------------
     @contextmanager
     def _busy(self, target):
@@ -245,22 +596,30 @@ class Dashboard:
 
     def show_run(self, run_id: str | None) -> None:
         """Switch the overview and the analysis tabs to ``run_id``; a bad run shows its error."""
+        self.report_file.visible = False
+        self.report_status.object = ""
         if run_id is None:
-            self._fail(f"No runs in {self.store.root}. Make some with `workbench demo` or `workbench train`.")
+            self._fail(
+                f"No runs in {self.store.root}. Make some with `workbench demo` or `workbench train`."
+            )
             return
         with self._busy(self.body):
             try:
                 run = self.load(run_id)
                 self._populate(run)
-            except Exception as exc:  # UI boundary: any bad folder becomes a message, never a traceback
+            except (
+                Exception
+            ) as exc:  # UI boundary: any bad folder becomes a message, never a traceback
                 self._fail(f"Run {run_id!r} cannot be shown: {type(exc).__name__}: {exc}")
                 return
         _say(self.message, "")
         self.body.visible = True
+        self.report_button.disabled = False
 
     def _fail(self, text: str) -> None:
         _say(self.message, text)
         self.body.visible = False
+        self.report_button.disabled = True
 
     def _populate(self, run: Run) -> None:
         lo, hi = epoch_bounds(run)
@@ -268,9 +627,26 @@ class Dashboard:
         splits = run_splits(run)
         self.split.param.update(options=splits, value=splits[0] if splits else None)
         self.summary.object = run_summary_html(run)
-        self.history_plot.object = history_figure(run.history)
-        self.accuracy_plot.object = accuracy_figure(run.accuracy(), split=self.split.value)
-        tabs = [self._result_tab(name, result) for name, result in load_run_results(run, self._inside).items()]
+        self.history_plot.object = history = history_figure(run.history)
+        self.accuracy_plot.object = accuracy = accuracy_figure(
+            run.accuracy(), split=self.split.value
+        )
+        self.history_plot.height, self.accuracy_plot.height = _height(history), _height(accuracy)
+        columns = history_metrics([run])
+        losses = [c for c in columns if c.endswith("loss")]
+        strategy = [
+            c
+            for c in columns
+            if c not in losses and not c.endswith("_acc") and "_acc_" not in c and c != "seconds"
+        ]
+        self.scalar_select.param.update(
+            options={escape(c): c for c in columns}, value=losses + strategy[:4] or columns[:1]
+        )
+        self.redraw_scalars()
+        tabs = [
+            self._result_tab(name, result)
+            for name, result in load_run_results(run, self._inside).items()
+        ]
         self.tabs[:] = [self.overview, *tabs, self.compare]
         self.tabs.active = 0
 
@@ -278,9 +654,11 @@ class Dashboard:
         if isinstance(result, str):
             return pn.Column(_message(str(result)), name=name)
         try:
-            return ResultTab(name, result)
+            return _tab_for(name, result)
         except Exception as exc:  # a broken figure builder must not hide the other analyses
-            return pn.Column(_message(f"figures of {name!r} failed: {type(exc).__name__}: {exc}"), name=name)
+            return pn.Column(
+                _message(f"figures of {name!r} failed: {type(exc).__name__}: {exc}"), name=name
+            )
 
     def current(self) -> Run:
         return self.load(self.run_select.value)
@@ -291,14 +669,50 @@ class Dashboard:
 
     def redraw_accuracy(self) -> None:
         if self.split.value is not None:
-            self.accuracy_plot.object = accuracy_figure(self.current().accuracy(), split=self.split.value)
+            self.accuracy_plot.object = accuracy_figure(
+                self.current().accuracy(), split=self.split.value
+            )
+
+    def redraw_scalars(self) -> None:
+        """The chosen history columns of the shown run, one panel each."""
+        try:
+            self.scalars_plot.object = scalars_figure(
+                self.current().history,
+                list(self.scalar_select.value),
+                title=f"Recorded scalars of {self.run_select.value}",
+            )
+        except Exception:  # UI boundary: a run with no numeric history shows no figure
+            self.scalars_plot.object = None
+
+    def write_report(self) -> Path | None:
+        """Write the shown run's HTML report (:func:`workbench.cli.report.render_run_report`, the
+        ``workbench report`` machinery) as ``RUN/report.html`` and offer it for download."""
+        from workbench.cli.report import render_run_report
+
+        run_id = self.run_select.value
+        with self._busy(self.report_button):
+            try:
+                folder = self.load(run_id).path
+                if folder is None or not self._inside(folder):
+                    raise ValueError(f"run {run_id!r} has no folder inside {self.store.root}")
+                path = render_run_report(folder, folder / "report.html")
+            except Exception as exc:  # UI boundary
+                self.report_status.object = f"<div>{escape(f'report of {run_id!r} failed: {type(exc).__name__}: {exc}')}</div>"
+                return None
+        self.report_file.file = str(
+            path
+        )  # sets the filename from the path: named after the run afterwards
+        self.report_file.param.update(filename=f"{run_id}-report.html", visible=True)
+        self.report_status.object = f"<div>report written: <code>{escape(path)}</code></div>"
+        return path
 
     def _on_tab(self) -> None:
         if self.tabs[self.tabs.active] is self.compare and not self._compare_drawn:
             self.redraw_compare()
 
     def redraw_compare(self) -> None:
-        """Accuracy per modality of the selected runs; bad runs are named in a message and left out."""
+        """The chosen runs compared: their differing settings, every metric by configuration, paired
+        differences, learning curves over seeds, accuracy per modality; bad runs are named and left out."""
         with self._busy(self.compare):
             runs, errors = {}, []
             for rid in self.compare_select.value:
@@ -306,15 +720,66 @@ class Dashboard:
                     runs[rid] = self.load(rid)
                 except Exception as exc:  # UI boundary, as in show_run
                     errors.append(f"left out {rid}: {exc}")
+            self._runs_compared = runs
             self.compare_plot.object = comparison_figure_for(runs, self.compare_split.value)
             self._compare_drawn = True
-            try:  # configurations across seeds, with intervals, where the comparison analysis applies
-                self.seeds_plot.object = seeds_comparison_figure(runs) if runs else None
+            # Tabulator draws column titles as HTML (cells go through its plaintext formatter): the run ids
+            # that head this table's columns are escaped
+            differ = self._differ_frame()
+            self.differ_grid.value = differ.rename(columns={c: escape(c) for c in differ.columns})
+            self.comparison = None
+            try:  # configurations across seeds, named by the settings that differ
+                labels = self._labels(list(runs))
+                self.comparison = compare_runs(list(runs.values()), labels) if runs else None
             except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
-                self.seeds_plot.object = None
                 errors.append(f"across-seeds comparison: {exc}")
+            metrics = self.comparison.metrics() if self.comparison is not None else []
+            keep = (
+                self.metric_select.value
+                if self.metric_select.value in metrics
+                else (metrics[:1] or [None])[0]
+            )
+            self.metric_select.param.update(options={escape(m): m for m in metrics}, value=keep)
+            curves = history_metrics(runs.values())
+            keep = (
+                self.curve_select.value
+                if self.curve_select.value in curves
+                else ("heldout_acc" if "heldout_acc" in curves else (curves[:1] or [None])[0])
+            )
+            self.curve_select.param.update(options={escape(c): c for c in curves}, value=keep)
+            self.redraw_metric()
+            self.redraw_curves()
             _say(self.compare_message, "; ".join(errors))
         self.redraw_sensitivity()
+
+    def _labels(self, run_ids: list[str]) -> dict[str, str]:
+        known = set(self.table.complete())
+        if all(r in known for r in run_ids):
+            return configuration_labels(self.table, run_ids)
+        return {r: r for r in run_ids}  # a run the table could not read: named by its id
+
+    def redraw_metric(self) -> None:
+        """Configurations and paired differences of the chosen metric."""
+        metric = self.metric_select.value
+        if self.comparison is None or metric is None:
+            self.seeds_plot.object = self.paired_plot.object = None
+            return
+        self.seeds_plot.object = configurations_figure(self.comparison, metric=metric)
+        self.paired_plot.object = paired_figure(self.comparison, metric=metric)
+
+    def redraw_curves(self) -> None:
+        """Learning curves of the chosen history column, averaged over seeds per configuration, with bands."""
+        runs = getattr(self, "_runs_compared", {})
+        metric = self.curve_select.value
+        if not runs or metric is None:
+            self.curves_plot.object = None
+            return
+        try:
+            curves = seed_curves(list(runs.values()), metric, labels=self._labels(list(runs)))
+            self.curves_plot.object = seed_curves_figure(curves, metric=metric)
+        except Exception as exc:  # UI boundary
+            self.curves_plot.object = None
+            _say(self.compare_message, f"learning curves: {exc}")
 
     def redraw_sensitivity(self) -> None:
         """The sensitivity view of the selected study (one figure per hyperparameter, seeds as a range)."""
@@ -324,20 +789,69 @@ class Dashboard:
             return
         try:
             result = load_study_result(name, self.store.root)
-            self.sensitivity[:] = [figure_view(fig) for fig in result_figures(name, result).values()]
+            self.sensitivity[:] = [
+                figure_view(fig) for fig in result_figures(name, result).values()
+            ]
         except Exception as exc:  # UI boundary: a broken study folder becomes a message
-            self.sensitivity[:] = [_message(f"study {name!r} cannot be shown: {type(exc).__name__}: {exc}")]
+            self.sensitivity[:] = [
+                _message(f"study {name!r} cannot be shown: {type(exc).__name__}: {exc}")
+            ]
+
+    # -- the view in the URL --------------------------------------------------------------------------
+    def tab_names(self) -> list[str]:
+        return [t.name for t in self.tabs]
+
+    def apply_query(self, query: dict[str, str]) -> None:
+        """Open the view a link names: ``?run=RUN_ID&tab=TAB_NAME`` (unknown values are ignored)."""
+        run = query.get("run")
+        if run in self.run_ids() and run != self.run_select.value:
+            self.run_select.value = run
+        tab = query.get("tab")
+        if tab in self.tab_names():
+            self.tabs.active = self.tab_names().index(tab)
+
+    def query(self) -> dict[str, str]:
+        """The view as URL query parameters (the inverse of :meth:`apply_query`)."""
+        out = {"run": self.run_select.value or ""}
+        if self.tabs.active < len(self.tabs):
+            out["tab"] = self.tabs[self.tabs.active].name
+        return out
 
 
 def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
     """A fresh dashboard page (one per browser session).
 
     In a served session the run is loaded and drawn by a threaded onload callback (see the
-    module docstring); outside a server (a notebook, a test) ``onload`` runs it at once.
+    module docstring), which then opens the view the page's link names (``?run=...&tab=...``)
+    and keeps the link up to date; a periodic callback rescans the runs folder every
+    :data:`POLL_MS` ms. Outside a server (a notebook, a test) ``onload`` runs at once.
     """
-    pn.extension("plotly")
+    pn.extension("plotly", "tabulator")
     dashboard = Dashboard(runs_dir, defer=True)
-    pn.state.onload(dashboard.start, threaded=True)
+    location = pn.state.location  # the session's, captured here: start() runs on a pool thread
+
+    def start() -> None:
+        dashboard.start()
+        if location is None:
+            return
+        dashboard.apply_query({k: str(v) for k, v in (location.query_params or {}).items()})
+
+        def push(*_) -> None:
+            location.update_query(**dashboard.query())  # history.replaceState in the page
+
+        dashboard.run_select.param.watch(push, "value")
+        dashboard.tabs.param.watch(push, "active")
+        push()
+
+    def poll() -> None:
+        try:
+            dashboard.refresh()
+        except Exception:  # noqa: BLE001 - a runs folder changing under the scan: try again next time
+            pass
+
+    pn.state.onload(start, threaded=True)
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.add_periodic_callback(poll, period=POLL_MS)
     return dashboard.layout
 
 
@@ -350,8 +864,81 @@ def _warm_up(root: Path) -> None:
         pass
 
 
-def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: int = 5006, show: bool = False,
-          threaded: bool = False, num_threads: int = 8, plotly: str = "cartesian", cache_size: int = RUN_CACHE_SIZE):
+class PortInUseError(RuntimeError):
+    """``workbench serve`` on an address something else already listens on."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise :class:`PortInUseError` (one line, no traceback in the CLI) when ``host:port`` cannot be bound.
+
+    Examples
+    --------
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0)); s.listen(); busy = s.getsockname()[1]
+    ...     check_port("127.0.0.1", busy)
+    Traceback (most recent call last):
+    ...
+    widgets.dashboard.PortInUseError: port ... on 127.0.0.1 is already in use (another `workbench serve`?): stop that process or choose another port with --port
+    """
+    with socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM
+    ) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"port {port} on {host} is already in use (another `workbench serve`?): "
+                    "stop that process or choose another port with --port"
+                ) from None
+            raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+class _QuietClosedSockets(logging.Filter):
+    """Drop the log records (with tracebacks) that tornado and bokeh write when a browser tab closes
+    while the server is still sending to it: nothing is wrong, the page is simply gone."""
+
+    NAMES = ("WebSocketClosedError", "StreamClosedError")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__name__ in self.NAMES:
+            return False
+        return not any(name in record.getMessage() for name in self.NAMES)
+
+
+QUIET_LOGGERS = (
+    "tornado.application",
+    "tornado.general",
+    "asyncio",
+    "bokeh.server.views.ws",
+    "bokeh.server.protocol_handler",
+    "bokeh.server.connection",
+    "bokeh.server.session",
+    "bokeh.util.tornado",
+    "bokeh.document.document",
+)
+
+
+def quiet_closed_sockets() -> None:
+    """Install :class:`_QuietClosedSockets` on the loggers that report closed websockets (once)."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _QuietClosedSockets) for f in logger.filters):
+            logger.addFilter(_QuietClosedSockets())
+
+
+def serve(
+    runs_dir: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5006,
+    show: bool = False,
+    threaded: bool = False,
+    num_threads: int = 8,
+    plotly: str = "cartesian",
+    cache_size: int = RUN_CACHE_SIZE,
+):
     """Serve the dashboard on ``http://host:port/`` (blocks unless ``threaded``; then returns the server thread).
 
     Parameters
@@ -370,6 +957,8 @@ def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: 
     """
     if num_threads < 1:
         raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+    check_port(host, port)  # before the warm-up page: a busy port fails in one line, at once
+    quiet_closed_sockets()
     global RUNS
     RUNS = RunCache(cache_size)
     # pn.serve silently ignores a num_threads keyword (only `panel serve --num-threads` sets it):
@@ -379,6 +968,15 @@ def serve(runs_dir: str | Path | None = None, *, host: str = "127.0.0.1", port: 
     root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     static_dirs = use_bundle(plotly)
     _warm_up(root)
-    return pn.serve(lambda: create_app(root), address=host, port=port, show=show, threaded=threaded,
-                    websocket_origin=[f"{host}:{port}", f"localhost:{port}"], title="Multimodal Workbench",
-                    start=True, verbose=False, static_dirs=static_dirs)
+    return pn.serve(
+        lambda: create_app(root),
+        address=host,
+        port=port,
+        show=show,
+        threaded=threaded,
+        websocket_origin=[f"{host}:{port}", f"localhost:{port}"],
+        title="Multimodal Workbench",
+        start=True,
+        verbose=False,
+        static_dirs=static_dirs,
+    )

@@ -28,7 +28,14 @@ from workbench.training.train import train
 def runs_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
     for seed in (0, 1):
-        train("synthetic-imbalance", epochs=3, seed=seed, runs_dir=root, dataset_params={"n": 300}, progress=False)
+        train(
+            "synthetic-imbalance",
+            epochs=3,
+            seed=seed,
+            runs_dir=root,
+            dataset_params={"n": 300},
+            progress=False,
+        )
     return root
 
 
@@ -44,17 +51,25 @@ def copy_run(root: Path, name: str) -> Path:
 
 BREAKAGES = {
     "a-no-status": (lambda p: (p / "status.json").unlink(), "status.json missing"),
-    "b-failed": (lambda p: (p / "status.json").write_text(json.dumps({"status": "failed", "error": "CUDA OOM", "version": 1})),
-                 "is failed: CUDA OOM"),
-    "c-new-version": (lambda p: (p / "status.json").write_text(json.dumps({"status": "complete", "version": 7})),
-                      "format version 7"),
+    "b-failed": (
+        lambda p: (p / "status.json").write_text(
+            json.dumps({"status": "failed", "error": "CUDA OOM", "version": 1})
+        ),
+        "is failed: CUDA OOM",
+    ),
+    "c-new-version": (
+        lambda p: (p / "status.json").write_text(json.dumps({"status": "complete", "version": 7})),
+        "format version 7",
+    ),
     "d-no-history": (lambda p: (p / "history.parquet").unlink(), "cannot read"),
     "e-bad-config": (lambda p: (p / "config.json").write_text("{not json"), "cannot read"),
 }
 
 
 @pytest.mark.parametrize("name", list(BREAKAGES))
-def test_bad_run_shows_a_message_and_good_runs_still_work(runs_root: Path, tmp_path: Path, name: str) -> None:
+def test_bad_run_shows_a_message_and_good_runs_still_work(
+    runs_root: Path, tmp_path: Path, name: str
+) -> None:
     root = tmp_path / "runs"
     shutil.copytree(runs_root, root)
     breakage, expected = BREAKAGES[name]
@@ -73,7 +88,9 @@ def test_empty_runs_folder_and_symlink_outside(tmp_path: Path, runs_root: Path) 
     assert dash.message.visible and "No runs" in dash.message.object
     root = tmp_path / "runs"
     root.mkdir()
-    os.symlink(runs_root / good_ids(runs_root)[0], root / "escape")  # resolves outside the runs folder
+    os.symlink(
+        runs_root / good_ids(runs_root)[0], root / "escape"
+    )  # resolves outside the runs folder
     dash = Dashboard(root)
     assert dash.run_ids() == [] and dash.run_select.value is None
     with pytest.raises(ValueError, match="not a run"):
@@ -85,7 +102,9 @@ def test_bad_result_gets_a_message_tab(tmp_path: Path, runs_root: Path) -> None:
     shutil.copytree(runs_root, root)
     folder = root / good_ids(root)[0] / "results" / "evil"
     folder.mkdir(parents=True)
-    (folder / "result.json").write_text(json.dumps({"type": "Popen", "module": "subprocess", "fields": {}}))
+    (folder / "result.json").write_text(
+        json.dumps({"type": "Popen", "module": "subprocess", "fields": {}})
+    )
     dash = Dashboard(root)
     assert [t.name for t in dash.tabs] == ["overview", "evil", "compare runs"]
     assert "outside the workbench package" in dash.tabs[1][0].object
@@ -103,7 +122,9 @@ def test_dashboard_controls_redraw(runs_root: Path) -> None:
     dash.tabs.active = len(dash.tabs) - 1  # the comparison is drawn when first shown
     names = {t.name for t in dash.compare_plot.object.data}
     assert names == set(good_ids(runs_root))
-    assert dash.seeds_plot.object is not None and not dash.compare_message.visible  # across-seeds view
+    assert (
+        dash.seeds_plot.object is not None and not dash.compare_message.visible
+    )  # across-seeds view
     dash.compare_select.value = good_ids(runs_root)[:1]
     assert {t.name for t in dash.compare_plot.object.data} == set(good_ids(runs_root)[:1])
 
@@ -122,9 +143,14 @@ def test_run_panel_controls_change_the_figures(runs_root: Path) -> None:
     assert panel.history.layout.xaxis.range == (1.5, 2.5)
     before = panel.accuracy.layout.title.text
     panel.split.value = "calib"
-    assert before == "Accuracy on the test split" and panel.accuracy.layout.title.text == "Accuracy on the calib split"
+    assert (
+        before == "Accuracy on the test split"
+        and panel.accuracy.layout.title.text == "Accuracy on the calib split"
+    )
     expected = load_run(runs_root / good_ids(runs_root)[0]).accuracy().query("split == 'calib'")
-    assert sorted(panel.accuracy.data[0].y) == sorted(expected.loc[expected.model == "fused", "accuracy"])
+    assert sorted(panel.accuracy.data[0].y) == sorted(
+        expected.loc[expected.model == "fused", "accuracy"]
+    )
 
 
 def test_result_panel_selector_switches_figures() -> None:
@@ -136,7 +162,9 @@ def test_result_panel_selector_switches_figures() -> None:
     panel.selector.value = "b"
     assert panel.figure.data[0].y == (2.0,)
     table = ResultPanel(Scores(pd.DataFrame({"m": ["x"], "v": [0.5]})), "unregistered")
-    assert table.figure.data[0].type == "table" and list(table.figure.data[0].cells.values[1]) == ["0.5"]
+    assert table.figure.data[0].type == "table" and list(table.figure.data[0].cells.values[1]) == [
+        "0.5"
+    ]
 
 
 class _Scripts(HTMLParser):
@@ -153,13 +181,22 @@ class _Scripts(HTMLParser):
 
 
 def write_notebook(path: Path) -> Path:
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nb = new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        }
+    )
     params = new_code_cell('n = 3\nlabel = "default"')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [new_markdown_cell("# Report test"), params, new_code_cell(
-        'import plotly.graph_objects as go\nimport plotly.io as pio\npio.renderers.default = "notebook"\n'
-        'go.Figure(go.Bar(x=list(range(n)), y=[i * i for i in range(n)], name=label)).show()\n'
-        'print(f"PARAMS n={n} label={label}")')]
+    nb.cells = [
+        new_markdown_cell("# Report test"),
+        params,
+        new_code_cell(
+            'import plotly.graph_objects as go\nimport plotly.io as pio\npio.renderers.default = "notebook"\n'
+            "go.Figure(go.Bar(x=list(range(n)), y=[i * i for i in range(n)], name=label)).show()\n"
+            'print(f"PARAMS n={n} label={label}")'
+        ),
+    ]
     nbformat.write(nb, str(path))
     return path
 
@@ -173,7 +210,24 @@ def parse(html: str) -> _Scripts:
 def test_report_command_writes_offline_html(tmp_path: Path) -> None:
     notebook = write_notebook(tmp_path / "nb.ipynb")
     out = tmp_path / "out" / "report.html"
-    assert main(["report", str(notebook), "-p", "n", "4", "-p", "label", "four", "--output", str(out), "--show-code"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(notebook),
+                "-p",
+                "n",
+                "4",
+                "-p",
+                "label",
+                "four",
+                "--output",
+                str(out),
+                "--show-code",
+            ]
+        )
+        == 0
+    )
     html = out.read_text()
     assert "PARAMS n=4 label=four" in html
     assert "plotly.js v" in html and "Plotly.newPlot" in html  # the library is inlined, not linked
@@ -183,7 +237,9 @@ def test_report_command_writes_offline_html(tmp_path: Path) -> None:
 
 
 def test_report_hides_or_folds_code(tmp_path: Path) -> None:
-    executed = execute_notebook(write_notebook(tmp_path / "nb.ipynb"), tmp_path / "run.ipynb", {"n": 2})
+    executed = execute_notebook(
+        write_notebook(tmp_path / "nb.ipynb"), tmp_path / "run.ipynb", {"n": 2}
+    )
     hidden = notebook_to_html(executed, tmp_path / "hidden.html", hide_code=True).read_text()
     shown = notebook_to_html(executed, tmp_path / "shown.html", hide_code=False).read_text()
     assert parse(hidden).details == 0 and "pio.renderers" not in hidden
@@ -208,7 +264,9 @@ def test_served_plotly_bundle_is_the_vendored_cartesian_build_and_can_switch_bac
         assert served_bundle() == "cartesian"
     finally:
         assert use_bundle("full") == {}
-    assert served_bundle() == "full" and PlotlyPlot.__javascript__[0].endswith("plotlyplot/plotly-3.1.0.min.js")
+    assert served_bundle() == "full" and PlotlyPlot.__javascript__[0].endswith(
+        "plotlyplot/plotly-3.1.0.min.js"
+    )
     with pytest.raises(ValueError, match="unknown plotly bundle 'webgl'"):
         use_bundle("webgl")
 
@@ -228,9 +286,287 @@ def test_figure_view_draws_what_the_served_bundle_can_and_says_what_it_cannot():
         assert isinstance(figure_view(go.Figure(go.Histogram(x=[1, 2]))), pn.pane.Plotly)
         message = figure_view(cube)
         text = html.unescape(message.object)  # the message pane holds escaped text
-        assert isinstance(message, pn.pane.HTML) and "['scatter3d']" in text and "--plotly full" in text
+        assert (
+            isinstance(message, pn.pane.HTML)
+            and "['scatter3d']" in text
+            and "--plotly full" in text
+        )
         shown = figure_view(table)
-        assert isinstance(shown, pn.pane.DataFrame) and shown.object["score"].tolist() == ["0.25", "0.5"]
+        assert isinstance(shown, pn.pane.DataFrame) and shown.object["score"].tolist() == [
+            "0.25",
+            "0.5",
+        ]
     finally:
         use_bundle("full")
     assert isinstance(figure_view(cube), pn.pane.Plotly)
+
+
+# -- the runs table, compare, exports, links, refresh (issue 17) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compare_root(runs_root: Path, tmp_path_factory) -> Path:
+    """The two seeds of one configuration, and the same with lr=0.01 on seed 0."""
+    root = tmp_path_factory.mktemp("compare") / "runs"
+    shutil.copytree(runs_root, root)
+    train(
+        "synthetic-imbalance",
+        epochs=3,
+        seed=0,
+        lr=0.01,
+        runs_dir=root,
+        dataset_params={"n": 300},
+        progress=False,
+    )
+    return root
+
+
+def _ids(root: Path) -> dict[str, str]:
+    from workbench.analyses.runs_table import runs_table
+
+    runs = runs_table(root).runs
+    base = sorted(
+        runs.loc[runs["params"] == "", "run_id"],
+        key=lambda r: runs.set_index("run_id").at[r, "seed"],
+    )
+    return {
+        "s0": base[0],
+        "s1": base[1],
+        "lr": runs.loc[runs["params"] == "lr=0.01", "run_id"].iloc[0],
+    }
+
+
+def test_runs_table_feeds_overview_and_compare(compare_root: Path) -> None:
+    from widgets.dashboard import TABLE_COLUMNS
+    from workbench.store.runs import load_run
+
+    ids = _ids(compare_root)
+    runs = {k: load_run(compare_root / v) for k, v in ids.items()}
+    dash = Dashboard(compare_root)
+    grid = dash.runs_grid.value
+    assert list(grid.columns) == TABLE_COLUMNS and len(grid) == 3
+    assert grid.set_index("run_id").at[ids["lr"], "params"] == "lr=0.01"
+    assert grid.set_index("run_id").at[ids["s1"], "acc_fused"] == pytest.approx(
+        runs["s1"].metrics["test"]["fused"]
+    )
+    # the default comparison: the seeds of one configuration, ticked in the table
+    assert sorted(dash.compare_select.value) == sorted([ids["s0"], ids["s1"]])
+    assert sorted(grid["run_id"].iloc[i] for i in dash.runs_grid.selection) == sorted(
+        [ids["s0"], ids["s1"]]
+    )
+    # ticking a row shows it in the overview and adds it to the comparison
+    dash.runs_grid.selection = [
+        *dash.runs_grid.selection,
+        int(grid.index[grid["run_id"] == ids["lr"]][0]),
+    ]
+    assert dash.run_select.value == ids["lr"] and sorted(dash.compare_select.value) == sorted(
+        ids.values()
+    )
+    dash.tabs.active = len(dash.tabs) - 1
+    differ = dash.differ_grid.value.set_index("parameter")
+    assert differ.index.tolist() == ["lr", "seed"]
+    assert differ.loc["lr", ids["lr"]] == "0.01" and differ.loc["lr", ids["s1"]] == "0.001"
+    # any metric, configurations named by the setting that differs
+    dash.metric_select.value = "final_train_loss"
+    fig = dash.seeds_plot.object
+    names = [t.replace("<br>", " ") for t in fig.layout.yaxis.ticktext]
+    assert names == ["lr=0.001", "lr=0.01"] or sorted(names) == ["lr=0.001", "lr=0.01"]
+    row = names.index("lr=0.001")
+    mean = fig.data[0].x[list(fig.data[0].y).index(row)]
+    expected = (
+        runs["s0"].history["train_loss"].iloc[-1] + runs["s1"].history["train_loss"].iloc[-1]
+    ) / 2
+    assert mean == pytest.approx(expected)
+    paired = dash.paired_plot.object
+    assert paired.data[0].x[0] == pytest.approx(
+        runs["lr"].history["train_loss"].iloc[-1] - runs["s0"].history["train_loss"].iloc[-1]
+    )  # shared seed 0
+    assert "lr=0.01<br><b>−</b> lr=0.001" in paired.layout.yaxis.ticktext[0]
+    # learning curves over seeds, with bands, for the chosen history column
+    dash.curve_select.value = "heldout_acc"
+    curves = dash.curves_plot.object
+    line = next(t for t in curves.data if t.name == "lr=0.001 (2 seeds)")
+    assert line.y[0] == pytest.approx(
+        (runs["s0"].history["heldout_acc"].iloc[0] + runs["s1"].history["heldout_acc"].iloc[0]) / 2
+    )
+    assert any(t.name == "lr=0.001: 95% band" and t.fill == "toself" for t in curves.data)
+
+
+def _csv(download) -> pd.DataFrame:
+    import io
+
+    return pd.read_csv(io.StringIO(download.callback().getvalue()))
+
+
+def test_every_table_downloads_as_csv(compare_root: Path) -> None:
+    ids = _ids(compare_root)
+    dash = Dashboard(compare_root)
+    assert sorted(_csv(dash.runs_csv)["run_id"]) == sorted(ids.values())
+    dash.compare_select.value = list(ids.values())
+    assert _csv(dash.differ_csv)["parameter"].tolist() == ["lr", "seed"]
+    summary = _csv(dash.summary_csv)
+    assert set(summary["config"]) == {"lr=0.001", "lr=0.01"} and "final_heldout_acc" in set(
+        summary["metric"]
+    )
+    assert set(_csv(dash.paired_csv)["config_b"]) == {"lr=0.01"}
+    from widgets.dashboard import csv_text
+
+    assert csv_text(pd.DataFrame({"run_id": ['=HYPERLINK("x")', "@SUM(1)", "ok"]})).splitlines()[
+        1:
+    ] == ['"\'=HYPERLINK(""x"")"', "'@SUM(1)", "ok"]
+
+
+def test_refresh_picks_up_new_runs_and_the_view_goes_in_the_link(
+    tmp_path: Path, compare_root: Path
+) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(compare_root, root)
+    ids = _ids(root)
+    dash = Dashboard(root)
+    assert dash.refresh() is False  # nothing changed
+    shutil.copytree(root / ids["s0"], root / "a-new-run")
+    assert dash.refresh() is True
+    assert (
+        "a-new-run" in set(dash.runs_grid.value["run_id"])
+        and "a-new-run" in dash.run_select.options
+    )
+    dash.apply_query({"run": ids["lr"], "tab": "compare runs"})
+    assert dash.run_select.value == ids["lr"] and dash.tabs[dash.tabs.active].name == "compare runs"
+    assert dash.query() == {"run": ids["lr"], "tab": "compare runs"}
+    dash.apply_query({"run": "../../etc", "tab": "<img src=x>"})  # unknown values change nothing
+    assert dash.query() == {"run": ids["lr"], "tab": "compare runs"}
+
+
+def test_scalars_view_draws_the_chosen_history_columns(compare_root: Path) -> None:
+    from workbench.store.runs import load_run
+
+    dash = Dashboard(compare_root)
+    history = load_run(compare_root / dash.run_select.value).history
+    assert dash.scalar_select.value == ["train_loss", "heldout_loss"]
+    dash.scalar_select.value = ["heldout_acc_weak"]
+    (trace,) = dash.scalars_plot.object.data
+    assert list(trace.y) == pytest.approx(history["heldout_acc_weak"].tolist())
+
+
+def test_hostile_names_are_shown_as_text(tmp_path: Path, runs_root: Path) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(runs_root, root)
+    evil = '<img src=x onerror="alert(1)">'
+    folder = root / evil
+    shutil.copytree(root / good_ids(root)[0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["dataset"] = "<script>alert(2)</script>"
+    (folder / "config.json").write_text(json.dumps(config))
+    dash = Dashboard(root)
+    assert evil in set(
+        dash.runs_grid.value["run_id"]
+    )  # raw in the table: Tabulator's plaintext formatter escapes
+    assert (
+        html.escape(evil, quote=True) in dash.compare_select.options
+    )  # choices.js labels are HTML: escaped
+    dash.run_select.value = evil
+    assert "<script>" not in dash.summary.object and "<img" not in dash.summary.object
+    assert "&lt;img" in dash.summary.object
+    dash.report_status.object = ""
+    dash.compare_select.value = [evil, good_ids(root)[1]]
+    dash.tabs.active = len(dash.tabs) - 1
+    assert (
+        html.escape(evil, quote=True) in dash.differ_grid.value.columns
+    )  # Tabulator titles are HTML
+    assert evil not in dash.differ_grid.value.columns
+    texts = dash.compare_plot.object.to_json()
+    assert "<img" not in texts and "&lt;img" in texts
+
+
+def test_report_button_writes_the_runs_report_inside_its_folder(
+    monkeypatch, runs_root: Path
+) -> None:
+    import workbench.cli.report as report
+
+    calls = []
+
+    def fake_report(run_path, html=None):
+        calls.append((Path(run_path), Path(html)))
+        Path(html).write_text("<html>report</html>")
+        return Path(html)
+
+    monkeypatch.setattr(report, "render_run_report", fake_report)
+    dash = Dashboard(runs_root)
+    try:
+        path = dash.write_report()
+        folder = (runs_root / dash.run_select.value).resolve()
+        assert calls == [(folder, folder / "report.html")] and path == folder / "report.html"
+        assert (
+            dash.report_file.visible
+            and dash.report_file.filename == f"{dash.run_select.value}-report.html"
+        )
+    finally:
+        (runs_root / dash.run_select.value / "report.html").unlink(missing_ok=True)
+    monkeypatch.setattr(
+        report,
+        "render_run_report",
+        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("<kernel died>")),
+    )
+    assert dash.write_report() is None and "&lt;kernel died&gt;" in dash.report_status.object
+
+
+def test_gap_tab_has_a_pair_selector(tmp_path: Path) -> None:
+    from widgets.dashboard import GapTab
+    from workbench.store.results import load_result
+
+    root = tmp_path / "runs"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "pre_layout_run", root / "run")
+    gap = load_result(
+        root / "run" / "results" / "gap"
+    )  # one pair; add "each modality against the rest"
+    for name in ("gaps", "gmm", "summary"):
+        frame = getattr(gap, name)
+        setattr(gap, name, pd.concat([frame, frame.assign(pair="records-rest")], ignore_index=True))
+    gap.pairs = [*gap.pairs, "records-rest"]
+    gap.save(root / "run" / "results" / "gap")
+    dash = Dashboard(root)
+    gap = next(t for t in dash.tabs if isinstance(t, GapTab))
+    pairs = list(gap.pair_select.options.values())
+    assert len(pairs) >= 2 and any(p.endswith("-rest") for p in pairs)
+    gap.pair_select.value = pairs[-1]
+    assert gap.pair_view[0].object.layout.title.text.startswith(
+        f"Modality gap {html.escape(pairs[-1])}"
+    )
+
+
+def test_busy_port_is_one_line_and_closed_sockets_are_quiet(capsys) -> None:
+    import logging
+    import socket
+
+    from tornado.websocket import WebSocketClosedError
+
+    from widgets.dashboard import _QuietClosedSockets
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--runs-dir", "nowhere", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    err = err.strip()
+    assert "workbench dashboard on" not in out  # no banner saying it listens
+    assert (
+        err.count("\n") == 0
+        and f"port {port} on 127.0.0.1 is already in use" in err
+        and "Traceback" not in err
+    )
+    try:
+        raise WebSocketClosedError()
+    except WebSocketClosedError:
+        import sys
+
+        closed = logging.LogRecord(
+            "tornado.application", logging.ERROR, "", 0, "Uncaught exception", (), sys.exc_info()
+        )
+    other = logging.LogRecord(
+        "tornado.application", logging.ERROR, "", 0, "something else broke", (), None
+    )
+    assert (
+        _QuietClosedSockets().filter(closed) is False
+        and _QuietClosedSockets().filter(other) is True
+    )
