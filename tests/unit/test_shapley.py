@@ -253,7 +253,13 @@ def test_figures_and_panel_build(pipeline_result):
     assert f"probability {1 - pipeline_result.alpha:.0%}" in forest and "t-interval" in forest
     assert "Wilson" in selection and "empty coalition (the class prior), in nats" in heat
     sample = int(pipeline_result.selected["sample"].iloc[0])
-    assert len(sample_forest_figure(pipeline_result.values, sample).data) == 3
+    sample_fig = sample_forest_figure(pipeline_result.values, sample)
+    # every legend entry has a visible key: interval traces drawn only as error bars get a line key
+    for fig in (figs[0], sample_fig):
+        shown = [t for t in fig.data if t.showlegend is not False]
+        assert shown and all(t.mode == "lines" or (t.marker.opacity is None or t.marker.opacity > 0) for t in shown)
+    keys = {t.name for t in sample_fig.data if t.showlegend is not False}
+    assert keys == {"marginal interval", "conditional interval", "Shapley value"}
     panel = shapley_panel(pipeline_result)
     slider = panel.children[1].children[0].children[0].children[0]
     slider.value = 0.3  # redraws from intervals_for_alpha without error

@@ -13,6 +13,13 @@ import plotly.graph_objects as go
 from widgets.text import add_caption, escape, escaped_figure
 
 
+def legend_key(fig: go.Figure, name: str, color: str, width: float = 3.0) -> None:
+    """A legend entry (a short line in ``color``) for a trace drawn only as error bars, whose own
+    invisible marker would give an invisible legend key."""
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": color, "width": width}, name=name,
+                             hoverinfo="skip"))
+
+
 def _finite(v: pd.Series, fallback: float) -> np.ndarray:
     return np.where(np.isfinite(v.to_numpy(float)), v.to_numpy(float), fallback)
 
@@ -35,7 +42,7 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None,
         x=(lo + hi) / 2, y=part["modality"], mode="markers", marker={"size": 1, "opacity": 0},
         error_x={"type": "data", "symmetric": False, "array": hi - (lo + hi) / 2, "arrayminus": (lo + hi) / 2 - lo,
                  "thickness": 2, "width": 6, "color": "#9bb7d4"},
-        name=f"conformal interval ({1 - alpha:.0%})",
+        name=f"conformal interval ({1 - alpha:.0%})", showlegend=False,
         customdata=np.c_[part["lower"], part["upper"], part["coverage"]],
         hovertemplate="%{y}: [%{customdata[0]:.3f}, %{customdata[1]:.3f}], test coverage %{customdata[2]:.3f}<extra></extra>",
     ))
@@ -46,6 +53,7 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None,
         name=f"mean Shapley value ({level:.0%} t-interval)", customdata=part[["p_value"]],
         hovertemplate="%{y}: mean %{x:.3f}, p = %{customdata[0]:.2g}<extra></extra>",
     ))
+    legend_key(fig, f"conformal interval ({1 - alpha:.0%})", "#9bb7d4")
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     fig.update_layout(template="plotly_white", title=title or "Shapley value per modality: intervals",
                       xaxis_title=f"Shapley value ({value_label}, nats)", legend={"orientation": "h", "y": -0.2})
@@ -74,8 +82,10 @@ def sample_forest_figure(values: pd.DataFrame, sample: int, *, title: str | None
         y = np.arange(len(part)) + offset
         lo, hi = part[lo_col].to_numpy(float), part[hi_col].to_numpy(float)
         fig.add_trace(go.Scatter(x=(lo + hi) / 2, y=y, mode="markers", marker={"size": 1, "opacity": 0}, name=name,
+                                 showlegend=False,
                                  error_x={"type": "data", "symmetric": False, "array": (hi - lo) / 2,
                                           "arrayminus": (hi - lo) / 2, "color": color, "thickness": 3}))
+        legend_key(fig, name, color)
     fig.add_trace(go.Scatter(x=part["phi"], y=np.arange(len(part)), mode="markers", name="Shapley value",
                              marker={"size": 10, "color": "#1f4e79", "symbol": "diamond"}))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
