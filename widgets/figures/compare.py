@@ -7,12 +7,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from widgets.figures.error_bars import interval_error_bars
 from widgets.text import add_caption, escaped_figure
-
-
-def _error_bar(frame, est: str):
-    return {"type": "data", "symmetric": False, "array": (frame[f"{est}_ci_upper"] - frame[est]).fillna(0),
-            "arrayminus": (frame[est] - frame[f"{est}_ci_lower"]).fillna(0)}
 
 
 @escaped_figure
@@ -33,7 +29,7 @@ def comparison_figure(comparison, metric: str = "acc_fused") -> go.Figure:
                         subplot_titles=(f"{metric}: mean and {level} CI over seeds",
                                         f"Paired difference (B - A), {level} CI"))
     fig.add_trace(go.Scatter(x=summary["mean"], y=summary["config"], mode="markers", name="mean",
-                             marker={"size": 11, "symbol": "diamond"}, error_x=_error_bar(summary, "mean"),
+                             marker={"size": 11, "symbol": "diamond"}, error_x=interval_error_bars(summary, "mean", fill=0.0),
                              customdata=summary[["n", "sd"]],
                              hovertemplate="%{y}<br>mean %{x:.4f}<br>n %{customdata[0]}, sd %{customdata[1]:.4f}"),
                   row=1, col=1)
@@ -42,7 +38,7 @@ def comparison_figure(comparison, metric: str = "acc_fused") -> go.Figure:
                              hovertemplate="%{y}<br>seed %{text}: %{x:.4f}"), row=1, col=1)
     labels = paired["config_b"] + " − " + paired["config_a"]
     fig.add_trace(go.Scatter(x=paired["mean_diff"], y=labels, mode="markers", name="paired difference",
-                             marker={"size": 11}, error_x=_error_bar(paired, "mean_diff"),
+                             marker={"size": 11}, error_x=interval_error_bars(paired, "mean_diff", fill=0.0),
                              customdata=paired[["n", "p_value"]],
                              hovertemplate="%{y}<br>%{x:+.4f} (n %{customdata[0]}, p %{customdata[1]:.3g})"),
                   row=1, col=2)

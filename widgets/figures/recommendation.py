@@ -20,16 +20,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from widgets.figures.captions import add_caption
+from widgets.figures.error_bars import interval_error_bars
 from widgets.text import escaped_figure
-
-
-def _error_y(p, value: str, lo: str, hi: str) -> dict:
-    return {
-        "type": "data",
-        "symmetric": False,
-        "array": p[hi] - p[value],
-        "arrayminus": p[value] - p[lo],
-    }
 
 
 def _caption(metric: str, k: int, level: float) -> str:
@@ -61,7 +53,7 @@ def recommendation_metrics_figure(result, metric: str = "recall", k: int = 20) -
                 x=p["model"],
                 y=p["value"],
                 showlegend=False,
-                error_y=_error_y(p, "value", "value_ci_lower", "value_ci_upper"),
+                error_y=interval_error_bars(p, "value"),
             ),
             row=1,
             col=c,
@@ -90,7 +82,7 @@ def recommendation_group_figure(
                 name=str(model),
                 x=label,
                 y=p["value"],
-                error_y=_error_y(p, "value", "value_ci_lower", "value_ci_upper"),
+                error_y=interval_error_bars(p, "value"),
             )
         )
     fig.update_layout(
@@ -116,7 +108,7 @@ def recommendation_disparity_figure(result, metric: str = "recall", k: int = 20)
                 name=str(attribute),
                 x=label,
                 y=p["value"],
-                error_y=_error_y(p, "value", "value_ci_lower", "value_ci_upper"),
+                error_y=interval_error_bars(p, "value"),
                 hovertext=[
                     f"p = {v:.3g}; worst group {w}"
                     for v, w in zip(p["p_value"], p["worst_group"], strict=True)
@@ -165,7 +157,7 @@ def ranking_shapley_figure(result, attribute: str | None = None) -> go.Figure:
                     y=p["mean"],
                     legendgroup=str(g),
                     showlegend=c == 1,
-                    error_y=_error_y(p, "mean", "mean_ci_lower", "mean_ci_upper"),
+                    error_y=interval_error_bars(p, "mean"),
                 ),
                 row=1,
                 col=c,
@@ -239,12 +231,7 @@ def anchor_overlap_figure(result) -> go.Figure:
             name="gain",
             showlegend=False,
             line={"color": "#2ca02c"},
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": 100 * (g["gain_ci_upper"] - g["gain"]),
-                "arrayminus": 100 * (g["gain"] - g["gain_ci_lower"]),
-            },
+            error_y=interval_error_bars(g, "gain", scale=100.0),
         ),
         row=1,
         col=2,
@@ -308,7 +295,7 @@ def ranking_fairness_figure(result) -> go.Figure:
                 name=f"{metric}@{k}",
                 x=p["attribute"] + " = " + p["group"].astype(str),
                 y=p["value"],
-                error_y=_error_y(p, "value", "value_ci_lower", "value_ci_upper"),
+                error_y=interval_error_bars(p, "value"),
                 marker_pattern_shape=["/" if f else "" for f in p["flag"]],
             )
         )

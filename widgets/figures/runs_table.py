@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from widgets.figures.error_bars import interval_error_bars
 from widgets.figures.result import table_figure
 from widgets.text import add_caption, escape, escape_figure
 
@@ -165,12 +166,7 @@ def configurations_figure(comparison, *, metric: str = "acc_fused") -> go.Figure
             mode="markers",
             name=f"mean, {level} CI",
             marker={"size": 11, "symbol": "diamond", "color": _PALETTE[0]},
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": (summary["mean_ci_upper"] - summary["mean"]).fillna(0),
-                "arrayminus": (summary["mean"] - summary["mean_ci_lower"]).fillna(0),
-            },
+            error_x=interval_error_bars(summary, "mean", fill=0.0),
             customdata=summary[["n", "sd"]],
             hovertemplate="mean %{x:.4f}<br>n %{customdata[0]}, sd %{customdata[1]:.4f}<extra></extra>",
         )
@@ -235,12 +231,7 @@ def paired_figure(comparison, *, metric: str = "acc_fused") -> go.Figure:
             mode="markers",
             name=f"mean paired difference, {level} CI",
             marker={"size": 11, "color": _PALETTE[2]},
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": (paired["mean_diff_ci_upper"] - paired["mean_diff"]).fillna(0),
-                "arrayminus": (paired["mean_diff"] - paired["mean_diff_ci_lower"]).fillna(0),
-            },
+            error_x=interval_error_bars(paired, "mean_diff", fill=0.0),
             customdata=paired[["n", "seeds", "p_value"]],
             hovertemplate="%{x:+.4f}<br>n %{customdata[0]} (seeds %{customdata[1]}), "
             "p %{customdata[2]:.3g}<extra></extra>",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from widgets.figures.captions import add_caption
+from widgets.figures.error_bars import interval_error_bars
 from widgets.text import escaped_figure
 
 __all__ = ["report_figures", "share_figure", "value_figure"]
@@ -38,12 +39,7 @@ def value_figure(result) -> go.Figure:
                 x=sub["modality"],
                 y=sub["mean"],
                 name=str(target),
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": sub["mean_ci_upper"] - sub["mean"],
-                    "arrayminus": sub["mean"] - sub["mean_ci_lower"],
-                },
+                error_y=interval_error_bars(sub, "mean"),
                 customdata=sub[["share", "total", "full_accuracy", "chance"]],
                 hovertemplate="%{x}: %{y:.3f} nats (share %{customdata[0]:.2f} of %{customdata[1]:.3f}); "
                 "all modalities: accuracy %{customdata[2]:.2f}, chance %{customdata[3]:.2f}<extra></extra>",
