@@ -566,6 +566,7 @@ class Dashboard:
         finish while a page is open appear without a restart; the "refresh runs" button forces it.
         """
         signature = self._scan()
+        table = None
         if not force and signature == self._signature:
             # a running run finishing changes status.json; a run starting adds a lock: both are in the signature
             if not (self.table.runs["status"] == "running").any():
@@ -573,8 +574,9 @@ class Dashboard:
             table = runs_table(self.store)
             if table.runs["status"].tolist() == self.table.runs["status"].tolist():
                 return False
-        self.table = runs_table(self.store)
-        self._signature = self._scan()
+        # the table read once, and the signature taken before it: a change in between shows at the next poll
+        self.table = table if table is not None else runs_table(self.store)
+        self._signature = signature
         ids = self.run_ids()
         kept = [r for r in self.compare_select.value if r in ids]
         self.runs_grid.value = self._grid_frame()

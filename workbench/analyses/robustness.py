@@ -243,6 +243,8 @@ def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalD
             pred = predict({**emb, **encode({**x, target: noisy})}, dev)
         rows += _rows(score(pred), perturbation=kind, modality=target, severity=float(severity))
     conditions = [(spec, m, r) for spec in faults for m in modalities if m in raw.signals for r in fault_rates]
+    # the clean signals of the evaluated samples, sliced once: the quality rule sees them beside the faulted one
+    clean = {m: np.asarray(v)[idx] for m, v in raw.signals.items()} if "std_rule" in fault_masks and faults else {}
     for spec, target, rate in progress_bar(conditions, enabled=progress, desc="signal faults"):
         crng = np.random.default_rng([seed, len(rows), 7])
         signals, feats, present = fault_signals(raw, target, {**spec, "rate": float(rate)}, idx, crng)
@@ -252,8 +254,7 @@ def robustness_analysis(model: MultimodalModel | CoReSleepModel, ds: MultimodalD
             if masking == "true":
                 mask[target] = _with_epochs(dev[target], present, device)
             elif masking == "std_rule":
-                keep = raw.quality_rule({**{m: np.asarray(v)[idx] for m, v in raw.signals.items()}, target: signals},
-                                        idx)
+                keep = raw.quality_rule({**clean, target: signals}, idx)
                 mask = {m: _with_epochs(dev[m], keep[m], device) if m in keep else dev[m] for m in names}
                 share = float(1 - keep[target].mean())
             rows += _rows(score(predict(inputs, mask)), perturbation="fault", modality=target, severity=float(rate),
