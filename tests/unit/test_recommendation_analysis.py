@@ -262,5 +262,15 @@ def test_checkpoint_resume_gives_the_same_numbers(small, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
         assert resumed.models[d].alpha == straight.models[d].alpha
     assert torch.equal(resumed.maps["A_to_B"].weight, straight.maps["A_to_B"].weight)
-    with pytest.raises(ValueError, match="checkpoint_path: .* other settings"):
-        fit_ranking(small, epochs=6, checkpoint_path=ck, **{**kw, "lr": 1e-3})
+    # a checkpoint of other settings, or a truncated one, is moved aside (kept) and the fit restarts
+    with pytest.warns(RuntimeWarning, match="other settings.*moved it to ranking.bad-1"):
+        other = fit_ranking(small, epochs=2, checkpoint_path=ck, **{**kw, "lr": 1e-3})
+    assert (tmp_path / "ranking.bad-1").exists() and len(other.history) == 2
+    fresh = fit_ranking(small, epochs=2, **{**kw, "lr": 1e-3})
+    pd.testing.assert_frame_equal(other.history, fresh.history)
+    ck.write_bytes(ck.read_bytes()[:100])
+    with pytest.warns(RuntimeWarning, match="cannot be resumed from.*moved it to ranking.bad-2"):
+        again = fit_ranking(small, epochs=2, checkpoint_path=ck, **{**kw, "lr": 1e-3})
+    pd.testing.assert_frame_equal(again.history, fresh.history)
+    with pytest.raises(ValueError, match="device 'cuda:7'"):
+        fit_ranking(small, epochs=1, device="cuda:7", **kw)

@@ -60,20 +60,43 @@ __all__ = [
 ]
 
 
-def _sparse(rows, cols, vals, shape) -> torch.Tensor:
+def _sparse(rows, cols, vals, shape, device: torch.device | None = None) -> torch.Tensor:
     idx = torch.as_tensor(np.stack([rows, cols]), dtype=torch.long)
     return torch.sparse_coo_tensor(
         idx, torch.as_tensor(vals, dtype=torch.float32), shape
-    ).coalesce()
+    ).coalesce().to(device or "cpu")
 
 
-def norm_adjacency(pairs: np.ndarray, n_users: int, n_items: int) -> torch.Tensor:
+def norm_adjacency(pairs: np.ndarray, n_users: int, n_items: int,
+                   device: torch.device | None = None) -> torch.Tensor:
     """LightGCN's ``D^-1/2 A D^-1/2`` of the bipartite graph (degrees floored at 1)."""
     u, i = pairs[:, 0], pairs[:, 1] + n_users
     rows, cols = np.r_[u, i], np.r_[i, u]
     n = n_users + n_items
     deg = np.maximum(np.bincount(rows, minlength=n), 1).astype(np.float64)
-    return _sparse(rows, cols, deg[rows] ** -0.5 * deg[cols] ** -0.5, (n, n))
+    return _sparse(rows, cols, deg[rows] ** -0.5 * deg[cols] ** -0.5, (n, n), device)
+
+
+class _GraphModel(nn.Module):
+    """A recommender whose graph tensors (sparse, not parameters) live beside its weights.
+
+    ``nn.Module.to`` moves parameters and buffers but not the sparse graph matrices, which are
+    rebuilt from the pairs on the weights' device: call :meth:`to_device`, not ``to``.
+    """
+
+    pairs: np.ndarray
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def set_graph(self, pairs: np.ndarray):
+        raise NotImplementedError
+
+    def to_device(self, device: str | torch.device):
+        """Move the weights to ``device`` and rebuild the graph there (same numbers)."""
+        self.to(device)
+        return self.set_graph(self.pairs)
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -130,7 +153,7 @@ class _Modalities(nn.Module):
         return out
 
 
-class INMO(nn.Module):
+class INMO(_GraphModel):
     """IMF (``n_layers=0``) or IGCN (``n_layers > 0``), optionally with MICRec's item modalities."""
 
     def __init__(
@@ -201,9 +224,10 @@ class INMO(nn.Module):
             None,
         )  # embedding rows; aux sampler built lazily
         self.row_sum = np.bincount(rows, minlength=self.n_users + self.n_items).astype(np.float64)
-        self.adj = norm_adjacency(pairs, self.n_users, self.n_items) if self.n_layers else None
+        device = self.device
+        self.adj = norm_adjacency(pairs, self.n_users, self.n_items, device) if self.n_layers else None
         deg = np.bincount(u, minlength=self.n_users).astype(np.float64)
-        self.user_mean = _sparse(u, i, 1.0 / np.maximum(deg[u], 1), (self.n_users, self.n_items))
+        self.user_mean = _sparse(u, i, 1.0 / np.maximum(deg[u], 1), (self.n_users, self.n_items), device)
         self.update_feat()
         return self
 
@@ -214,6 +238,7 @@ class INMO(nn.Module):
             self._f_cols,
             vals,
             (self.n_users + self.n_items, self.n_tu + self.n_ti + 2),
+            self.device,
         )
 
     def on_epoch_end(self) -> None:
@@ -225,7 +250,7 @@ class INMO(nn.Module):
     def _dropped_feat(self) -> torch.Tensor:
         if not self.training or self.dropout == 0:
             return self.feat
-        keep = torch.rand(self.feat._nnz()) >= self.dropout
+        keep = torch.rand(self.feat._nnz(), device=self.feat.device) >= self.dropout
         idx, val = self.feat.indices()[:, keep], self.feat.values()[keep] / (1 - self.dropout)
         return torch.sparse_coo_tensor(idx, val, self.feat.shape).coalesce()
 
@@ -249,17 +274,17 @@ class INMO(nn.Module):
             self._aux = (
                 BPRSampler(tp, self.n_items, items=self.template_items) if len(tp) else False
             )
-        if self._aux is False:
-            return torch.zeros(())
-        users, pos, neg = self._aux(n, rng)
-        cu = torch.as_tensor(self._u_col[users])
-        ci = torch.as_tensor(self._i_col[pos])
-        cj = torch.as_tensor(self._i_col[neg])
         e = self.embedding.weight
+        if self._aux is False:
+            return torch.zeros((), device=e.device)
+        users, pos, neg = self._aux(n, rng)
+        cu = torch.as_tensor(self._u_col[users], device=e.device)
+        ci = torch.as_tensor(self._i_col[pos], device=e.device)
+        cj = torch.as_tensor(self._i_col[neg], device=e.device)
         return bpr_loss((e[cu] * e[ci] * self.w).sum(1), (e[cu] * e[cj] * self.w).sum(1))
 
 
-class MF(nn.Module):
+class MF(_GraphModel):
     """BPR-MF (the official code's ``MF``: embeddings ``N(0, 0.1^2)``, l2 on raw embeddings)."""
 
     def __init__(
@@ -306,7 +331,7 @@ class LightGCN(MF):
 
     def set_graph(self, pairs: np.ndarray):
         self.pairs = np.asarray(pairs, dtype=np.int64)
-        self.adj = norm_adjacency(self.pairs, self.n_users, self.n_items)
+        self.adj = norm_adjacency(self.pairs, self.n_users, self.n_items, self.device)
         return self
 
     def reps(self):

@@ -3,10 +3,14 @@
 The :class:`~workbench.training.trainer.Trainer` iterates over the samples of a
 :class:`~workbench.data.MultimodalDataset`; a recommender trains on sampled (user, positive,
 negative) triples over a whole interaction graph and anneals its feature matrix every epoch, so
-this small loop keeps the Trainer's conventions instead (seeded by ``seed`` through
+this small loop keeps the Trainer's machinery instead: seeded by ``seed`` through
 :func:`~workbench.training.trainer.seed_everything`, a ``progress`` bar from
-:func:`workbench.progress.progress_bar`, a per-epoch ``history`` frame, ``device`` (the CPU only
-for now), checkpoints and resume by ``checkpoint_path``). Not done: the run store and the GPU.
+:func:`workbench.progress.progress_bar`, a per-epoch ``history`` frame, ``device`` resolved and
+checked as the Trainer's (``auto``: CUDA when present; the sparse graph matrices are rebuilt on
+the weights' device), checkpoints with every RNG and resume by ``checkpoint_path`` (an unusable
+checkpoint is moved aside with a warning, as the Trainer does). The run store, run ids, the lock
+and the run panels come from :func:`workbench.training.train_ranking.train_ranking`, which
+calls this loop (``train(..., task="ranking")`` goes there too).
 
 Per epoch and domain: ``len(train)`` triples in batches of ``batch_size`` (INMO's epoch), loss
 ``BPR + l2_reg * mean ||.||^2 + aux_reg * BPR_aux`` (INMO: l2 of the representations, aux only
@@ -36,6 +40,8 @@ Example
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +54,18 @@ from workbench.models.inmo import INMO, MF, BPRSampler, LightGCN, Popularity, bp
 from workbench.progress import progress_bar
 from workbench.stats.ranking import as_item_sets, full_ranking, ranking_metrics
 from workbench.store.atomic import atomic_write_bytes, jsonable
-from workbench.training.trainer import seed_everything
+from workbench.training.trainer import (
+    _rng_state,
+    _set_rng_state,
+    move_aside,
+    resolve_device,
+    seed_everything,
+)
 
 __all__ = ["MODELS", "RankingFit", "evaluate_ranking", "fit_ranking", "score_vectors"]
 
 MODELS = ("popularity", "mf", "lightgcn", "imf", "igcn", "micrec")
+CHECKPOINT_FORMAT = 1
 
 
 @dataclass
@@ -99,7 +112,8 @@ def _user_reps(
         return out
     a, b = list(reps)
     has = {
-        d: torch.as_tensor(np.bincount(fit.models[d].pairs[:, 0], minlength=len(out[d])) > 0)
+        d: torch.as_tensor(np.bincount(fit.models[d].pairs[:, 0], minlength=len(out[d])) > 0,
+                           device=out[d].device)
         for d in reps
     }
     for d, o in ((a, b), (b, a)):
@@ -130,7 +144,7 @@ def fit_ranking(
     feature_ratio: float = 1.0,
     seed: int = 0,
     progress: bool = True,
-    device: str = "cpu",
+    device: str = "auto",
     valid_every: int = 0,
     patience: int = 3,
     checkpoint_path: str | Path | None = None,
@@ -150,8 +164,12 @@ def fit_ranking(
     ``checkpoint_path``: after every epoch the parameters (and INMO's ``alpha``), the optimizer,
     both random generators, the history and the early-stopping state are written there atomically;
     a call with an existing checkpoint of the same settings (``epochs`` may grow) resumes from it
-    and gives the same numbers as an uninterrupted run (tested). A checkpoint of other settings is
-    refused.
+    and gives the same numbers as an uninterrupted run (tested). A checkpoint of other settings, of
+    another format or that cannot be read is moved aside as ``NAME.bad-N`` with a warning and the
+    fit starts again (nothing on disk is lost).
+
+    ``device``: ``"auto"`` (CUDA when present, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``;
+    a device this machine lacks is a one-line ``ValueError`` before any work.
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
@@ -165,8 +183,7 @@ def fit_ranking(
         raise ValueError("anchors=True needs exactly two domains")
     if transfer not in ("mean", "map"):
         raise ValueError(f"transfer must be 'mean' or 'map', got {transfer!r}")
-    if device != "cpu":
-        raise ValueError("device: the ranking loop runs on the CPU only for now")
+    dev = _check_device(device)
     seed_everything(seed)
     rng = np.random.default_rng(seed)
     models = {
@@ -175,6 +192,9 @@ def fit_ranking(
         )
         for d in domains
     }
+    for m in models.values():
+        if isinstance(m, torch.nn.Module):
+            m.to_device(dev)
     fit = RankingFit(
         kind=model,
         models=models,
@@ -206,6 +226,7 @@ def fit_ranking(
         )
         for lin in fit.maps.values():
             torch.nn.init.zeros_(lin.weight)
+        fit.maps.to(dev)
         models_and_maps = {**models, "_maps": fit.maps}
     else:
         models_and_maps = models
@@ -222,18 +243,9 @@ def fit_ranking(
         "domains": domains,
         "anchors": anchors,
     }
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        ck = torch.load(checkpoint_path, weights_only=True)
-        if ck.get("settings") != jsonable(settings):
-            raise ValueError(
-                f"checkpoint_path: {checkpoint_path} was written by a run with other settings "
-                f"({ck.get('settings')}); remove it or pass another path"
-            )
-        _restore(models_and_maps, ck["state"])
-        opt.load_state_dict(ck["opt"])
-        rng.bit_generator.state = ck["rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        start, rows, best, stopped = ck["epoch"], ck["rows"], tuple(ck["best"]), ck["stopped"]
+    resumed = _load_checkpoint(checkpoint_path, settings, models_and_maps, opt, rng)
+    if resumed is not None:
+        start, rows, best, stopped = resumed
     for epoch in progress_bar(
         range(start, epochs if not stopped else start),
         enabled=progress,
@@ -245,9 +257,9 @@ def fit_ranking(
         for _ in range(n_steps):
             reps = {d: m.reps() for d, m in models.items()}
             users_rep = _user_reps(fit, reps)
-            loss = torch.zeros(())
+            loss = torch.zeros((), device=dev)
             for d, m in models.items():
-                u, i, j = (torch.as_tensor(a) for a in samplers[d](batch_size, rng))
+                u, i, j = (torch.as_tensor(a, device=dev) for a in samplers[d](batch_size, rng))
                 U, V = users_rep[d], reps[d][1]
                 loss = loss + bpr_loss((U[u] * V[i]).sum(1), (U[u] * V[j]).sum(1))
                 if inmo:
@@ -262,7 +274,7 @@ def fit_ranking(
                     )
             if len(anchor_users):
                 a, b = domains
-                pick = torch.as_tensor(anchor_users[rng.integers(0, len(anchor_users), batch_size)])
+                pick = torch.as_tensor(anchor_users[rng.integers(0, len(anchor_users), batch_size)], device=dev)
                 loss = (
                     loss + anchor_reg * (reps[a][0][pick] - reps[b][0][pick]).pow(2).sum(1).mean()
                 )
@@ -283,20 +295,8 @@ def fit_ranking(
             elif (epoch + 1 - best[1]) // valid_every >= patience:
                 stopped = True
         if checkpoint_path is not None:
-            ck = {
-                "settings": jsonable(settings),
-                "epoch": epoch + 1,
-                "state": _state(models_and_maps),
-                "opt": opt.state_dict(),
-                "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "rows": rows,
-                "best": best,
-                "stopped": stopped,
-            }
-            buffer = io.BytesIO()
-            torch.save(ck, buffer)
-            atomic_write_bytes(checkpoint_path, buffer.getvalue())
+            _save_checkpoint(checkpoint_path, settings=settings, epoch=epoch + 1, models=models_and_maps,
+                             opt=opt, rng=rng, rows=rows, best=best, stopped=stopped)
         if stopped:
             break
     fit.history = pd.DataFrame(rows)
@@ -306,6 +306,65 @@ def fit_ranking(
     for m in models.values():
         m.eval()
     return fit
+
+
+def _check_device(device: str) -> torch.device:
+    """``device`` checked like :class:`~workbench.training.config.TrainConfig`'s (one line naming it)."""
+    from workbench.training.config import TrainConfig
+
+    TrainConfig(device=device)  # raises "device 'cuda': CUDA is not available ..." before any work
+    return resolve_device(device)
+
+
+def _save_checkpoint(path, *, settings: dict, epoch: int, models: dict[str, Any], opt, rng: np.random.Generator,
+                     rows: list[dict], best: tuple, stopped: bool) -> None:
+    """Everything a resumed fit needs, written atomically: parameters (and INMO's ``alpha``), the
+    optimizer, the sampler's generator and every global RNG (the Trainer's, CUDA's included), the
+    history and the early-stopping state."""
+    ck = {
+        "format": CHECKPOINT_FORMAT,
+        "settings": jsonable(settings),
+        "epoch": epoch,
+        "state": _state(models),
+        "opt": opt.state_dict(),
+        "rng": rng.bit_generator.state,
+        "global_rng": _rng_state(),
+        "rows": rows,
+        "best": best,
+        "stopped": stopped,
+    }
+    buffer = io.BytesIO()
+    torch.save(ck, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_checkpoint(path, settings: dict, models: dict[str, Any], opt, rng: np.random.Generator):
+    """``(start, rows, best, stopped)`` from the checkpoint at ``path``, or None when there is none.
+
+    A checkpoint that cannot be used (unreadable or truncated, pickled objects, written by other
+    settings or another format) is moved aside as ``NAME.bad-N`` with a warning naming it and the fit
+    starts from epoch 0, as the :class:`~workbench.training.trainer.Trainer` does: nothing on disk is lost.
+    """
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+            have = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
+            raise ValueError(f"not a ranking checkpoint of format {CHECKPOINT_FORMAT} (format {have})")
+        if ck["settings"] != jsonable(settings):
+            raise ValueError(f"written by a fit with other settings ({ck['settings']})")
+        _restore(models, ck["state"])
+        opt.load_state_dict(ck["opt"])
+        rng.bit_generator.state = ck["rng"]
+        _set_rng_state(ck["global_rng"])
+        return int(ck["epoch"]), [dict(r) for r in ck["rows"]], tuple(ck["best"]), bool(ck["stopped"])
+    except Exception as exc:  # noqa: BLE001 -- unpickling, zip, key and shape errors all mean "unusable"
+        first = (re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines() or [type(exc).__name__])[0]
+        aside = move_aside(path)
+        warnings.warn(f"checkpoint {path} cannot be resumed from ({first[:300]}); moved it to {aside.name} "
+                      "and restarted from epoch 0", RuntimeWarning, stacklevel=3)
+        return None
 
 
 def _state(models: dict[str, Any]) -> dict[str, tuple[dict, float]]:
@@ -331,7 +390,7 @@ def score_vectors(fit: RankingFit) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     with torch.no_grad():
         reps = {d: m.reps() for d, m in fit.models.items()}
         users = _user_reps(fit, reps)
-    return {d: (users[d].detach().numpy(), reps[d][1].detach().numpy()) for d in reps}
+    return {d: (users[d].detach().cpu().numpy(), reps[d][1].detach().cpu().numpy()) for d in reps}
 
 
 def evaluate_ranking(
