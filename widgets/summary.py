@@ -40,12 +40,27 @@ def run_summary_html(run: Run) -> str:
     return " &middot; ".join(f"<b>{escape(k)}</b> {escape(v)}" for k, v in items)
 
 
+RANKING_SETTINGS = {"transductive": "users trained on", "inductive": "new users folded in"}
+
+
+def _ranking_sentence(part: pd.DataFrame, measure: str, split: str) -> str:
+    """``NDCG@20 ... : A 0.300 for users trained on, 0.281 for new users folded in; B ...`` (ranking runs)."""
+    by_domain: dict[str, list[str]] = {}
+    for model, kind, value, n in zip(part["model"], part["kind"], part["accuracy"], part["n"], strict=True):
+        domain = str(model).rsplit(" (", 1)[0]
+        by_domain.setdefault(domain, []).append(f"{float(value):.3f} for {RANKING_SETTINGS[kind]} (n = {int(n)})")
+    body = "; ".join(f"{d} {', '.join(v)}" for d, v in by_domain.items())
+    return f"{measure} on the {split} split by domain: {body}."
+
+
 def _modality_sentence(run: Run, split: str) -> str | None:
     acc = run.accuracy()
     part = acc[acc["split"] == split] if "split" in acc else acc.iloc[:0]
     if part.empty:
         return None
     measure = str(part["measure"].iloc[0]) if "measure" in part else "accuracy"
+    if "kind" in part and set(part["kind"]) <= set(RANKING_SETTINGS):
+        return _ranking_sentence(part, measure, split)
     fused = part[part["model"] == "fused"]
     uni = part[part["model"] != "fused"].sort_values("accuracy", ascending=False)
     text = (f"Fused {measure} on the {split} split: {float(fused['accuracy'].iloc[0]):.3f}" if len(fused)
@@ -98,17 +113,7 @@ def _result_sentences(results: dict[str, Result | str]) -> list[str]:
             continue
         table = getattr(res, "modalities", None)
         if isinstance(table, pd.DataFrame) and {"modality", "mean", "mean_ci_lower", "mean_ci_upper"} <= set(table):
-            level = float(table["level"].iloc[0]) if "level" in table and len(table) else 1 - float(res.alpha)
-            ranked = table.sort_values("mean", ascending=False)
-            sure = [str(m) for m, lo in zip(ranked["modality"], ranked["mean_ci_lower"], strict=True) if lo > 0]
-            unsure = [str(m) for m, lo, hi in zip(ranked["modality"], ranked["mean_ci_lower"], ranked["mean_ci_upper"],
-                                                  strict=True) if lo <= 0 <= hi]
-            text = f"{name}: mean Shapley value highest for {ranked['modality'].iloc[0]}"
-            if sure:
-                text += f"; {', '.join(sure)} reduce the log-loss (their {level:.0%} interval is above 0)"
-            if unsure:
-                text += f"; the interval of {', '.join(unsure)} includes 0"
-            out.append(text + ".")
+            out.extend(_shapley_sentences(name, res, table))
         summary = getattr(res, "summary", None)
         if isinstance(summary, pd.DataFrame) and {"pair", "epoch", "share_imbalanced"} <= set(summary) and len(summary):
             last = summary[summary["epoch"] == summary["epoch"].max()]
@@ -117,13 +122,53 @@ def _result_sentences(results: dict[str, Result | str]) -> list[str]:
             out.append(f"{name}: share of samples in the imbalanced GMM component at epoch "
                        f"{int(last['epoch'].iloc[0])}: {', '.join(parts)}{more}.")
         disparities = getattr(res, "disparities", None)
-        if isinstance(disparities, pd.DataFrame) and {"attribute", "metric", "value"} <= set(disparities):
+        if isinstance(disparities, pd.DataFrame) and {"disparity", "domain", "k", "value_ci_lower"} <= set(disparities):
+            out.extend(_ranking_gap_sentence(name, disparities))
+        elif isinstance(disparities, pd.DataFrame) and {"attribute", "metric", "value"} <= set(disparities):
             gaps = disparities[disparities["metric"].astype(str).str.contains("gap|difference", regex=True)]
             if len(gaps):
                 worst = gaps.loc[gaps["value"].abs().idxmax()]
                 out.append(f"{name}: largest disparity {worst['metric']} over {worst['attribute']} = "
                            f"{float(worst['value']):.3f}.")
     return out
+
+
+def _shapley_sentences(name: str, res: Result, table: pd.DataFrame) -> list[str]:
+    """Which modalities' mean Shapley value is surely above 0, per domain when the table has domains
+    (ranking: values in NDCG@K; classification: log-loss reduction in nats)."""
+    level = float(table["level"].iloc[0]) if "level" in table and len(table) else 1 - float(res.alpha)
+    ranking = "domain" in table and isinstance(getattr(res, "k", None), int)
+    gain = f"raise NDCG@{res.k}" if ranking else "reduce the log-loss"
+    out = []
+    for domain, part in (table.groupby("domain", sort=True) if "domain" in table else [(None, table)]):
+        ranked = part.sort_values("mean", ascending=False)
+        sure = [str(m) for m, lo in zip(ranked["modality"], ranked["mean_ci_lower"], strict=True) if lo > 0]
+        unsure = [str(m) for m, lo, hi in zip(ranked["modality"], ranked["mean_ci_lower"], ranked["mean_ci_upper"],
+                                              strict=True) if lo <= 0 <= hi]
+        where = f" in domain {domain}" if domain is not None else ""
+        text = f"{name}: mean Shapley value{where} highest for {ranked['modality'].iloc[0]}"
+        if sure:
+            text += f"; {', '.join(sure)} {gain} (their {level:.0%} interval is above 0)"
+        if unsure:
+            text += f"; the interval of {', '.join(unsure)} includes 0"
+        out.append(text + ".")
+    return out
+
+
+def _ranking_gap_sentence(name: str, disparities: pd.DataFrame) -> list[str]:
+    """The largest max-min gap between user groups of a recommendation analysis, with its interval."""
+    gaps = disparities[(disparities["disparity"] == "max_min_gap") & disparities["value"].notna()]
+    if gaps.empty:
+        return []
+    g = gaps.loc[gaps["value"].idxmax()]
+    metric = f"{'NDCG' if g['metric'] == 'ndcg' else 'Recall'}@{int(g['k'])}"
+    level = float(g["level"]) if "level" in g else 0.95
+    text = (f"{name}: largest gap between user groups: {metric} over {g['attribute']} in domain {g['domain']} "
+            f"({g['setting']}) = {float(g['value']):.3f}, {level:.0%} interval [{float(g['value_ci_lower']):.3f}, "
+            f"{float(g['value_ci_upper']):.3f}], worst group {g['worst_group']}")
+    if pd.notna(g.get("p_value")):
+        text += f", permutation p = {float(g['p_value']):.2f}"
+    return [text + "."]
 
 
 def run_takeaways(run: Run, results: dict[str, Result | str] | None = None, *, split: str = "test") -> list[str]:

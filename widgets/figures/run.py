@@ -11,7 +11,10 @@ from widgets.text import add_caption, escape_frame, escaped_figure
 
 @escaped_figure
 def history_figure(history: pd.DataFrame, *, title: str = "Training history") -> go.Figure:
-    """Loss and accuracy per epoch (training and held-out), plus held-out unimodal accuracy."""
+    """Loss and accuracy per epoch (training and held-out), plus held-out unimodal accuracy; a ranking
+    run's history (BPR loss, validation Recall@20) by :func:`ranking_history_figure`."""
+    if "train_loss" in history and not any(c.endswith("_acc") for c in history.columns):
+        return ranking_history_figure(history, title=title)
     acc_cols = [c for c in history.columns if c.endswith("_acc") or c.startswith("heldout_acc_")]
     long = history.melt(id_vars="epoch", value_vars=acc_cols, var_name="series", value_name="accuracy")
     long["series"] = long["series"].str.replace("heldout_acc_", "unimodal: ", regex=False)
@@ -21,6 +24,35 @@ def history_figure(history: pd.DataFrame, *, title: str = "Training history") ->
                      "fused model on the training batches during the epoch; heldout_acc: the fused model on the "
                      "held-out calibration split (the validation part of the training split when early stopping "
                      "is on); unimodal: m: modality m's own head on the same held-out samples.")
+    return fig
+
+
+def ranking_history_figure(history: pd.DataFrame, *, title: str = "Training history") -> go.Figure:
+    """A ranking run's BPR loss per epoch and, with early stopping, the validation Recall@20.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fig = ranking_history_figure(pd.DataFrame({"epoch": [1, 2], "train_loss": [0.6, 0.4]}))
+    >>> [t.name for t in fig.data]
+    ['train_loss']
+    """
+    from plotly.subplots import make_subplots
+
+    valid = "valid_recall@20" in history and history["valid_recall@20"].notna().any()
+    fig = make_subplots(rows=1, cols=2 if valid else 1, subplot_titles=["BPR loss", "validation Recall@20"][: 1 + valid])
+    fig.add_trace(go.Scatter(x=history["epoch"], y=history["train_loss"], name="train_loss", mode="lines+markers"),
+                  row=1, col=1)
+    if valid:
+        part = history.dropna(subset=["valid_recall@20"])
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["valid_recall@20"], name="valid_recall@20",
+                                 mode="lines+markers"), row=1, col=2)
+    fig.update_layout(title=title, template="plotly_white", legend_title_text="")
+    fig.update_xaxes(title_text="epoch")
+    add_caption(fig, "BPR training of a recommender: train_loss is the mean per step of the BPR loss summed over "
+                     "the domains, plus the l2, INMO auxiliary and anchor terms (lower is better)"
+                + ("; valid_recall@20: Recall@20 of the validation items of the users trained on, mean over the "
+                   "domains (higher is better; early stopping keeps the best check)." if valid else "."))
     return fig
 
 
@@ -53,6 +85,11 @@ def accuracy_figure(accuracy: pd.DataFrame, *, split: str = "test", title: str |
     if measure == "accuracy":
         text = (f"{what} classified correctly (higher is better): the fused model, and each modality's own "
                 "unimodal head trained alongside it.")
+    elif set(part["kind"]) <= {"transductive", "inductive"}:  # a ranking run (workbench.tasks.ranking)
+        text = (f"{measure} of the {split} items per domain (higher is better; 1 = every test item ranked "
+                "first): transductive, users trained on, ranking every item but their training and validation "
+                "items; inductive, held-out users folded in from their history without retraining. Users per "
+                "bar: " + ", ".join(f"{m} {int(k)}" for m, k in zip(part["model"], part["n"], strict=True)) + ".")
     else:
         text = f"{what} scored by {measure} per model (higher is better)."
     if base_rate is not None and measure == "accuracy":

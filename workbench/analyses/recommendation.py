@@ -748,3 +748,25 @@ def top_k_list(fit, data, *, user: int, domain: str, k: int = 10) -> TopKList:
     return TopKList(
         items=items, history=history, user=int(user), domain=domain, model=fit.kind, recall=recall
     )
+
+
+# -- what a ranking run saves ----------------------------------------------------------------------------
+def ranking_run_results(fit, data, *, model: str, ks: Sequence[int] = (10, 20), group_by: Sequence[str] = (),
+                        n_boot: int = 1000, seed: int = 0) -> dict[str, Result]:
+    """The results :func:`workbench.training.train_ranking.train_ranking` saves with ``analyses=True``:
+    ``recommendation`` (metrics by domain, setting and user group with intervals, the disparities),
+    ``ranking_shapley`` for MICRec (NDCG@max(ks), masked value function) and ``top_k_<domain>``: the
+    top-10 list of the known user with the most test items in each domain."""
+    out: dict[str, Result] = {
+        "recommendation": recommendation_analysis({model: fit}, data, ks=tuple(ks), group_by=tuple(group_by),
+                                                  n_boot=n_boot, n_perm=n_boot, seed=seed)}
+    if model == "micrec":
+        out["ranking_shapley"] = ranking_shapley(fit, data, k=max(ks), group_by=tuple(group_by), seed=seed)
+    for d in fit.models:
+        test = data.domains[d].test
+        known = test[~np.isin(test[:, 0], data.new_users)]
+        if len(known):
+            users, counts = np.unique(known[:, 0], return_counts=True)
+            user = int(users[np.argmax(counts)])
+            out[f"top_k_{d}"] = top_k_list(fit, data, user=user, domain=d, k=min(10, max(ks)))
+    return out

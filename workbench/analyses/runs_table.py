@@ -55,7 +55,7 @@ from workbench.analyses.compare import Comparison, paired_differences, runs_fram
 from workbench.stats.intervals import LEVEL, check_level, t_interval
 from workbench.store.results import Result
 from workbench.store.runs import STATUS_COMPLETE, Run, RunError, RunStore
-from workbench.training.config import config_fields, config_key
+from workbench.training.config import config_class, config_fields, config_key
 
 #: the columns of :attr:`RunsTable.runs`, in display order
 RUN_COLUMNS = [
@@ -145,7 +145,7 @@ def non_default_parameters(train: Mapping[str, Any]) -> dict[str, Any]:
     >>> non_default_parameters({"lr": 0.01, "optimizer": "adam", "seed": 3, "strategy_params": {"alpha": 0.5}})
     {'lr': 0.01, 'strategy_params.alpha': 0.5}
     """
-    fields = config_fields()
+    fields = config_fields(config_class(train))
     out: dict[str, Any] = {}
     for name, value in config_key(dict(train)).items():
         if name in OWN_COLUMNS:

@@ -107,8 +107,8 @@ class TrainSection(_Schema):
     strategy: str
     seed: int
     epochs: int
-    hidden: int
-    embed: int
+    hidden: int | None = None  # a ranking run has no encoders
+    embed: int | None = None
     dropout: float
     task: str = "classification"
     task_params: dict = {}

@@ -44,8 +44,8 @@ import pydantic
 import pydantic.dataclasses
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
 
-__all__ = ["Fusion", "Optimizer", "TrainConfig", "config_dataclass", "config_fields", "config_hash",
-           "config_key"]
+__all__ = ["Fusion", "Optimizer", "RankingConfig", "TrainConfig", "config_class", "config_dataclass",
+           "config_fields", "config_hash", "config_key"]
 
 Fusion = str  # a registered fusion head: workbench.models.FUSIONS (built in: late concat sum gated mlp)
 Optimizer = Literal["adam", "adamw", "sgd"]
@@ -77,6 +77,8 @@ def _number(low: float, high: float, *, low_open: bool = False, high_open: bool 
     span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
 
     def check(value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return value  # Optional fields: None is checked by the type
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
         ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
         if not ok:
@@ -294,12 +296,86 @@ class TrainConfig:
         return config_hash({**config_key(self), **(extra or {})})
 
 
+RankingModel = Literal["popularity", "mf", "lightgcn", "imf", "igcn", "micrec"]
+Transfer = Literal["mean", "map"]
+
+
+@config_dataclass
+class RankingConfig:
+    """Everything that determines a ranking (recommendation) run, as :class:`TrainConfig` does for
+    the sample-wise tasks; read by :func:`workbench.training.train_ranking.train_ranking` and stored
+    as the ``train`` section of the run's ``config.json`` (with ``task = "ranking"``).
+
+    The defaults are INMO's official configs (batch 2048, Adam at 1e-3, 64 dimensions, 3 layers,
+    edge dropout 0.3, auxiliary weight 0.01) and MICRec's anchor settings chosen on tuning seeds
+    (:mod:`workbench.training.ranking`).
+
+    Examples
+    --------
+    >>> RankingConfig(model="igcn", epochs=5).batch_size
+    2048
+    >>> RankingConfig(model="svd")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown model 'svd'; choose one of ('popularity', 'mf', 'lightgcn', 'imf', 'igcn', 'micrec')
+    """
+
+    model: Annotated[RankingModel, _one_of(RankingModel)] = Field(
+        "micrec", description="recommender: popularity, mf (BPR-MF), lightgcn, imf, igcn (INMO) or micrec "
+                              "(IGCN with gated item-modality projectors)")
+    domains: list[str] | None = Field(None, description="domains to train (all by default)")
+    epochs: Annotated[int, _integer(0)] = Field(30, description="passes of len(train) BPR triples per domain")
+    batch_size: Annotated[int, _integer(1)] = Field(2048, description="BPR triples per optimizer step and domain")
+    lr: Annotated[float, _number(0.0, 10.0, low_open=True)] = Field(1e-3, description="Adam's learning rate")
+    l2_reg: Annotated[float | None, _number(0.0, 10.0)] = Field(
+        None, description="weight of the l2 term (none: the official configs' value per model)")
+    aux_reg: Annotated[float, _number(0.0, 100.0)] = Field(0.01, description="weight of INMO's self-enhanced loss")
+    anchors: bool = Field(False, description="tie the users present in both domains (MICRec's cross-domain anchors)")
+    anchor_reg: Annotated[float, _number(0.0, 100.0)] = Field(0.03, description="weight of the anchor loss")
+    transfer: Annotated[Transfer, _one_of(Transfer)] = Field(
+        "mean", description="how an anchor user's other-domain vector enters: mean, or map (learned linear)")
+    dim: Annotated[int, _integer(1)] = Field(64, description="embedding width")
+    n_layers: Annotated[int, _integer(0)] = Field(3, description="propagation layers (IGCN, MICRec, LightGCN)")
+    dropout: Annotated[float, _number(0.0, 1.0, high_open=True)] = Field(
+        0.3, description="INMO's edge dropout on the feature matrix")
+    feature_ratio: Annotated[float, _number(0.0, 1.0, low_open=True)] = Field(
+        1.0, description="share of users and items kept as INMO's templates")
+    seed: Annotated[int, _integer(0)] = Field(0, description="seed of the initialisation and the BPR sampler")
+    valid_every: Annotated[int, _integer(0)] = Field(
+        0, description="early stopping: validation Recall@20 every N epochs (0: never)")
+    patience: Annotated[int, _integer(1)] = Field(3, description="validation checks without improvement before stopping")
+    ks: Annotated[list[int], BeforeValidator(lambda v, info: _cutoffs(v))] = Field(
+        default_factory=lambda: [10, 20], description="list lengths K of the recorded Recall@K and NDCG@K")
+    device: Annotated[str, BeforeValidator(_device)] = Field(
+        "auto", description="auto (cuda when present, else cpu), cpu, cuda or cuda:N", json_schema_extra=NOT_IN_KEY)
+    progress: bool = Field(True, description="show a progress bar", json_schema_extra=NOT_IN_KEY)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self, extra: dict | None = None) -> str:
+        return config_hash({**config_key(self, config_cls=RankingConfig), **(extra or {})})
+
+
+def _cutoffs(value: Any) -> list[int]:
+    if not isinstance(value, (list, tuple)) or not value or any(
+            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in value):
+        raise ValueError(f"ks must be a non-empty list of positive integers, got {value!r}")
+    return sorted({int(k) for k in value})
+
+
+def config_class(train: Mapping[str, Any] | None) -> type:
+    """The config class a run's ``train`` section was written from: :class:`RankingConfig` for
+    ``task == "ranking"``, else :class:`TrainConfig`."""
+    return RankingConfig if (train or {}).get("task") == "ranking" else TrainConfig
+
+
 def config_fields(config_cls: type = TrainConfig) -> dict[str, pydantic.fields.FieldInfo]:
     """``{name: FieldInfo}`` of a config class (type, default, description, metadata), in declaration order."""
     return dict(config_cls.__pydantic_fields__)
 
 
-def config_key(config: Any, *, seed: bool = True, config_cls: type = TrainConfig) -> dict:
+def config_key(config: Any, *, seed: bool = True, config_cls: type | None = None) -> dict:
     """The settings of a config that change its numbers: every field except those declared
     with ``json_schema_extra=NOT_IN_KEY`` (progress, device, fast path, evaluation period).
 
@@ -315,6 +391,8 @@ def config_key(config: Any, *, seed: bool = True, config_cls: type = TrainConfig
     (3, 'adam', False, False)
     """
     values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    if config_cls is None:  # a run's stored dict says its task; a config object is its own class
+        config_cls = type(config) if dataclasses.is_dataclass(config) else config_class(values)
     key = {}
     for name, info in config_fields(config_cls).items():
         rule = (info.json_schema_extra or {}).get("in_key", True)

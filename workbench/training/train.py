@@ -120,6 +120,9 @@ def train(
     """
     from workbench import load_dataset
 
+    if config.get("task") == "ranking":
+        return _train_ranking(dataset, dataset_params=dataset_params, split=split, runs_dir=runs_dir, save=save,
+                              resume=resume, callbacks=callbacks, encoders=encoders, **config)
     if config.get("strategy_params") is None:
         config.pop("strategy_params", None)
     cfg = TrainConfig(**config)
@@ -138,6 +141,20 @@ def train(
         checkpoint = store.incomplete_path(run_id) / "checkpoint.pt"
         trainer.fit(ds, splits, checkpoint_path=checkpoint, resume=resume)
         return _finish(ds, cfg, splits, store, run_id, trainer, dataset_params, fingerprint, save=True)
+
+
+def _train_ranking(dataset, *, split, callbacks, encoders, **config: Any) -> Run:
+    """``train(..., task="ranking")``: :func:`~workbench.training.train_ranking.train_ranking` with the
+    task's parameters (``task_params``) and the other keywords as its settings."""
+    from workbench.training.train_ranking import train_ranking
+
+    given = [name for name, v in (("split", split), ("callbacks", callbacks), ("encoders", encoders)) if v]
+    if given:
+        raise ValueError(f"task 'ranking' takes no {given[0]!r}: its splits are per user in time order "
+                         "(see workbench.training.train_ranking)")
+    config.pop("task")
+    settings = {**(config.pop("task_params", None) or {}), **config}
+    return train_ranking(dataset, **settings)
 
 
 def default_split_by(ds: MultimodalDataset) -> str | None:

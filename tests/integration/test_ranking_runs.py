@@ -1,0 +1,167 @@
+"""Ranking runs in the run store: ids, resume, lock, reload, the runs table, the dashboard and the summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from data_catalog.recsys import load_recdata
+from workbench import train
+from workbench.analyses.runs_table import runs_table
+from workbench.store.runs import RunError, RunLockedError, RunStore, load_run
+from workbench.training.ranking import evaluate_ranking, fit_ranking, score_vectors
+from workbench.training.train_ranking import load_ranking_fit, ranking_run_id, train_ranking
+
+SMALL = {"n_users": 120, "n_items": 60}
+FAST = {"epochs": 4, "n_layers": 1, "batch_size": 512, "lr": 1e-2, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("ranking-runs")
+
+
+@pytest.fixture(scope="module")
+def micrec_run(root):
+    return train_ranking("synthetic-recsys", dataset_params=SMALL, model="micrec", anchors=True, runs_dir=root,
+                         n_boot=100, **FAST)
+
+
+def test_run_folder_reads_back_with_the_numbers_of_the_fit(micrec_run, root):
+    run = load_run(micrec_run.run_id, root)
+    assert run.config["train"]["task"] == "ranking" and run.result_names() == [
+        "ranking_shapley", "recommendation", "top_k_A", "top_k_B"]
+    data = load_recdata("synthetic-recsys", **SMALL)
+    fit = load_ranking_fit(run)  # rebuilt from model.pt and the data loaded again by name
+    for users, setting in (("known", "transductive"), ("new", "inductive")):
+        fresh = evaluate_ranking(fit, data, users=users)
+        stored = run.predictions[run.predictions["setting"] == setting]
+        np.testing.assert_allclose(stored["ndcg@20"].to_numpy(), fresh["ndcg@20"].to_numpy(), atol=1e-6)
+        for d in ("A", "B"):
+            mean = fresh.loc[fresh["domain"] == d, "recall@20"].mean()
+            assert run.metrics["test"][f"{d}/{setting}/recall@20"] == pytest.approx(mean)
+    acc = run.accuracy().set_index("model")
+    assert acc.loc["A (transductive)", "accuracy"] == pytest.approx(
+        run.predictions.query("domain == 'A' and setting == 'transductive'")["ndcg@20"].mean())
+    assert set(acc["measure"]) == {"NDCG@20 (mean over users)"}
+    # the reloaded fit scores like the trained one
+    trained = score_vectors(micrec_run.extras["fit"])
+    for d, (U, V) in score_vectors(fit).items():
+        np.testing.assert_allclose(U @ V.T, trained[d][0] @ trained[d][1].T, atol=1e-5)
+    assert "group_group" in run.predictions  # the users' group attribute rides along
+
+
+def test_run_id_is_the_settings_and_the_data(micrec_run):
+    data = load_recdata("synthetic-recsys", **SMALL)
+    from workbench.training.config import RankingConfig
+    from workbench.training.train_ranking import recdata_fingerprint
+
+    cfg = RankingConfig(model="micrec", anchors=True, **FAST)
+    assert ranking_run_id(data.name, cfg, SMALL, recdata_fingerprint(data)) == micrec_run.run_id
+    other = load_recdata("synthetic-recsys", **{**SMALL, "seed": 1})
+    assert ranking_run_id(data.name, cfg, SMALL, recdata_fingerprint(other)) != micrec_run.run_id
+    assert ranking_run_id(data.name, RankingConfig(model="micrec", anchors=True, **{**FAST, "progress": True}),
+                          SMALL, recdata_fingerprint(data)) == micrec_run.run_id  # progress changes no number
+    data.name = "../<img src=x>"
+    rid = ranking_run_id(data.name, cfg)
+    assert "/" not in rid and "<" not in rid and not rid.startswith(".")
+
+
+def test_an_interrupted_run_resumes_to_the_numbers_of_an_uninterrupted_one(tmp_path):
+    kw = {**FAST, "model": "igcn", "valid_every": 1, "patience": 5}
+    straight = train_ranking("synthetic-recsys", dataset_params=SMALL, save=False, analyses=False, **kw)
+    data = load_recdata("synthetic-recsys", **SMALL)
+    store = RunStore(tmp_path)
+    folder = store.incomplete_path(straight.run_id)
+    folder.mkdir(parents=True)
+    # a run killed after 2 of its 4 epochs leaves this checkpoint behind
+    fit_ranking(data, checkpoint_path=folder / "checkpoint.pt", **{**kw, "epochs": 2})
+    resumed = train_ranking("synthetic-recsys", dataset_params=SMALL, runs_dir=tmp_path, analyses=False, **kw)
+    assert resumed.run_id == straight.run_id
+    pd.testing.assert_frame_equal(resumed.history, straight.history)
+    pd.testing.assert_frame_equal(resumed.predictions, straight.predictions)
+    assert not (folder / "checkpoint.pt").exists() and store.is_complete(resumed.run_id)
+    # a second process on the same run is refused at once
+    with store.lock(resumed.run_id), pytest.raises(RunLockedError, match="another process"):
+        train_ranking("synthetic-recsys", dataset_params=SMALL, runs_dir=tmp_path, analyses=False, **kw)
+
+
+def test_a_bad_checkpoint_is_kept_aside_and_training_restarts(tmp_path):
+    kw = {**FAST, "model": "mf", "epochs": 2}
+    straight = train_ranking("synthetic-recsys", dataset_params=SMALL, save=False, analyses=False, **kw)
+    folder = RunStore(tmp_path).incomplete_path(straight.run_id)
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.warns(RuntimeWarning, match="moved it to checkpoint.bad-1"):
+        run = train_ranking("synthetic-recsys", dataset_params=SMALL, runs_dir=tmp_path, analyses=False, **kw)
+    # kept: it moves with the run's folder into place, as the Trainer's bad checkpoints do
+    assert (run.path / "checkpoint.bad-1").read_bytes() == b"PK\x03\x04 truncated"
+    pd.testing.assert_frame_equal(run.predictions, straight.predictions)
+
+
+def test_one_line_errors_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'svd'"):
+        train_ranking("no-such-data", model="svd", runs_dir=tmp_path)  # the settings first, then the data
+    with pytest.raises(ValueError, match="unknown interaction dataset 'no-such-data'"):
+        train_ranking("no-such-data", runs_dir=tmp_path)
+    with pytest.raises(ValueError, match="dataset 'synthetic-recsys': bad parameters"):
+        train_ranking("synthetic-recsys", dataset_params={"n_user": 10}, runs_dir=tmp_path)
+    with pytest.raises(ValueError, match="domains: 'C' is not a domain"):
+        train_ranking("synthetic-recsys", dataset_params=SMALL, domains=["C"], runs_dir=tmp_path)
+    with pytest.raises(ValueError, match="anchors=True needs exactly two domains"):
+        train_ranking("synthetic-recsys", dataset_params=SMALL, domains=["A"], anchors=True, runs_dir=tmp_path)
+    with pytest.raises(ValueError, match="ks must be"):
+        train_ranking("synthetic-recsys", ks=[0], runs_dir=tmp_path)
+    with pytest.raises(ValueError, match="task 'ranking' takes no 'split'"):
+        train("synthetic-recsys", task="ranking", split={"train": 0.5}, runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_train_with_task_ranking_is_the_same_run(micrec_run, root):
+    run = train("synthetic-recsys", task="ranking", task_params={"model": "micrec", "anchors": True},
+                dataset_params=SMALL, runs_dir=root, save=False, analyses=False, **FAST)
+    assert run.run_id == micrec_run.run_id
+    pd.testing.assert_frame_equal(run.predictions, micrec_run.predictions)
+
+
+def test_popularity_run_has_no_weights_and_still_reloads(tmp_path):
+    run = train_ranking("synthetic-recsys", dataset_params=SMALL, model="popularity", runs_dir=tmp_path,
+                        analyses=False, progress=False)
+    assert not (run.path / "model.pt").exists()
+    loaded = load_run(run.run_id, tmp_path)
+    fit = load_ranking_fit(loaded)
+    assert fit.kind == "popularity" and list(loaded.history.columns) == ["epoch"]
+    with pytest.raises(RunError, match="other data"):
+        load_ranking_fit(loaded, load_recdata("synthetic-recsys", **{**SMALL, "seed": 3}))
+    with pytest.raises(NotImplementedError, match="load_ranking_fit"):
+        loaded.load_model()
+
+
+def test_runs_table_dashboard_and_summary_show_the_ranking_run(micrec_run, root):
+    from widgets.dashboard import Dashboard
+    from widgets.summary import run_takeaways
+
+    table = runs_table(root).to_frame().set_index("run_id")
+    row = table.loc[micrec_run.run_id]
+    assert (row["fusion"], row["strategy"], row["status"]) == ("micrec", "bpr+anchors", "complete")
+    assert "anchors=True" in row["params"] and "batch_size" in row["params"]  # differs from RankingConfig's 2048
+    dash = Dashboard(root)
+    dash.run_select.value = micrec_run.run_id
+    assert [t.name for t in dash.tabs] == ["overview", "ranking_shapley", "recommendation", "top_k_A", "top_k_B",
+                                           "compare runs"]
+    bars = {m: y for m, y in zip(dash.accuracy_plot.object.data[0].x, dash.accuracy_plot.object.data[0].y,
+                                 strict=True)}
+    first = run_takeaways(load_run(micrec_run.run_id, root))[0]
+    a = micrec_run.metrics["test"]["A/transductive/ndcg@20"]
+    assert f"A {a:.3f} for users trained on" in first
+    assert any(v == pytest.approx(a) for v in bars.values()) or any(
+        t.y is not None and any(y == pytest.approx(a) for y in t.y) for t in dash.accuracy_plot.object.data)
+
+
+def test_the_fit_runs_on_the_configured_device():
+    data = load_recdata("synthetic-recsys", **SMALL)
+    fit = fit_ranking(data, model="micrec", device="auto", epochs=1, n_layers=1, progress=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert all(m.device.type == expected and m.adj.device.type == expected for m in fit.models.values())
