@@ -165,3 +165,20 @@ def test_the_fit_runs_on_the_configured_device():
     fit = fit_ranking(data, model="micrec", device="auto", epochs=1, n_layers=1, progress=False)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert all(m.device.type == expected and m.adj.device.type == expected for m in fit.models.values())
+
+
+def test_recommend_command_records_a_run_and_refuses_bad_flags(tmp_path, capsys):
+    from workbench.cli.main import main
+
+    code = main(["--runs-dir", str(tmp_path), "recommend", "--data-param", "n_users=80", "--data-param",
+                 "n_items=40", "--model", "mf", "--epochs", "1", "--ks", "5", "10", "--no-analyses", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "NDCG@10 (mean over users)" in out
+    (run_id,) = RunStore(tmp_path).run_ids()
+    run = load_run(run_id, tmp_path)
+    assert run.config["train"]["ks"] == [5, 10] and run.config["dataset_params"] == {"n_users": 80, "n_items": 40}
+    assert main(["--runs-dir", str(tmp_path), "recommend", "--data-param", "n_user=3"]) == 2
+    assert "bad parameters ['n_user']" in capsys.readouterr().err
+    assert main(["--runs-dir", str(tmp_path), "recommend", "--lr", "-1"]) == 2
+    assert "lr must be a finite number" in capsys.readouterr().err
+    assert RunStore(tmp_path).run_ids() == [run_id]

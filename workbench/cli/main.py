@@ -11,6 +11,7 @@ Every command is one module listed in :data:`COMMAND_MODULES` (each exposes
     workbench figures RUN_OR_SWEEP     paper-ready PDF/SVG/PNG figures of a run's results or a sweep
     workbench export mlflow RUN_OR_SWEEP   runs into an MLflow tracking store (--tracking-uri URI)
     workbench tune --dataset NAME --space alpha=0.1:1 ...   Optuna search on a validation metric
+    workbench recommend --dataset ml-100k-genre-domains --model micrec --anchors   a ranking run
 
 Errors: a user error (bad data, card, parameter, path; the project's error classes,
 ``ValueError``, ``OSError``, an unloadable checkpoint) prints one line naming the file or
@@ -36,6 +37,7 @@ COMMAND_MODULES.append("workbench.cli.sweep")
 COMMAND_MODULES.append("workbench.cli.figures")
 COMMAND_MODULES.append("workbench.cli.export")
 COMMAND_MODULES.append("workbench.cli.tune")
+COMMAND_MODULES.append("workbench.cli.recommend")
 
 
 def _torch_load_file(exc: BaseException) -> str | None:

@@ -76,9 +76,18 @@ def _argument_options(annotation: Any) -> dict[str, Any]:
         return {"action": argparse.BooleanOptionalAction}
     if annotation is dict or origin is dict:
         return {"action": "append", "metavar": "KEY=VALUE"}
+    if origin is list and args and args[0] in (int, float, str):  # e.g. --ks 10 20, --domains A B
+        return {"nargs": "+", "type": args[0]}
     if origin is list:  # a list of specs, one flag each: KIND[:KEY=VALUE,...]
         return {"action": "append", "type": parse_spec, "metavar": "KIND[:KEY=VALUE,...]"}
     return {"type": annotation}
+
+
+def _is_list(annotation: Any) -> bool:
+    """``list[...]`` or ``list[...] | None``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_is_list(a) for a in typing.get_args(annotation) if a is not type(None))
+    return typing.get_origin(annotation) is list
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type = TrainConfig) -> None:
@@ -100,8 +109,8 @@ def config_from_args(args: argparse.Namespace, config_cls: type | None = None) -
     out: dict[str, Any] = {}
     for name, info in config_fields(config_cls).items():
         value = getattr(args, name)
-        if isinstance(value, list) and typing.get_origin(info.annotation) is list:
-            pass  # already parsed, one spec per flag
+        if isinstance(value, list) and _is_list(info.annotation):
+            pass  # already parsed: one spec per flag, or the words of one flag
         elif isinstance(value, list):
             flag = (ALIASES.get(name) or ("--" + name.replace("_", "-"),))[0]
             value = dict(parse_kv(value, flag=flag))
