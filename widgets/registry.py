@@ -200,3 +200,5 @@ register_panel("workbench.analyses.shapley:ShapleyResult", "widgets.panels.shapl
 register_panel("workbench.analyses.fairness:FairnessResult", "widgets.panels.fairness:fairness_panel")
 register_panel("workbench.analyses.compare:Comparison", "widgets.panels.compare:comparison_panel")
 register_panel("workbench.analyses.vibraverse_card:ObjectCardResult", "widgets.panels.vibraverse_card:object_card_panel")
+register_panel("workbench.analyses.recommendation:RecommendationResult",
+               "widgets.panels.recommendation:recommendation_panel")

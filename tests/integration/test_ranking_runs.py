@@ -182,3 +182,29 @@ def test_recommend_command_records_a_run_and_refuses_bad_flags(tmp_path, capsys)
     assert main(["--runs-dir", str(tmp_path), "recommend", "--lr", "-1"]) == 2
     assert "lr must be a finite number" in capsys.readouterr().err
     assert RunStore(tmp_path).run_ids() == [run_id]
+
+
+def test_panels_redraw_what_the_controls_select(micrec_run, root):
+    from widgets.panels.recommendation import top_k_panel
+    from widgets.summary import load_run_results
+    from workbench.analyses.recommendation import top_k_list
+    from workbench.display import _panel
+
+    run = load_run(micrec_run.run_id, root)  # a loaded run: the panel rebuilds the fit from model.pt
+    panel = top_k_panel(run)
+    data = load_recdata("synthetic-recsys", **SMALL)
+    user = int(data.domains["B"].test[~np.isin(data.domains["B"].test[:, 0], data.new_users)][0, 0])
+    panel.controls["domain"].value = "B"
+    panel.controls["user"].value = user
+    panel.controls["k"].value = 7
+    expected = top_k_list(micrec_run.extras["fit"], data, user=user, domain="B", k=7).items
+    cells = panel.view.figure.data[0].cells.values
+    assert [int(v) for v in cells[1]] == expected["item"].tolist()
+    assert f"user {user} in domain B" in panel.status.value and "top 7" in panel.status.value
+
+    result = load_run_results(run)["recommendation"]
+    box = _panel(result)  # the registered panel of a RecommendationResult
+    box.controls["metric"].value, box.controls["k"].value = "recall", 10
+    drawn = sorted(float(y) for t in box.views["metrics"].figure.data for y in t.y)
+    want = result.metrics.query("metric == 'recall' and k == 10")["value"]
+    np.testing.assert_allclose(drawn, sorted(want), atol=1e-9)

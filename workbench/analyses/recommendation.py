@@ -770,3 +770,17 @@ def ranking_run_results(fit, data, *, model: str, ks: Sequence[int] = (10, 20), 
             user = int(users[np.argmax(counts)])
             out[f"top_k_{d}"] = top_k_list(fit, data, user=user, domain=d, k=min(10, max(ks)))
     return out
+
+
+def ranking_run_fit(run, data=None):
+    """``(fit, data)`` of a saved ranking run: the data loaded again by name (unless given) and the fit
+    rebuilt from ``model.pt`` (:func:`workbench.training.train_ranking.load_ranking_fit`); kept in
+    ``run.extras`` so panels that re-rank on every control change load them once."""
+    from data_catalog.recsys import load_recdata
+    from workbench.training.train_ranking import load_ranking_fit
+
+    if data is None:
+        data = run.extras.get("data") or load_recdata(run.config["dataset"], **(run.config.get("dataset_params") or {}))
+    fit = run.extras.get("fit") or load_ranking_fit(run, data)
+    run.extras.update(fit=fit, data=data)
+    return fit, data
