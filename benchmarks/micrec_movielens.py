@@ -14,6 +14,7 @@ The budget here is small (a shared 2-core CPU: one IGCN epoch on ml-1m takes abo
 the models are trained for few epochs and the table measures that budget, not converged models.
 
     PYTHONPATH=. python benchmarks/micrec_movielens.py --seeds 0 1 2 --epochs 5
+    PYTHONPATH=. python benchmarks/micrec_movielens.py --models "INMO (IGCN)" MICRec --epochs 100 --device cuda
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ MODELS = {
 
 
 def main(
-    seeds=(0, 1, 2), epochs: int = 5, batch_size: int = 8192, lr: float = 1e-2, name: str = "ml-1m"
+    seeds=(0, 1, 2), epochs: int = 5, batch_size: int = 8192, lr: float = 1e-2, name: str = "ml-1m",
+    models: tuple[str, ...] = tuple(MODELS), device: str = "auto", patience: int = 2,
 ) -> None:
     warnings.filterwarnings("ignore")
     rows = []
     for s in seeds:
         data = load_movielens(name, domains=True, seed=s)
-        for label, kw in MODELS.items():
+        for label, kw in ((m, MODELS[m]) for m in models):
             t0 = time.perf_counter()
             fit = fit_ranking(
                 data,
@@ -55,8 +57,9 @@ def main(
                 n_layers=2,
                 seed=s,
                 valid_every=1,
-                patience=2,
+                patience=patience,
                 progress=False,
+                device=device,
             )
             seconds = time.perf_counter() - t0
             for users in ("known", "new"):
@@ -99,5 +102,9 @@ if __name__ == "__main__":
     p.add_argument("--batch-size", type=int, default=8192)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--name", default="ml-1m", choices=["ml-1m", "ml-100k"])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--patience", type=int, default=2, help="validation checks without improvement")
     a = p.parse_args()
-    main(seeds=tuple(a.seeds), epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, name=a.name)
+    main(seeds=tuple(a.seeds), epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, name=a.name,
+         models=tuple(a.models), device=a.device, patience=a.patience)
