@@ -151,6 +151,9 @@ def _shapley_sentences(name: str, res: Result, table: pd.DataFrame) -> list[str]
             text += f"; {', '.join(sure)} {gain} (their {level:.0%} interval is above 0)"
         if unsure:
             text += f"; the interval of {', '.join(unsure)} includes 0"
+        below = [str(m) for m, hi in zip(ranked["modality"], ranked["mean_ci_upper"], strict=True) if hi < 0]
+        if below:
+            text += f"; {', '.join(below)} do the opposite (interval below 0)"
         out.append(text + ".")
     return out
 
