@@ -51,6 +51,7 @@ from data_catalog.recsys import RecData, load_recdata
 from workbench.store.runs import RUN_FORMAT_VERSION, Run, RunError, RunStore
 from workbench.training.config import RankingConfig, config_fields
 from workbench.training.ranking import RankingFit, evaluate_ranking, fit_ranking
+from workbench.training.train import _fields_doc, _id_part
 
 __all__ = ["group_columns", "load_ranking_fit", "ranking_run_id", "recdata_fingerprint", "train_ranking"]
 
@@ -88,8 +89,6 @@ def ranking_run_id(dataset: str, cfg: RankingConfig, dataset_params: dict | None
     >>> ranking_run_id("ml-100k", RankingConfig(model="igcn", seed=2)).startswith("ml-100k-igcn-bpr-s2-")
     True
     """
-    from workbench.training.train import _id_part
-
     extra: dict[str, Any] = {"dataset": dataset, "dataset_params": dataset_params or {}, "task": "ranking"}
     if fingerprint is not None:
         extra["data"] = fingerprint
@@ -209,15 +208,7 @@ def train_ranking(
                        n_boot=n_boot, save=True)
 
 
-def _fields_doc(indent: str = "        ") -> str:
-    lines = []
-    for name, info in config_fields(RankingConfig).items():
-        default = info.get_default(call_default_factory=True)
-        lines.append(f"{indent}- ``{name}`` (default ``{default!r}``): {info.description}")
-    return "\n".join(lines)
-
-
-train_ranking.__doc__ = (train_ranking.__doc__ or "").replace("{config_fields}", _fields_doc())
+train_ranking.__doc__ = (train_ranking.__doc__ or "").replace("{config_fields}", _fields_doc(RankingConfig))
 
 
 def per_user_frame(fit: RankingFit, data: RecData, ks: list[int]) -> pd.DataFrame:
