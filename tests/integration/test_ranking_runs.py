@@ -208,3 +208,15 @@ def test_panels_redraw_what_the_controls_select(micrec_run, root):
     drawn = sorted(float(y) for t in box.views["metrics"].figure.data for y in t.y)
     want = result.metrics.query("metric == 'recall' and k == 10")["value"]
     np.testing.assert_allclose(drawn, sorted(want), atol=1e-9)
+
+
+def test_ranking_runs_compare_across_seeds(tmp_path):
+    from workbench.analyses.runs_table import compare_runs, configuration_labels
+
+    runs = [train_ranking("synthetic-recsys", dataset_params=SMALL, model="mf", seed=s, runs_dir=tmp_path,
+                          analyses=False, **{**FAST, "epochs": 1}) for s in (0, 1, 2)]
+    table = runs_table(tmp_path)
+    cmp = compare_runs(runs, configuration_labels(table, [r.run_id for r in runs]))
+    row = cmp.summary.set_index("metric").loc["A/transductive/ndcg@20"]
+    values = [r.metrics["test"]["A/transductive/ndcg@20"] for r in runs]
+    assert row["n"] == 3 and row["mean"] == pytest.approx(np.mean(values))

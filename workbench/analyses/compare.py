@@ -77,6 +77,8 @@ def config_key(config: dict) -> str:
 
 def worst_group_accuracy(predictions: pd.DataFrame, split: str = "test") -> dict[str, float]:
     """Lowest per-group accuracy of the fused prediction for each ``group_<attr>`` column."""
+    if not {"pred", "y"} <= set(predictions.columns):  # no class predictions (alignment, ranking)
+        return {}
     part = predictions[predictions["split"] == split]
     correct = part["pred"] == part["y"]
     return {f"worst_group_acc_{c.removeprefix('group_')}": float(correct.groupby(part[c]).mean().min())
@@ -93,8 +95,11 @@ def gap_statistics(history: pd.DataFrame) -> dict[str, float]:
 
 
 def run_metrics(run: Run, split: str = "test") -> dict[str, float]:
-    """Every metric of one run that :func:`compare` summarises."""
-    out = {f"acc_{k}": float(v) for k, v in run.metrics.get(split, {}).items() if k != "n"}
+    """Every metric of one run that :func:`compare` summarises: a classification run's accuracies as
+    ``acc_<model>``, another task's metrics under their own names (``r1_1to1``, ``A/transductive/ndcg@20``)."""
+    prefix = "acc_" if run.config.get("train", {}).get("task", "classification") == "classification" else ""
+    out = {f"{prefix}{k}": float(v) for k, v in run.metrics.get(split, {}).items()
+           if k != "n" and not str(k).endswith("/n")}
     out.update(worst_group_accuracy(run.predictions, split))
     out.update(gap_statistics(run.history))
     return out
