@@ -233,8 +233,8 @@ def test_jupyter_panels_of_a_payload_run_are_escaped(payload_root: Path) -> None
 
     fair = fairness_panel(_fairness(run))
     shown = views(panel) + views(fair)
-    # what reaches the page: the bundles shown in the views, and the saved static copy
-    assert shown and not raw_tags(all_strings([v.bundle()["application/vnd.plotly.v1+json"] for v in shown]))
+    # what reaches the page: the figure JSON shown in the views, and the saved static copy
+    assert shown and not raw_tags(all_strings([v.spec() for v in shown]))
     assert "<script>window.__xss" not in static_html(panel) + static_html(fair)
 
 
