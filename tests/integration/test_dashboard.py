@@ -392,6 +392,37 @@ def test_runs_table_feeds_overview_and_compare(compare_root: Path) -> None:
     assert any(t.name == "lr=0.001: 95% band" and t.fill == "toself" for t in curves.data)
 
 
+def test_concurrent_compare_redraws_leave_a_complete_view(compare_root: Path) -> None:
+    """Ticking rows and opening the tab redraw the comparison on two pool threads at once: under load one
+    redraw read the other's reset comparison and left the metric selector empty (browser-test flake)."""
+    import sys
+
+    ids = _ids(compare_root)
+    dash = Dashboard(compare_root)
+    dash.compare_select.value = list(ids.values())
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as a loaded machine does
+    try:
+        _redraw_at_once(dash, ids)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _redraw_at_once(dash, ids: dict[str, str]) -> None:
+    import threading
+
+    for _ in range(3):
+        threads = [threading.Thread(target=dash.redraw_compare) for _ in range(4)]
+        threads += [threading.Thread(target=dash.redraw_metric) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert "final_train_loss" in dash.metric_select.options.values()
+        assert dash.comparison is not None and dash.seeds_plot.object is not None
+        assert sorted(dash._runs_compared) == sorted(ids.values())
+
+
 def _csv(download) -> pd.DataFrame:
     import io
 
