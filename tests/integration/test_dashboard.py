@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -539,6 +540,27 @@ def test_report_button_writes_the_runs_report_inside_its_folder(
         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("<kernel died>")),
     )
     assert dash.write_report() is None and "&lt;kernel died&gt;" in dash.report_status.object
+
+
+def test_report_button_runs_the_real_report_writer(tmp_path: Path) -> None:
+    """The button's real path (papermill, a kernel, nbconvert) for a small saved run: the HTML lands
+    inside the run folder and holds the run's figures with their captions, plotly.js inlined."""
+    from widgets.figures.run import history_figure
+    from widgets.text import caption_text
+    from workbench.store.runs import load_run
+
+    root = tmp_path / "runs"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "pre_layout_run", root / "run")
+    dash = Dashboard(root)
+    path = dash.write_report()
+    assert path == (root / "run" / "report.html").resolve() and path.is_file(), dash.report_status.object
+    assert dash.report_file.visible and "report written" in dash.report_status.object
+    page = path.read_text(encoding="utf-8")
+    caption = caption_text(history_figure(load_run(root / "run").history))
+    assert page.count("Plotly.newPlot") >= 4  # history, accuracy, gap and fairness figures
+    assert "Training history" in page and caption.split(" (")[0] in page
+    assert "Share of the test split" in page  # the accuracy figure's caption
+    assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", page)  # nothing fetched when it opens
 
 
 def test_gap_tab_has_a_pair_selector(tmp_path: Path) -> None:
