@@ -432,6 +432,9 @@ class Dashboard:
         # dynamic: only the shown tab is rendered; the comparison is drawn when first shown
         self.tabs = pn.Tabs(self.overview, self.compare, sizing_mode="stretch_width", dynamic=True)
         self._compare_drawn = False
+        # the compare view is redrawn from several callbacks that run on the thread pool at once (ticking a
+        # row, opening the tab, the split and metric selectors): one at a time, each from the state it reads
+        self._compare_lock = threading.RLock()
         self.body = pn.Column(self.summary, self.tabs, sizing_mode="stretch_width")
         header = pn.pane.HTML(
             f"<h2>Multimodal Workbench</h2><p>runs folder: <code>{escape(self.store.root)}</code></p>"
@@ -494,8 +497,9 @@ class Dashboard:
         text = [c for c in TABLE_COLUMNS if frame[c].dtype == object]
         return frame.astype({"seed": "Int64", "epochs": "Int64"}).fillna(dict.fromkeys(text, ""))
 
-    def _differ_frame(self) -> pd.DataFrame:
-        ids = [r for r in self.compare_select.value if r in set(self.table.complete())]
+    def _differ_frame(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        chosen = self.compare_select.value if run_ids is None else run_ids
+        ids = [r for r in chosen if r in set(self.table.complete())]
         if len(ids) < 2:
             return pd.DataFrame({"parameter": []})
         return differing_parameters(self.table, ids).reset_index()
@@ -714,28 +718,34 @@ class Dashboard:
 
     def redraw_compare(self) -> None:
         """The chosen runs compared: their differing settings, every metric by configuration, paired
-        differences, learning curves over seeds, accuracy per modality; bad runs are named and left out."""
-        with self._busy(self.compare):
-            runs, errors = {}, []
-            for rid in self.compare_select.value:
+        differences, learning curves over seeds, accuracy per modality; bad runs are named and left out.
+
+        Callbacks that redraw it run one at a time (ticking rows and opening the tab fire together);
+        each reads the selection when it starts and publishes its comparison only once it is complete,
+        so a redraw never reads another one's half-made state (a metric selector left empty while the
+        plots were drawn, under load).
+        """
+        with self._compare_lock, self._busy(self.compare):
+            runs, errors, chosen = {}, [], list(self.compare_select.value)
+            for rid in chosen:
                 try:
                     runs[rid] = self.load(rid)
                 except Exception as exc:  # UI boundary, as in show_run
                     errors.append(f"left out {rid}: {exc}")
-            self._runs_compared = runs
             self.compare_plot.object = comparison_figure_for(runs, self.compare_split.value)
             self._compare_drawn = True
             # Tabulator draws column titles as HTML (cells go through its plaintext formatter): the run ids
             # that head this table's columns are escaped
-            differ = self._differ_frame()
+            differ = self._differ_frame(chosen)
             self.differ_grid.value = differ.rename(columns={c: escape(c) for c in differ.columns})
-            self.comparison = None
+            comparison = None
             try:  # configurations across seeds, named by the settings that differ
                 labels = self._labels(list(runs))
-                self.comparison = compare_runs(list(runs.values()), labels) if runs else None
+                comparison = compare_runs(list(runs.values()), labels) if runs else None
             except Exception as exc:  # UI boundary: e.g. runs without a shared configuration
                 errors.append(f"across-seeds comparison: {exc}")
-            metrics = self.comparison.metrics() if self.comparison is not None else []
+            self.comparison, self._runs_compared = comparison, runs
+            metrics = comparison.metrics() if comparison is not None else []
             keep = (
                 self.metric_select.value
                 if self.metric_select.value in metrics
@@ -762,26 +772,28 @@ class Dashboard:
 
     def redraw_metric(self) -> None:
         """Configurations and paired differences of the chosen metric."""
-        metric = self.metric_select.value
-        if self.comparison is None or metric is None:
-            self.seeds_plot.object = self.paired_plot.object = None
-            return
-        self.seeds_plot.object = configurations_figure(self.comparison, metric=metric)
-        self.paired_plot.object = paired_figure(self.comparison, metric=metric)
+        with self._compare_lock:
+            metric, comparison = self.metric_select.value, self.comparison
+            if comparison is None or metric is None:
+                self.seeds_plot.object = self.paired_plot.object = None
+                return
+            self.seeds_plot.object = configurations_figure(comparison, metric=metric)
+            self.paired_plot.object = paired_figure(comparison, metric=metric)
 
     def redraw_curves(self) -> None:
         """Learning curves of the chosen history column, averaged over seeds per configuration, with bands."""
-        runs = getattr(self, "_runs_compared", {})
-        metric = self.curve_select.value
-        if not runs or metric is None:
-            self.curves_plot.object = None
-            return
-        try:
-            curves = seed_curves(list(runs.values()), metric, labels=self._labels(list(runs)))
-            self.curves_plot.object = seed_curves_figure(curves, metric=metric)
-        except Exception as exc:  # UI boundary
-            self.curves_plot.object = None
-            _say(self.compare_message, f"learning curves: {exc}")
+        with self._compare_lock:
+            runs = getattr(self, "_runs_compared", {})
+            metric = self.curve_select.value
+            if not runs or metric is None:
+                self.curves_plot.object = None
+                return
+            try:
+                curves = seed_curves(list(runs.values()), metric, labels=self._labels(list(runs)))
+                self.curves_plot.object = seed_curves_figure(curves, metric=metric)
+            except Exception as exc:  # UI boundary
+                self.curves_plot.object = None
+                _say(self.compare_message, f"learning curves: {exc}")
 
     def redraw_sensitivity(self) -> None:
         """The sensitivity view of the selected study (one figure per hyperparameter, seeds as a range)."""

@@ -2,10 +2,12 @@
 
 Run ids, a failed run's error, config values, dataset, modality, group, strategy and result names
 all reach the page through here: :func:`escape` for HTML we write ourselves, :func:`escape_figure`
-for plotly figures. Plotly renders a subset of HTML in titles, axis and legend labels, category
-ticks, hover labels and table cells (``<a href>``, ``<span style>``, ``<br>``, ...), so text in
-those places is escaped too; plotly decodes the entities again, so the reader sees the original
-characters and no tag is ever interpreted.
+(with :func:`escape_plotly`) for plotly figures. Plotly renders a subset of HTML in titles, axis
+and legend labels, category ticks, hover labels and table cells (``<a href>``, ``<span style>``,
+``<br>``, ...), so text in those places is escaped too. Plotly decodes only a few entities
+(``&lt;``, ``&gt;``, ``&amp;`` and some symbols), not ``&quot;`` or ``&#x27;``, so plotly text
+escapes ``&``, ``<`` and ``>`` only: the reader sees the original characters, quotes included,
+and no tag can form (a quote outside a tag is plain text there).
 
 :func:`escape` is idempotent (it unescapes before escaping), so a figure that passes through two
 builders, or a text escaped twice on its way to the page, shows the same characters as once. The
@@ -18,6 +20,8 @@ Examples
 '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
 >>> escape(escape("a<b")) == escape("a<b")
 True
+>>> escape_plotly('say "<b>hi</b>"')
+'say "&lt;b&gt;hi&lt;/b&gt;"'
 """
 
 from __future__ import annotations
@@ -46,12 +50,20 @@ def escape(value: object) -> str:
     return html.escape(html.unescape(str(value)), quote=True)
 
 
+def escape_plotly(value: object) -> str:
+    """``value`` as plotly text: ``&``, ``<``, ``>`` escaped (plotly shows ``&quot;`` literally), idempotent.
+
+    Text that went through :func:`escape` first comes out the same as the original would.
+    """
+    return html.escape(html.unescape(str(value)), quote=False)
+
+
 def _escape_array(values: Any) -> Any:
     """Escape the strings of a plotly data array (strings, tuples, lists, numpy or pandas); numbers pass."""
     if values is None or isinstance(values, (int, float)):
         return values
     if isinstance(values, str):
-        return escape(values)
+        return escape_plotly(values)
     if getattr(getattr(values, "dtype", None), "kind", "O") in "biufcmM":
         return values  # a numeric numpy/pandas array: nothing to escape, keep its dtype
     try:
@@ -61,14 +73,14 @@ def _escape_array(values: Any) -> Any:
     nested = (list, tuple, np.ndarray)  # rows of 2-D data (customdata) included
     if not any(isinstance(v, str) or isinstance(v, nested) for v in items):
         return values  # numeric data: leave the array (and its dtype) as it is
-    return [_escape_array(v) if isinstance(v, nested) else escape(v) if isinstance(v, str) else v
+    return [_escape_array(v) if isinstance(v, nested) else escape_plotly(v) if isinstance(v, str) else v
             for v in items]
 
 
 def _escape_title(obj: Any) -> None:
     title = getattr(obj, "title", None)
     if title is not None and getattr(title, "text", None):
-        title.text = escape(title.text)
+        title.text = escape_plotly(title.text)
 
 
 def escape_figure(fig: go.Figure) -> go.Figure:
@@ -83,9 +95,9 @@ def escape_figure(fig: go.Figure) -> go.Figure:
     _escape_title(layout.legend)
     for ann in layout.annotations or ():
         if ann.text and ann.name == CAPTION_NAME:  # our own line breaks between escaped lines
-            ann.text = "<br>".join(escape(line) for line in ann.text.split("<br>"))
+            ann.text = "<br>".join(escape_plotly(line) for line in ann.text.split("<br>"))
         elif ann.text:
-            ann.text = escape(ann.text)
+            ann.text = escape_plotly(ann.text)
     for key in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
         axis = layout[key]
         _escape_title(axis)
@@ -158,7 +170,7 @@ def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or isinstance(out[col].dtype, (pd.StringDtype, pd.CategoricalDtype)):
-            out[col] = out[col].map(lambda v: escape(v) if isinstance(v, str) else v)
+            out[col] = out[col].map(lambda v: escape_plotly(v) if isinstance(v, str) else v)
     return out
 
 

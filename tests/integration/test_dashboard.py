@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -392,6 +393,37 @@ def test_runs_table_feeds_overview_and_compare(compare_root: Path) -> None:
     assert any(t.name == "lr=0.001: 95% band" and t.fill == "toself" for t in curves.data)
 
 
+def test_concurrent_compare_redraws_leave_a_complete_view(compare_root: Path) -> None:
+    """Ticking rows and opening the tab redraw the comparison on two pool threads at once: under load one
+    redraw read the other's reset comparison and left the metric selector empty (browser-test flake)."""
+    import sys
+
+    ids = _ids(compare_root)
+    dash = Dashboard(compare_root)
+    dash.compare_select.value = list(ids.values())
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as a loaded machine does
+    try:
+        _redraw_at_once(dash, ids)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _redraw_at_once(dash, ids: dict[str, str]) -> None:
+    import threading
+
+    for _ in range(3):
+        threads = [threading.Thread(target=dash.redraw_compare) for _ in range(4)]
+        threads += [threading.Thread(target=dash.redraw_metric) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert "final_train_loss" in dash.metric_select.options.values()
+        assert dash.comparison is not None and dash.seeds_plot.object is not None
+        assert sorted(dash._runs_compared) == sorted(ids.values())
+
+
 def _csv(download) -> pd.DataFrame:
     import io
 
@@ -508,6 +540,27 @@ def test_report_button_writes_the_runs_report_inside_its_folder(
         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("<kernel died>")),
     )
     assert dash.write_report() is None and "&lt;kernel died&gt;" in dash.report_status.object
+
+
+def test_report_button_runs_the_real_report_writer(tmp_path: Path) -> None:
+    """The button's real path (papermill, a kernel, nbconvert) for a small saved run: the HTML lands
+    inside the run folder and holds the run's figures with their captions, plotly.js inlined."""
+    from widgets.figures.run import history_figure
+    from widgets.text import caption_text
+    from workbench.store.runs import load_run
+
+    root = tmp_path / "runs"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "pre_layout_run", root / "run")
+    dash = Dashboard(root)
+    path = dash.write_report()
+    assert path == (root / "run" / "report.html").resolve() and path.is_file(), dash.report_status.object
+    assert dash.report_file.visible and "report written" in dash.report_status.object
+    page = path.read_text(encoding="utf-8")
+    caption = caption_text(history_figure(load_run(root / "run").history))
+    assert page.count("Plotly.newPlot") >= 4  # history, accuracy, gap and fairness figures
+    assert "Training history" in page and caption.split(" (")[0] in page
+    assert "Share of the test split" in page  # the accuracy figure's caption
+    assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", page)  # nothing fetched when it opens
 
 
 def test_gap_tab_has_a_pair_selector(tmp_path: Path) -> None:

@@ -16,7 +16,15 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from widgets.panels.base import ResultPanel, RunPanel
-from widgets.panels.view import PLOTLY_MIME, FigureView, figure_bundle, views
+from widgets.panels.view import (
+    PLOTLY_MIME,
+    FigureView,
+    figure_bundle,
+    figure_html,
+    figure_spec_from_html,
+    plotly_loader,
+    views,
+)
 from workbench.cli.report import notebook_to_html
 from workbench.store.runs import load_run
 from workbench.training.train import train
@@ -32,7 +40,7 @@ def run_path(tmp_path_factory) -> Path:
 
 
 def _shown_layout(view: FigureView) -> dict:
-    return view.bundle()[PLOTLY_MIME]["layout"]
+    return view.spec()["layout"]
 
 
 def _expected_layout(fig: go.Figure) -> dict:
@@ -52,7 +60,7 @@ def test_switch_shows_only_the_selected_figures_layout() -> None:
     shown = _shown_layout(panel.view)
     assert shown == _expected_layout(plain)
     assert "shapes" not in shown and "annotations" not in shown and "type" not in shown.get("xaxis", {})
-    assert [t["type"] for t in panel.view.bundle()[PLOTLY_MIME]["data"]] == ["bar"]
+    assert [t["type"] for t in panel.view.spec()["data"]] == ["bar"]
     assert len(panel.view.outputs) == 1  # replaced, not appended
     panel.selector.value = "busy"
     assert _shown_layout(panel.view) == _expected_layout(busy)
@@ -62,8 +70,9 @@ def test_run_panel_draws_plain_bundles_and_redraws(run_path: Path) -> None:
     panel = RunPanel(load_run(run_path))
     shown = views(panel)
     assert len(shown) == 2 and not any(isinstance(c, go.FigureWidget) for c in shown)
-    for view in shown:  # no plotly.js inside a figure's output: the page's mime renderer draws it
-        assert set(view.bundle()) == {PLOTLY_MIME, "text/plain"}
+    for view in shown:  # no plotly.js inside a figure's output: the page's one plotly.js draws it
+        assert set(view.bundle()) == {"text/html", "text/plain"}
+        assert "Plotly.newPlot" in view.bundle()["text/html"] and "<script src" not in view.bundle()["text/html"]
         assert len(json.dumps(view.bundle())) < 200_000
     first = panel.history
     panel.epochs.value = (2, 3)
@@ -71,6 +80,20 @@ def test_run_panel_draws_plain_bundles_and_redraws(run_path: Path) -> None:
     assert first.layout.xaxis.range is None  # the figure shown before was not edited in place
     panel.split.value = "train"
     assert _shown_layout(panel.accuracy_view)["title"]["text"] == "Accuracy on the train split"
+
+
+def test_figure_html_is_inert_and_plotlyjs_comes_once_per_kernel() -> None:
+    """Hostile figure text stays data inside the HTML block; one loader model serves every view."""
+    hostile = '</script><img src=x onerror="window.__pwned=1"> & <!--'
+    fig = go.Figure(go.Bar(x=[hostile], y=[1.0]), layout={"title": hostile})
+    text = figure_html(fig)
+    assert "<img" not in text and "<!--" not in text and text.count("</script>") == 2
+    assert figure_spec_from_html(text)["layout"]["title"]["text"] == hostile  # the JSON is the figure's, intact
+    assert figure_spec_from_html(text) == figure_bundle(fig)[PLOTLY_MIME]
+    first, second = FigureView(fig), FigureView(go.Figure(go.Scatter3d(x=[1], y=[1], z=[1])))
+    assert plotly_loader() is plotly_loader() and "window.Plotly" in plotly_loader()._esm
+    assert set(first.bundle()) == {"text/html", "text/plain"}
+    assert set(second.bundle()) == {PLOTLY_MIME, "text/plain"}  # not cartesian: the mime extension draws it
 
 
 def test_panel_bundle_carries_a_static_copy(run_path: Path) -> None:
@@ -108,9 +131,11 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     assert any(WIDGET_MIME in d for d in data)  # the live panel
     html = "".join(d.get("text/html", "") for d in data)
     assert html.count("Plotly.newPlot") == 2 and "Training history" in html and "window.Plotly" in html
-    # the widget state saved with the notebook holds the figures as plotly bundles, not FigureWidgets
+    # the widget state saved with the notebook holds the figures as HTML blocks, not FigureWidgets, and
+    # plotly.js once (the loader model), not once per figure
     state = json.dumps(nbformat.read(saved, as_version=4).metadata.get("widgets", {}))
-    assert PLOTLY_MIME in state and "FigureModel" not in state and "AnyModel" not in state
+    assert "workbench-figure" in state and "FigureModel" not in state
+    assert state.count('"model_name": "AnyModel"') == 1 and state.count("plotly.js (cartesian") == 1
     # the HTML report of that notebook draws the static copies (no widget manager there)
     page = notebook_to_html(saved, tmp_path / "saved.html").read_text()
     assert page.count("Plotly.newPlot") >= 2 and "Training history" in page and WIDGET_MIME not in page

@@ -247,3 +247,22 @@ def test_compare_runs_takes_any_history_column_and_names_configurations(tmp_path
         paired.at["final_heldout_acc", "config_a"],
         paired.at["final_heldout_acc", "config_b"],
     ) == ("lr=0.1", "lr=1")
+
+
+def test_hostile_configuration_names_show_literally_in_the_figure_json() -> None:
+    """plotly decodes &lt; &gt; &amp; but not &quot;: a quote must reach it as a quote, a tag never as a tag."""
+    from plotly.io import to_json
+
+    from widgets.figures.runs_table import seed_curves_figure, wrap_label
+    from widgets.panels.view import figure_spec
+
+    hostile = 'lr="0.1" <img src=x onerror="window.__pwned=1">'
+    runs = [_run("a0", 0, [0.5, 0.6]), _run("a1", 1, [0.6, 0.8]), _run("b0", 0, [0.3, 0.3])]
+    curves = seed_curves(runs, "heldout_acc", labels={"a0": hostile, "a1": hostile, "b0": "B"})
+    spec = figure_spec(seed_curves_figure(curves, metric="heldout_acc"))
+    names = [t.get("name", "") for t in spec["data"]]
+    shown = next(n for n in names if n.startswith("lr="))
+    assert shown == 'lr="0.1" &lt;img src=x onerror="window.__pwned=1"&gt; (2 seeds)'
+    text = to_json(spec)
+    assert "&quot;" not in text and "&#x27;" not in text and "<img" not in text
+    assert wrap_label('a "b" <i>') == 'a "b" &lt;i&gt;'

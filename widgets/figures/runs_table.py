@@ -23,7 +23,7 @@ from plotly.subplots import make_subplots
 
 from widgets.figures.error_bars import interval_error_bars
 from widgets.figures.result import table_figure
-from widgets.text import add_caption, escape, escape_figure
+from widgets.text import add_caption, escape_figure, escape_plotly
 
 LABEL_WIDTH = 34  # characters per line of a configuration name on an axis
 _PALETTE = qualitative.Plotly
@@ -41,7 +41,7 @@ def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
     '&lt;b&gt;x&lt;/b&gt;'
     """
     lines = textwrap.wrap(str(text), width, break_long_words=True, break_on_hyphens=False) or [""]
-    return "<br>".join(escape(line) for line in lines)
+    return "<br>".join(escape_plotly(line) for line in lines)
 
 
 def _rgba(color: str, alpha: float) -> str:

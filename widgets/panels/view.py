@@ -1,27 +1,41 @@
-"""How the JupyterLab panels put a figure on the page: a plain plotly mime bundle inside an Output.
+"""How the JupyterLab panels put a figure on the page: one plotly.js per page, a fresh plot per figure.
 
 A ``go.FigureWidget`` (plotly 7, anywidget) carries the whole plotly.js (~5 MB) in its widget
 state, once per figure, and re-drawing it by replacing its traces and layout left old layout
-parts (axis types, shapes, annotations) in the browser. A :class:`FigureView` instead holds a
-``ipywidgets.Output`` whose only output is the figure as an ``application/vnd.plotly.v1+json``
-bundle: JupyterLab draws it with the plotly mime extension, whose plotly.js is loaded once per
-page, and a re-draw *replaces* that output, so the browser draws a fresh plot from the new
-figure's full JSON every time -- nothing of the previous figure survives.
+parts (axis types, shapes, annotations) in the browser. A :class:`FigureView` instead is an
+``ipywidgets.Output`` whose only output is the figure as a small ``text/html`` block: the
+figure's JSON in a ``<script type="application/json">`` (data, never run) and a short script
+that draws it with ``Plotly.newPlot`` once the plot is visible. A re-draw *replaces* that output,
+so the browser draws a fresh plot from the new figure's full JSON every time -- nothing of the
+previous figure survives.
+
+plotly.js comes once per kernel and page: :func:`plotly_loader` is one ``anywidget`` model per
+kernel, never displayed, whose module is the vendored *cartesian* build (1.3 MB,
+:mod:`widgets.plotly_bundle`); the front end runs it when the model is created, while the kernel
+still builds the panel, and it defines ``window.Plotly`` unless the page already has it. The
+plotly mime extension of JupyterLab (the previous way) evaluated its full 4.8 MB plotly.js only on
+the first plot of a page and then drew each figure three times (``react``, a ``redraw`` on update
+and an offscreen ``toImage`` for a PNG copy): the first panel of a page took about 4 s. A figure
+with traces the cartesian build cannot draw (3-D, maps) still goes out as a plotly mime bundle
+(``application/vnd.plotly.v1+json``) for that extension. JupyterLab trusts the outputs of an
+``Output`` widget, which is what lets the drawing script run.
 
 Saved notebooks: a panel's own display bundle (:class:`StaticFallback`) carries, next to the
 widget view, a ``text/html`` copy of the figures it shows at that moment, so a notebook viewed
 where the widget model is gone (nbconvert, nbviewer, a saved file) still shows the figures. The
-HTML needs plotly.js; the vendored cartesian build (1.3 MB, :mod:`widgets.plotly_bundle`) is
-inlined into the first fallback a kernel writes and reused by the later ones on the same page
-(the full 4.8 MB build only when a figure needs a non-cartesian trace). Nothing is fetched.
+HTML needs plotly.js; the vendored cartesian build is inlined into the first fallback a kernel
+writes and reused by the later ones on the same page (the full 4.8 MB build only when a figure
+needs a non-cartesian trace). Nothing is fetched.
 
 Example
 -------
 >>> import plotly.graph_objects as go
 >>> view = FigureView(go.Figure(go.Bar(x=["a"], y=[1])))
 >>> view.show(go.Figure(go.Scatter(x=[1], y=[2])))
->>> view.bundle()["application/vnd.plotly.v1+json"]["data"][0]["type"]
+>>> view.spec()["data"][0]["type"]
 'scatter'
+>>> sorted(view.bundle())
+['text/html', 'text/plain']
 """
 
 from __future__ import annotations
@@ -37,12 +51,28 @@ import plotly.io as pio
 from widgets.plotly_bundle import cartesian_file, unsupported_traces
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
+DEFAULT_HEIGHT = 360  # px, as the plotly mime extension draws a figure without a height
 # which plotly.js builds this kernel has already inlined into a fallback ("cartesian", "full")
 _PLOTLYJS_SENT: set[str] = set()
 
 
+def figure_spec(fig: go.Figure) -> dict[str, Any]:
+    """``fig``'s full JSON as plotly.js reads it (``data``, ``layout``, ``config``).
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> sorted(figure_spec(go.Figure(layout={"title": "t"})))
+    ['config', 'data', 'layout']
+    """
+    spec = json.loads(pio.to_json(fig, validate=False, remove_uids=True))
+    spec.setdefault("layout", {})
+    spec["config"] = {"displaylogo": False}
+    return spec
+
+
 def figure_bundle(fig: go.Figure) -> dict[str, Any]:
-    """``fig`` as a display bundle: its full JSON under the plotly mime type, and a text line.
+    """``fig`` as a plotly mime bundle: its full JSON under the plotly mime type, and a text line.
 
     Examples
     --------
@@ -50,11 +80,101 @@ def figure_bundle(fig: go.Figure) -> dict[str, Any]:
     >>> sorted(figure_bundle(go.Figure(layout={"title": "t"})))
     ['application/vnd.plotly.v1+json', 'text/plain']
     """
-    spec = json.loads(pio.to_json(fig, validate=False, remove_uids=True))
-    spec.setdefault("layout", {})
-    spec["config"] = {"displaylogo": False}
+    return {PLOTLY_MIME: figure_spec(fig), "text/plain": _text(fig)}
+
+
+def _text(fig: go.Figure) -> str:
     title = (fig.layout.title.text or "plotly figure") if fig.layout.title else "plotly figure"
-    return {PLOTLY_MIME: spec, "text/plain": f"<figure: {html.unescape(str(title))}>"}
+    return f"<figure: {html.unescape(str(title))}>"
+
+
+def _json_in_html(value: Any) -> str:
+    """JSON that is inert inside an HTML ``<script>`` element: ``<``, ``>``, ``&`` as ``\\u`` escapes."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, code)
+    return text
+
+
+# draws the figure of the JSON element before the plot div once the div is visible (a hidden tab
+# is drawn when it is first shown), resizes it with its container, and waits for plotly.js when the
+# loader has not run yet; the JSON is parsed, never evaluated
+_DRAW_JS = """(function (s) {
+  var el = s.previousElementSibling, spec = JSON.parse(el.previousElementSibling.textContent);
+  var drawn = false, waiting = false;
+  function draw() {
+    if (!el.isConnected || el.offsetWidth === 0) return;
+    if (!window.Plotly) {
+      if (!waiting) { waiting = true; (window.__workbenchPlotlyWaiting = window.__workbenchPlotlyWaiting || []).push(
+        function () { waiting = false; draw(); }); }
+      return;
+    }
+    if (drawn) { window.Plotly.Plots.resize(el); return; }
+    drawn = true;
+    window.Plotly.newPlot(el, spec.data, spec.layout, spec.config);
+  }
+  new ResizeObserver(draw).observe(el);
+})(document.currentScript);"""
+
+
+def figure_html(fig: go.Figure) -> str:
+    """``fig`` as the HTML block a :class:`FigureView` shows (its JSON, a plot div, the drawing script).
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> "<img" in figure_html(go.Figure(layout={"title": "<img src=x>"}))
+    False
+    """
+    spec = figure_spec(fig)
+    # the plot div's height is the figure's own (plotly's autosize reads it), else the mime extension's default
+    height = int(spec["layout"].get("height") or DEFAULT_HEIGHT)
+    return (f"<div class='workbench-figure'><script type='application/json'>{_json_in_html(spec)}</script>"
+            f"<div class='workbench-plot' style='height:{height}px'></div><script>{_DRAW_JS}</script></div>")
+
+
+def figure_spec_from_html(text: str) -> dict[str, Any]:
+    """The figure JSON inside a :func:`figure_html` block (for tests and :meth:`FigureView.spec`)."""
+    start = text.index("<script type='application/json'>") + len("<script type='application/json'>")
+    return json.loads(text[start:text.index("</script>", start)])
+
+
+_LOADER: Any = None
+
+
+def plotly_loader():
+    """The widget model that puts plotly.js on the page: one per kernel, never displayed.
+
+    An ``anywidget`` model whose module is the vendored cartesian plotly.js: the front end runs a
+    model's module when the model is *created* (its ``comm_open``), so plotly.js is evaluated while
+    the kernel is still building the rest of the panel, and a page reopened on a live kernel gets it
+    again with the kernel's other models. It defines ``window.Plotly`` unless the page already has
+    one (a report, a static copy), then draws the figures that were waiting for it.
+    """
+    global _LOADER
+    if _LOADER is None:
+        import anywidget
+        import traitlets
+
+        path = cartesian_file()
+        if path.is_file():
+            source = path.read_text(encoding="utf-8")
+        else:
+            from plotly.offline import get_plotlyjs
+
+            source = get_plotlyjs()
+        esm = ("if (typeof window.Plotly === 'undefined') {\n" + source + "\n}\n"
+               "const waiting = window.__workbenchPlotlyWaiting || [];\n"
+               "window.__workbenchPlotlyWaiting = [];\n"
+               "waiting.forEach((draw) => draw());\n"
+               "export default {};\n")
+
+        class PlotlyLoader(anywidget.AnyWidget):
+            _esm = traitlets.Unicode(esm).tag(sync=True)
+
+        _LOADER = PlotlyLoader()
+    return _LOADER
 
 
 class FigureView(w.Output):
@@ -72,6 +192,7 @@ class FigureView(w.Output):
     """
 
     def __init__(self, fig: go.Figure | None = None, **kwargs: Any):
+        plotly_loader()  # before this view's model: the page starts on plotly.js while the kernel builds
         super().__init__(**kwargs)
         self.figure: go.Figure | None = None
         if fig is not None:
@@ -80,13 +201,24 @@ class FigureView(w.Output):
     def show(self, fig: go.Figure) -> None:
         """Show ``fig`` instead of the current figure (the Output's content is replaced, not patched)."""
         self.figure = fig
+        if unsupported_traces(fig, "cartesian"):  # 3-D, maps: the plotly mime extension's full build draws it
+            data = figure_bundle(fig)
+        else:
+            data = {"text/html": figure_html(fig), "text/plain": _text(fig)}
         # set outputs directly (not ``with self: display(...)``): works the same inside and outside a
         # kernel, and the front end gets one message with the complete new figure
-        self.outputs = ({"output_type": "display_data", "data": figure_bundle(fig), "metadata": {}},)
+        self.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
 
     def bundle(self) -> dict[str, Any]:
         """The display bundle shown now (``{}`` when empty)."""
         return dict(self.outputs[0]["data"]) if self.outputs else {}
+
+    def spec(self) -> dict[str, Any]:
+        """The figure JSON the browser is given now (``{}`` when empty)."""
+        data = self.bundle()
+        if PLOTLY_MIME in data:
+            return data[PLOTLY_MIME]
+        return figure_spec_from_html(data["text/html"]) if "text/html" in data else {}
 
 
 def views(widget: w.Widget) -> list[FigureView]:

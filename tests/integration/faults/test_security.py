@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from data_catalog.names import UnsafeNameError, is_safe_name, safe_name
-from widgets.text import escape, escape_figure
+from widgets.text import escape, escape_figure, escape_plotly
 from workbench.cli.main import main
 
 
@@ -163,10 +163,12 @@ def test_figures_of_a_payload_run_hold_no_live_tag(trained, tmp_path) -> None:
     for fig in figs:
         strings = all_strings(fig.to_plotly_json())
         assert not raw_tags(strings), raw_tags(strings)[:3]
-    # the payload is still there, as text: escaped, so plotly shows the characters
+    # the payload is still there, as text: escaped for plotly (&, <, > only: it shows &quot; literally),
+    # so plotly shows the characters, quotes included
     shown = " ".join(s for f in figs for s in all_strings(f.to_plotly_json()))
     for text in (MODALITY, RUN_ID, GROUP, ATTRIBUTE, RESULT):
-        assert escape(text) in shown, text
+        assert escape_plotly(text) in shown, text
+    assert "&quot;" not in shown and "&#x27;" not in shown
     # the dashboard's HTML table of a table figure gets the original text back (and escapes it itself)
     frame = table_frame(next(iter(table.values())))
     assert GROUP in frame.to_numpy().ravel().tolist()
@@ -233,8 +235,8 @@ def test_jupyter_panels_of_a_payload_run_are_escaped(payload_root: Path) -> None
 
     fair = fairness_panel(_fairness(run))
     shown = views(panel) + views(fair)
-    # what reaches the page: the bundles shown in the views, and the saved static copy
-    assert shown and not raw_tags(all_strings([v.bundle()["application/vnd.plotly.v1+json"] for v in shown]))
+    # what reaches the page: the figure JSON shown in the views, and the saved static copy
+    assert shown and not raw_tags(all_strings([v.spec() for v in shown]))
     assert "<script>window.__xss" not in static_html(panel) + static_html(fair)
 
 
