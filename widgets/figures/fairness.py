@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from widgets.text import add_caption, escape, escaped_figure
+from widgets.text import add_caption, escape_plotly, escaped_figure
 
 FLAG_COLOR, OK_COLOR = "#bbbbbb", "#3b6fb6"
 # which way is good, per metric and per disparity (they share one axis in the disparity chart)
@@ -48,7 +48,7 @@ def group_metric_figure(result, metric: str = "accuracy", attribute: str | None 
     colors = [FLAG_COLOR if f else OK_COLOR for f in part["flag"]]
     labels = [f"{g} (n={n}{', ' + f if f else ''})" for g, n, f in zip(part["group"], part["n"], part["flag"], strict=True)]
     fig = go.Figure(go.Bar(x=labels, y=part["value"], error_y=_errors(part), marker_color=colors,
-                           hovertemplate="%{x}<br>" + escape(metric) + " %{y:.3f}<extra></extra>"))
+                           hovertemplate="%{x}<br>" + escape_plotly(metric) + " %{y:.3f}<extra></extra>"))
     overall = result.overall.set_index("metric")
     if metric in overall.index and metric != "n":
         fig.add_hline(y=float(overall.loc[metric, "value"]), line_dash="dash", annotation_text="overall")

@@ -27,6 +27,7 @@ def history_figure(history: pd.DataFrame, *, title: str = "Training history") ->
     return fig
 
 
+@escaped_figure
 def ranking_history_figure(history: pd.DataFrame, *, title: str = "Training history") -> go.Figure:
     """A ranking run's BPR loss per epoch and, with early stopping, the validation Recall@20.
 

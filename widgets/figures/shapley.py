@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from widgets.text import add_caption, escape, escaped_figure
+from widgets.text import add_caption, escape_plotly, escaped_figure
 
 
 def legend_key(fig: go.Figure, name: str, color: str, width: float = 3.0) -> None:
@@ -108,7 +108,7 @@ def coalition_heatmap(coalitions: pd.DataFrame, modalities: list[str], *, split:
     z = np.where(members > 0, part[[metric]].to_numpy(), np.nan)
     fig = go.Figure(go.Heatmap(
         z=z, x=modalities, y=part["coalition"], colorscale="Viridis", colorbar={"title": metric},
-        hovertemplate="%{y}<br>" + escape(metric) + " %{z:.3f}<extra></extra>"))
+        hovertemplate="%{y}<br>" + escape_plotly(metric) + " %{z:.3f}<extra></extra>"))
     fig.update_layout(template="plotly_white", title=f"Coalition {metric} ({split} split)",
                       height=max(350, 14 * len(part) + 120), yaxis={"tickfont": {"size": 9}})
     what = ("mean log-loss reduction over the empty coalition (the class prior), in nats; higher is better"
