@@ -96,6 +96,7 @@ def object_audio(*, waveform: np.ndarray, fs: int):
     return Audio(data=w, rate=int(fs))
 
 
+@escaped_figure
 def card_figure(result, obj: int) -> go.Figure:
     """The card figure of object ``obj`` of an :class:`~workbench.analyses.vibraverse_card.ObjectCardResult`."""
     o = result.objects.set_index("object").loc[obj] if obj in set(result.objects["object"]) else None

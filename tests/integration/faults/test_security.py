@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import os
+import pkgutil
 import re
 import shutil
 import time
@@ -126,8 +127,11 @@ def test_escape_is_idempotent_and_complete() -> None:
     assert escape(3) == "3"
 
 
-FIGURE_MODULES = ["widgets.figures.run", "widgets.figures.compare", "widgets.figures.fairness",
-                  "widgets.figures.gap", "widgets.figures.shapley", "widgets.figures.result"]
+# every module of widgets.figures but the helpers that draw no text of their own
+FIGURE_MODULES = sorted(f"widgets.figures.{m.name}" for m in pkgutil.iter_modules(
+    importlib.import_module("widgets.figures").__path__) if m.name not in ("captions", "error_bars", "runs_table"))
+# runs_table's builders escape inside (escape_figure) and then set wrapped tick labels with <br>, which the
+# decorator would escape: their hostile-name tests are in tests/integration/test_dashboard.py
 
 
 def test_every_public_figure_builder_escapes() -> None:
@@ -142,7 +146,7 @@ def test_every_public_figure_builder_escapes() -> None:
                 if ret in ("go.Figure", go.Figure):
                     builders.append(fn)
                     assert hasattr(fn, "__wrapped__"), f"{name}.{fname} returns a figure but does not escape it"
-    assert len(builders) >= 15
+    assert len(builders) >= 40
 
 
 def test_figures_of_a_payload_run_hold_no_live_tag(trained, tmp_path) -> None:
