@@ -220,3 +220,16 @@ def test_ranking_runs_compare_across_seeds(tmp_path):
     row = cmp.summary.set_index("metric").loc["A/transductive/ndcg@20"]
     values = [r.metrics["test"]["A/transductive/ndcg@20"] for r in runs]
     assert row["n"] == 3 and row["mean"] == pytest.approx(np.mean(values))
+
+
+def test_fit_ranking_defaults_are_the_configs():
+    """fit_ranking's keywords and RankingConfig declare the same settings with the same defaults."""
+    import inspect
+
+    from workbench.training.config import RankingConfig, config_fields
+
+    keywords = {k: p.default for k, p in inspect.signature(fit_ranking).parameters.items() if k != "data"}
+    fields = {k: f.get_default(call_default_factory=True) for k, f in config_fields(RankingConfig).items()}
+    shared = set(keywords) & set(fields)
+    assert shared == set(fields) - {"ks"}  # every setting but the evaluation's list lengths
+    assert {k: keywords[k] for k in shared} == {k: fields[k] for k in shared}

@@ -776,11 +776,10 @@ def ranking_run_fit(run, data=None):
     """``(fit, data)`` of a saved ranking run: the data loaded again by name (unless given) and the fit
     rebuilt from ``model.pt`` (:func:`workbench.training.train_ranking.load_ranking_fit`); kept in
     ``run.extras`` so panels that re-rank on every control change load them once."""
-    from data_catalog.recsys import load_recdata
-    from workbench.training.train_ranking import load_ranking_fit
+    from workbench.training.train_ranking import load_ranking_data, load_ranking_fit
 
     if data is None:
-        data = run.extras.get("data") or load_recdata(run.config["dataset"], **(run.config.get("dataset_params") or {}))
-    fit = run.extras.get("fit") or load_ranking_fit(run, data)
+        data = run.extras.get("data") or load_ranking_data(run)
+    fit = load_ranking_fit(run, data)  # the run's own fit when it holds one
     run.extras.update(fit=fit, data=data)
     return fit, data

@@ -177,9 +177,7 @@ def dataset_fingerprint(ds: MultimodalDataset) -> str:
     h = hashlib.blake2b(digest_size=8)
 
     def add(name: str, t: torch.Tensor) -> None:
-        a = t.detach().cpu().contiguous().numpy()
-        h.update(f"{name}|{a.dtype}|{a.shape}|".encode())
-        h.update(a.tobytes())
+        hash_array(h, name, t.detach().cpu().numpy())
 
     for m in sorted(ds.modalities):
         add(f"x:{m}", ds.modalities[m])
@@ -187,10 +185,22 @@ def dataset_fingerprint(ds: MultimodalDataset) -> str:
     for m in sorted(ds.mask or {}):
         add(f"mask:{m}", ds.mask[m])
     if ds.groups is not None:
-        h.update(json.dumps([str(c) for c in ds.groups.columns]).encode())
-        h.update(pd.util.hash_pandas_object(ds.groups.astype(str), index=False).to_numpy().tobytes())
+        hash_frame(h, ds.groups)
     h.update(json.dumps([str(c) for c in (ds.classes or [])]).encode())
     return h.hexdigest()
+
+
+def hash_array(h: Any, name: str, a: np.ndarray) -> None:
+    """Feed ``name``, the dtype, the shape and the bytes of ``a`` to the hash ``h`` (a fingerprint's step)."""
+    a = np.ascontiguousarray(a)
+    h.update(f"{name}|{a.dtype}|{a.shape}|".encode())
+    h.update(a.tobytes())
+
+
+def hash_frame(h: Any, frame: pd.DataFrame) -> None:
+    """Feed a table's column names and its values as text to the hash ``h``."""
+    h.update(json.dumps([str(c) for c in frame.columns]).encode())
+    h.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
 
 
 def default_runs_dir() -> Path:
@@ -243,18 +253,24 @@ class Run:
             task = make_task(train_cfg.get("task", "classification"), **train_cfg.get("task_params", {}))
             model = task.build_model(shapes={m: tuple(s) for m, s in cfg["shapes"].items()}, kinds=cfg["kinds"],
                                      n_classes=len(cfg["classes"]), config=train_cfg, encoders=encoders)
-            weights = self.path / "model.pt"
-            try:
-                state = torch.load(weights, map_location="cpu", weights_only=True)
-                model.load_state_dict(state)
-            except FileNotFoundError:
-                raise RunError(f"run {self.run_id!r}: {weights} is missing") from None
-            except Exception as exc:  # noqa: BLE001 -- unpickling, zip and shape errors all mean "bad file"
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise RunError(f"run {self.run_id!r}: {weights} is not this run's weights ({first})") from None
+            self.load_weights(model)
             model.eval()
             self.model = model
         return self.model
+
+    def load_weights(self, module: torch.nn.Module) -> None:
+        """Load the run folder's ``model.pt`` into ``module`` (``weights_only=True``); a missing or
+        unusable file is a :class:`RunError` naming it."""
+        if self.path is None:
+            raise RunError(f"run {self.run_id!r} has no folder to load weights from")
+        weights = self.path / "model.pt"
+        try:
+            module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            raise RunError(f"run {self.run_id!r}: {weights} is missing") from None
+        except Exception as exc:  # noqa: BLE001 -- unpickling, zip and shape errors all mean "bad file"
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RunError(f"run {self.run_id!r}: {weights} is not this run's weights ({first})") from None
 
     def save_result(self, name: str, result) -> Path:
         """Save an analysis result into ``results/NAME`` of this run."""

@@ -62,7 +62,7 @@ from workbench.training.trainer import (
     seed_everything,
 )
 
-__all__ = ["MODELS", "RankingFit", "evaluate_ranking", "fit_ranking", "score_vectors"]
+__all__ = ["MODELS", "RankingFit", "check_fit_settings", "evaluate_ranking", "fit_ranking", "score_vectors"]
 
 MODELS = ("popularity", "mf", "lightgcn", "imf", "igcn", "micrec")
 CHECKPOINT_FORMAT = 1
@@ -125,6 +125,24 @@ def _user_reps(
     return out
 
 
+def check_fit_settings(data, *, model: str, domains: list[str] | None, anchors: bool, transfer: str) -> list[str]:
+    """The domains a fit trains (all of ``data``'s by default), or a one-line ``ValueError`` naming the
+    setting that ``data`` cannot take; what :func:`fit_ranking` and the run store check before any work."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    domains = list(domains or data.domains)
+    missing = [d for d in domains if d not in data.domains]
+    if missing:
+        raise ValueError(
+            f"domains: {missing[0]!r} is not a domain of {data.name!r} ({sorted(data.domains)})"
+        )
+    if anchors and len(domains) != 2:
+        raise ValueError(f"anchors=True needs exactly two domains; the fit has {domains}")
+    if transfer not in ("mean", "map"):
+        raise ValueError(f"transfer must be 'mean' or 'map', got {transfer!r}")
+    return domains
+
+
 def fit_ranking(
     data,
     *,
@@ -171,18 +189,7 @@ def fit_ranking(
     ``device``: ``"auto"`` (CUDA when present, else the CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``;
     a device this machine lacks is a one-line ``ValueError`` before any work.
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    domains = list(domains or data.domains)
-    missing = [d for d in domains if d not in data.domains]
-    if missing:
-        raise ValueError(
-            f"domains: {missing[0]!r} is not a domain of {data.name!r} ({sorted(data.domains)})"
-        )
-    if anchors and len(domains) != 2:
-        raise ValueError("anchors=True needs exactly two domains")
-    if transfer not in ("mean", "map"):
-        raise ValueError(f"transfer must be 'mean' or 'map', got {transfer!r}")
+    domains = check_fit_settings(data, model=model, domains=domains, anchors=anchors, transfer=transfer)
     dev = _check_device(device)
     seed_everything(seed)
     rng = np.random.default_rng(seed)

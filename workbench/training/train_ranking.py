@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import importlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -48,35 +47,28 @@ import torch
 from torch import nn
 
 from data_catalog.recsys import RecData, load_recdata
-from workbench.store.runs import RUN_FORMAT_VERSION, Run, RunError, RunStore
+from workbench.store.runs import RUN_FORMAT_VERSION, Run, RunError, RunStore, hash_array, hash_frame
 from workbench.training.config import RankingConfig, config_fields
-from workbench.training.ranking import RankingFit, evaluate_ranking, fit_ranking
+from workbench.training.ranking import RankingFit, check_fit_settings, evaluate_ranking, fit_ranking
 from workbench.training.train import _fields_doc, _id_part
 
-__all__ = ["group_columns", "load_ranking_fit", "ranking_run_id", "recdata_fingerprint", "train_ranking"]
+__all__ = ["group_columns", "load_ranking_data", "load_ranking_fit", "ranking_run_id", "recdata_fingerprint", "train_ranking"]
 
 
 def recdata_fingerprint(data: RecData) -> str:
     """A hash of interaction data: every domain's split pairs and item features, the held-out
     users and the users table (part of the run id, as :func:`~workbench.store.runs.dataset_fingerprint`)."""
     h = hashlib.blake2b(digest_size=8)
-
-    def add(name: str, a: np.ndarray) -> None:
-        a = np.ascontiguousarray(a)
-        h.update(f"{name}|{a.dtype}|{a.shape}|".encode())
-        h.update(a.tobytes())
-
     h.update(f"{data.name}|{data.n_users}".encode())
-    add("new_users", np.asarray(data.new_users))
+    hash_array(h, "new_users", np.asarray(data.new_users))
     for d in sorted(data.domains):
         dom = data.domains[d]
         h.update(f"domain {d} {dom.n_items}".encode())
         for part in ("train", "valid", "test", "fold_in"):
-            add(f"{d}:{part}", np.asarray(getattr(dom, part)))
+            hash_array(h, f"{d}:{part}", np.asarray(getattr(dom, part)))
         for m in sorted(dom.item_features):
-            add(f"{d}:x:{m}", np.asarray(dom.item_features[m]))
-    h.update(json.dumps([str(c) for c in data.users.columns]).encode())
-    h.update(pd.util.hash_pandas_object(data.users.astype(str), index=False).to_numpy().tobytes())
+            hash_array(h, f"{d}:x:{m}", np.asarray(dom.item_features[m]))
+    hash_frame(h, data.users)
     return h.hexdigest()
 
 
@@ -182,11 +174,8 @@ def train_ranking(
     if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 10:
         raise ValueError(f"n_boot must be an integer >= 10, got {n_boot!r}")
     data = dataset if isinstance(dataset, RecData) else load_recdata(str(dataset), **(dataset_params or {}))
-    missing = [d for d in (cfg.domains or []) if d not in data.domains]
-    if missing:
-        raise ValueError(f"domains: {missing[0]!r} is not a domain of {data.name!r} ({sorted(data.domains)})")
-    if cfg.anchors and len(cfg.domains or data.domains) != 2:
-        raise ValueError(f"anchors=True needs exactly two domains; {data.name!r} has {sorted(data.domains)}")
+    # before the lock and the run's folder exist, so a bad setting writes nothing
+    check_fit_settings(data, model=cfg.model, domains=cfg.domains, anchors=cfg.anchors, transfer=cfg.transfer)
     store = RunStore(runs_dir)
     fingerprint = recdata_fingerprint(data)
     run_id = ranking_run_id(data.name, cfg, dataset_params, fingerprint)
@@ -211,11 +200,12 @@ def train_ranking(
 train_ranking.__doc__ = (train_ranking.__doc__ or "").replace("{config_fields}", _fields_doc(RankingConfig))
 
 
-def per_user_frame(fit: RankingFit, data: RecData, ks: list[int]) -> pd.DataFrame:
-    """Test metrics of every user, both settings, with ``sample``, ``split`` and ``group_<attribute>``."""
+def per_user_frame(fit: RankingFit, data: RecData, ks: list[int], groups: list[str]) -> pd.DataFrame:
+    """Test metrics of every user, both settings, with ``sample``, ``split`` and ``group_<attribute>``
+    for each user attribute of ``groups``."""
     frames = [evaluate_ranking(fit, data, users=u, ks=tuple(ks)) for u in ("known", "new")]
     frame = pd.concat(frames, ignore_index=True)
-    for c in group_columns(data.users):
+    for c in groups:
         frame[f"group_{c}"] = data.users[c].astype(str).to_numpy()[frame["user"].to_numpy()]
     frame.insert(0, "split", "test")
     frame.insert(0, "sample", frame["user"].to_numpy())
@@ -228,22 +218,22 @@ def per_user_frame(fit: RankingFit, data: RecData, ks: list[int]) -> pd.DataFram
 RANKING_ANALYSES = "workbench.analyses.recommendation:ranking_run_results"
 
 
-def _results(fit: RankingFit, data: RecData, cfg: RankingConfig, n_boot: int) -> dict[str, Any]:
+def _results(fit: RankingFit, data: RecData, cfg: RankingConfig, groups: list[str], n_boot: int) -> dict[str, Any]:
     module, function = RANKING_ANALYSES.split(":")
     run_results = getattr(importlib.import_module(module), function)
-    return run_results(fit, data, model=cfg.model, ks=tuple(cfg.ks), group_by=group_columns(data.users),
-                       n_boot=n_boot, seed=cfg.seed)
+    return run_results(fit, data, model=cfg.model, ks=tuple(cfg.ks), group_by=groups, n_boot=n_boot, seed=cfg.seed)
 
 
 def _finish(data: RecData, cfg: RankingConfig, fit: RankingFit, store: RunStore, run_id: str,
             dataset_params: dict | None, fingerprint: str, *, analyses: bool, n_boot: int, save: bool) -> Run:
-    predictions = per_user_frame(fit, data, cfg.ks)
+    groups = group_columns(data.users)
+    predictions = per_user_frame(fit, data, cfg.ks, groups)
     from workbench.tasks.ranking import RankingTask
 
     modalities = sorted({m for d in fit.models for m in data.domains[d].item_features})
     shapes = {m: [int(np.asarray(data.domains[d].item_features[m]).shape[1])]
               for d in fit.models for m in data.domains[d].item_features}
-    results = _results(fit, data, cfg, n_boot) if analyses else {}
+    results = _results(fit, data, cfg, groups, n_boot) if analyses else {}
     for m in fit.models.values():
         if isinstance(m, nn.Module):
             m.to_device("cpu")
@@ -257,7 +247,7 @@ def _finish(data: RecData, cfg: RankingConfig, fit: RankingFit, store: RunStore,
             "train": {**cfg.to_dict(), "task": "ranking", "task_params": {}, "fusion": cfg.model,
                       "strategy": "bpr+anchors" if cfg.anchors else "bpr"},
             "modalities": modalities, "shapes": shapes, "kinds": dict.fromkeys(modalities, "item"), "classes": [],
-            "groups": group_columns(data.users), "domains": data.summary().to_dict("records"),
+            "groups": groups, "domains": data.summary().to_dict("records"),
             "split": {d: {p: int(len(getattr(data.domains[d], p))) for p in ("train", "valid", "test", "fold_in")}
                       for d in fit.models},
             "epochs_run": int(len(fit.history)), "best_epoch": fit.params.get("best_epoch"),
@@ -279,6 +269,11 @@ def _finish(data: RecData, cfg: RankingConfig, fit: RankingFit, store: RunStore,
     return run
 
 
+def load_ranking_data(run: Run) -> RecData:
+    """A ranking run's interaction data, loaded again by its dataset name and parameters."""
+    return load_recdata(run.config["dataset"], **(run.config.get("dataset_params") or {}))
+
+
 def load_ranking_fit(run: Run, data: RecData | None = None) -> RankingFit:
     """Rebuild a saved ranking run's fit (``model.pt``, ``weights_only=True``) on its data.
 
@@ -291,24 +286,14 @@ def load_ranking_fit(run: Run, data: RecData | None = None) -> RankingFit:
     if "fit" in run.extras:
         return run.extras["fit"]
     cfg = RankingConfig(**{k: v for k, v in train_cfg.items() if k in config_fields(RankingConfig)})
-    if data is None:
-        data = load_recdata(run.config["dataset"], **(run.config.get("dataset_params") or {}))
+    data = load_ranking_data(run) if data is None else data
     if recdata_fingerprint(data) != run.config.get("data_fingerprint"):
         raise RunError(f"run {run.run_id!r} was trained on other data than {data.name!r} (fingerprints differ)")
     fit = fit_ranking(data, **{**_fit_settings(cfg), "epochs": 0, "progress": False, "device": "cpu"})
     if fit.kind == "popularity":
         return fit
-    if run.path is None:
-        raise RunError(f"run {run.run_id!r} has no folder to load weights from")
-    weights = run.path / "model.pt"
     modules = RankingModules(fit)
-    try:
-        modules.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except FileNotFoundError:
-        raise RunError(f"run {run.run_id!r}: {weights} is missing") from None
-    except Exception as exc:  # noqa: BLE001 -- unpickling, zip and shape errors all mean "bad file"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RunError(f"run {run.run_id!r}: {weights} is not this run's weights ({first})") from None
+    run.load_weights(modules)
     for d, m in modules.models.items():
         if hasattr(m, "alpha"):
             m.alpha = float(getattr(modules, f"alpha_{d}"))
