@@ -61,7 +61,13 @@ from widgets.figures.runs_table import (
     seed_curves_figure,
 )
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
-from widgets.summary import epoch_bounds, load_run_results, run_splits, run_summary_html
+from widgets.summary import (
+    epoch_bounds,
+    load_run_results,
+    run_splits,
+    run_summary_html,
+    run_takeaways_html,
+)
 from widgets.text import escape
 from workbench.analyses.runs_table import (
     SHOWN_COLUMNS,
@@ -632,7 +638,8 @@ class Dashboard:
         self.epochs.param.update(start=lo, end=max(hi, lo + 1), value=(lo, hi))
         splits = run_splits(run)
         self.split.param.update(options=splits, value=splits[0] if splits else None)
-        self.summary.object = run_summary_html(run)
+        results = load_run_results(run, self._inside)
+        self.summary.object = run_summary_html(run) + run_takeaways_html(run, results)
         self.history_plot.object = history = history_figure(run.history)
         self.accuracy_plot.object = accuracy = accuracy_figure(
             run.accuracy(), split=self.split.value
@@ -649,10 +656,7 @@ class Dashboard:
             options={escape(c): c for c in columns}, value=losses + strategy[:4] or columns[:1]
         )
         self.redraw_scalars()
-        tabs = [
-            self._result_tab(name, result)
-            for name, result in load_run_results(run, self._inside).items()
-        ]
+        tabs = [self._result_tab(name, result) for name, result in results.items()]
         self.tabs[:] = [self.overview, *tabs, self.compare]
         self.tabs.active = 0
 

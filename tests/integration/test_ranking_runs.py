@@ -233,3 +233,13 @@ def test_fit_ranking_defaults_are_the_configs():
     shared = set(keywords) & set(fields)
     assert shared == set(fields) - {"ks"}  # every setting but the evaluation's list lengths
     assert {k: keywords[k] for k in shared} == {k: fields[k] for k in shared}
+
+
+def test_dashboard_overview_says_what_the_run_shows(micrec_run, root):
+    from widgets.dashboard import Dashboard
+    from widgets.summary import run_takeaways_html
+
+    dash = Dashboard(root)
+    dash.run_select.value = micrec_run.run_id
+    assert "What this run says" in dash.summary.object
+    assert dash.summary.object.endswith(run_takeaways_html(load_run(micrec_run.run_id, root)))
