@@ -90,6 +90,24 @@ def test_a_killed_worker_loses_no_completed_trial(tmp_path):
     assert not [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
 
 
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_on_resume(tmp_path):
+    # Optuna's fail_stale_trials skips a RUNNING trial that has no heartbeat row; a process killed
+    # between creating a trial and its first heartbeat left one (seen in CI)
+    storage = f"sqlite:///{tmp_path}/s.db"
+    optimize(lambda p, t: p["x"], {"x": {"low": 0.0, "high": 1.0}}, n_trials=2, storage=storage, study_name="s",
+             heartbeat_s=1, grace_s=1)
+    study = optuna.load_study(study_name="s", storage=storage)
+    orphan = study._storage.create_new_trial(study._study_id)  # RUNNING, never beaten
+    fresh_now = optimize(lambda p, t: p["x"], {"x": {"low": 0.0, "high": 1.0}}, n_trials=2, storage=storage,
+                         study_name="s", heartbeat_s=1, grace_s=60)
+    assert fresh_now._storage.get_trial(orphan).state.name == "RUNNING"  # within its grace period: kept
+    time.sleep(1.5)
+    study = optimize(lambda p, t: p["x"], {"x": {"low": 0.0, "high": 1.0}}, n_trials=3, storage=storage,
+                     study_name="s", heartbeat_s=1, grace_s=1)
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1 and "RUNNING" not in states
+
+
 @pytest.mark.slow
 def test_trials_equal_the_run_folders_and_rerun_trains_nothing(tmp_path, capsys):
     runs = tmp_path / "runs"

@@ -320,8 +320,7 @@ def optimize(objective: Callable[[dict, Any], float], space: Mapping[str, Any], 
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = optuna.create_study(study_name=study_name, storage=opened, direction=direction, load_if_exists=True,
                                     sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
-        # trials left RUNNING by a killed process (no heartbeat within the grace period) become FAIL
-        optuna.storages.fail_stale_trials(study)
+    _fail_stale_trials(study)
     if client is not None:
         _optimize_on_dask(study, opened, objective, space, n_trials=n_trials, client=client, n_workers=n_workers,
                           seed=seed, pruner=pruner, progress=progress)
@@ -343,6 +342,50 @@ def _heartbeats(storage) -> bool:
     from optuna.storages._heartbeat import is_heartbeat_enabled
 
     return not isinstance(storage, str) and is_heartbeat_enabled(storage)
+
+
+def _fail_stale_trials(study) -> int:
+    """Mark FAIL the trials left RUNNING by a killed process (SQL storages with heartbeats); returns how many.
+
+    Optuna's ``fail_stale_trials`` fails a RUNNING trial whose last heartbeat is older than the grace
+    period, but skips one with no heartbeat at all: a process killed between creating a trial and its
+    first heartbeat (a few milliseconds) left that trial RUNNING forever, and a resumed study counted it.
+    Such a trial is failed here too once it started more than the grace period ago (a live process
+    writes its first heartbeat as the trial starts)."""
+    import datetime
+
+    optuna = _optuna()
+    storage = study._storage
+    if not _heartbeats(storage):
+        return 0
+    before = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    rdb = getattr(storage, "_backend", storage)  # a study's RDBStorage comes wrapped in a cache
+    grace = rdb.grace_period or 2 * rdb.heartbeat_interval
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace)
+    for trial_id in _trials_without_heartbeat(rdb, study._study_id, started_before=cutoff):
+        try:
+            storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # finished meanwhile, or failed by another process
+            pass
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))) - before
+
+
+def _trials_without_heartbeat(storage, study_id: int, *, started_before) -> list[int]:
+    """Ids of the study's RUNNING trials that have no heartbeat row and started before ``started_before``."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from optuna.trial import TrialState
+
+    with _create_scoped_session(storage.scoped_session) as session:
+        rows = (session.query(models.TrialModel)
+                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING,
+                        ~models.TrialModel.heartbeats.any())
+                .all())
+        # compared in Python: the column holds UTC, the property local time, as Optuna writes it
+        return [row.trial_id for row in rows if row.datetime_start is not None and row.datetime_start < started_before]
 
 
 def _fail_orphans(study) -> int:
@@ -450,9 +493,7 @@ def _trial_loop(study_name: str, storage, objective, space, *, n_trials: int, ma
             return objective(suggest(trial, space), trial)
 
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+            _fail_stale_trials(study)
             if (len(study.get_trials(deepcopy=False, states=counted)) >= n_trials
                     or len(study.get_trials(deepcopy=False)) >= max_started):
                 return ran
