@@ -80,6 +80,26 @@ def _modality_sentence(run: Run, split: str) -> str | None:
     return text + "."
 
 
+def score_heading(accuracy: pd.DataFrame) -> str:
+    """A heading for a run's headline scores (``Run.accuracy()``): what is measured and over which models,
+    as the task's score table names them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> acc = pd.DataFrame({"model": ["A (transductive)", "A (inductive)"], "kind": ["transductive", "inductive"],
+    ...                     "measure": ["NDCG@20 (mean over users)"] * 2})
+    >>> score_heading(acc)
+    'NDCG@20 (mean over users) by model: transductive, inductive'
+    >>> score_heading(pd.DataFrame({"model": ["fused", "a"], "kind": ["fused", "unimodal head"]}))
+    'Accuracy by model: fused, unimodal head'
+    """
+    measure = str(accuracy["measure"].iloc[0]) if "measure" in accuracy and len(accuracy) else "accuracy"
+    kinds = list(dict.fromkeys(map(str, accuracy["kind"]))) if "kind" in accuracy else []
+    label = measure[0].upper() + measure[1:]
+    return f"{label} by model: {', '.join(kinds)}" if kinds else label
+
+
 def base_rate(run: Run, split: str) -> tuple[str, float] | None:
     """The majority class of ``split`` and its share (what always predicting it scores); ``None``
     when the run has no class labels (alignment runs).

@@ -90,4 +90,5 @@ def test_html_report(run, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([folder, os.environ.get("PYTHONPATH", "")]))
     html = render_run_report(run.path, tmp_path / "report.html").read_text()
     assert f"<h3>{SAVED_AS}</h3>" in html and TITLE in html
+    assert "What this run says" in html and "Accuracy by model: fused, unimodal head" in html
     assert "cannot be loaded" not in html and "Traceback" not in html

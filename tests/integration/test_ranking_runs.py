@@ -243,3 +243,16 @@ def test_dashboard_overview_says_what_the_run_shows(micrec_run, root):
     dash.run_select.value = micrec_run.run_id
     assert "What this run says" in dash.summary.object
     assert dash.summary.object.endswith(run_takeaways_html(load_run(micrec_run.run_id, root)))
+
+
+def test_html_report_of_a_ranking_run_says_what_it_shows(micrec_run, root, tmp_path):
+    from widgets.summary import run_takeaways_html
+    from workbench.cli.report import render_run_report
+
+    run = load_run(micrec_run.run_id, root)
+    html = render_run_report(run.path, tmp_path / "report.html").read_text()
+    assert run_takeaways_html(run) in html  # the summary the run panel and the dashboard show
+    assert "NDCG@20 (mean over users) by model: transductive, inductive" in html
+    assert "unimodal head" not in html.split("Headline scores", 1)[1].split("Learning curves", 1)[0]
+    assert all(f"<h3>{name}</h3>" in html for name in run.result_names())
+    assert "Traceback" not in html and "cannot be loaded" not in html
