@@ -52,14 +52,10 @@ import pandas as pd
 import panel as pn
 import plotly.graph_objects as go
 
+from widgets.figures.compare import configurations_figure, paired_figure
 from widgets.figures.result import result_figures, table_frame
 from widgets.figures.run import accuracy_figure, history_figure, runs_accuracy_figure, show_epochs
-from widgets.figures.runs_table import (
-    configurations_figure,
-    paired_figure,
-    scalars_figure,
-    seed_curves_figure,
-)
+from widgets.figures.runs_table import scalars_figure, seed_curves_figure
 from widgets.plotly_bundle import served_bundle, unsupported_traces, use_bundle
 from widgets.summary import (
     epoch_bounds,
@@ -140,14 +136,6 @@ RUNS = RunCache()
 def comparison_figure_for(runs: dict[str, Run], split: str) -> go.Figure:
     """Side-by-side accuracy per modality of ``runs`` on ``split``."""
     return runs_accuracy_figure({rid: run.accuracy() for rid, run in runs.items()}, split=split)
-
-
-def seeds_comparison_figure(runs: dict[str, Run]) -> go.Figure:
-    """Configurations compared across seeds (``workbench.analyses.compare`` + its figure builder)."""
-    from widgets.figures.compare import comparison_figure
-    from workbench.analyses.compare import compare
-
-    return comparison_figure(compare(list(runs.values())))
 
 
 def _height(fig: go.Figure | None) -> int:

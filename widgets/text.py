@@ -83,11 +83,16 @@ def _escape_title(obj: Any) -> None:
         title.text = escape_plotly(title.text)
 
 
+def _escape_lines(text: str) -> str:
+    """Each ``<br>``-separated line escaped, the breaks kept (captions and wrapped tick labels); idempotent."""
+    return "<br>".join(escape_plotly(line) for line in text.split("<br>"))
+
+
 def escape_figure(fig: go.Figure) -> go.Figure:
     """Escape, in place, every text of ``fig`` that plotly would render as HTML; returns ``fig``.
 
     Covers the figure, axis, legend and colour-bar titles, annotations (subplot titles included),
-    tick texts, trace names, texts and hover texts, string categories of ``x``/``y``/``z``, and the
+    tick texts (each ``<br>``-separated line: builders wrap long names onto lines), trace names, texts and hover texts, string categories of ``x``/``y``/``z``, and the
     header and cells of tables.
     """
     layout = fig.layout
@@ -95,14 +100,14 @@ def escape_figure(fig: go.Figure) -> go.Figure:
     _escape_title(layout.legend)
     for ann in layout.annotations or ():
         if ann.text and ann.name == CAPTION_NAME:  # our own line breaks between escaped lines
-            ann.text = "<br>".join(escape_plotly(line) for line in ann.text.split("<br>"))
+            ann.text = _escape_lines(ann.text)
         elif ann.text:
             ann.text = escape_plotly(ann.text)
     for key in [k for k in layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]:
         axis = layout[key]
         _escape_title(axis)
-        if axis.ticktext is not None:
-            axis.ticktext = _escape_array(axis.ticktext)
+        if axis.ticktext is not None:  # our own line breaks (wrapped names) between escaped lines
+            axis.ticktext = [_escape_lines(v) if isinstance(v, str) else v for v in axis.ticktext]
         if axis.categoryarray is not None:
             axis.categoryarray = _escape_array(axis.categoryarray)
     for trace in fig.data:

@@ -382,7 +382,7 @@ def test_runs_table_feeds_overview_and_compare(compare_root: Path) -> None:
     assert paired.data[0].x[0] == pytest.approx(
         runs["lr"].history["train_loss"].iloc[-1] - runs["s0"].history["train_loss"].iloc[-1]
     )  # shared seed 0
-    assert "lr=0.01<br><b>−</b> lr=0.001" in paired.layout.yaxis.ticktext[0]
+    assert "lr=0.01<br>− lr=0.001" in paired.layout.yaxis.ticktext[0]
     # learning curves over seeds, with bands, for the chosen history column
     dash.curve_select.value = "heldout_acc"
     curves = dash.curves_plot.object

@@ -92,7 +92,7 @@ def test_unpaired_seeds_are_dropped_and_single_seed_has_no_interval(runs):
 
 def test_comparison_saves_and_draws(runs, tmp_path):
     from widgets.figures import figures_for_result
-    from widgets.figures.compare import comparison_figure
+    from widgets.figures.compare import configurations_figure, paired_figure
 
     cmp = compare(runs, baseline="naive")
     from workbench.store.results import load_result
@@ -100,15 +100,23 @@ def test_comparison_saves_and_draws(runs, tmp_path):
     loaded = load_result(cmp.save(tmp_path / "cmp"))
     assert isinstance(loaded, Comparison)
     pd.testing.assert_frame_equal(loaded.summary, cmp.summary)
-    fig = comparison_figure(loaded, "acc_fused")
-    means, seeds, diffs = fig.data
-    assert list(means.y) == ["toy | naive | concat | 3 ep", "toy | better | concat | 3 ep"]
+    fig = configurations_figure(loaded, metric="acc_fused")
+    means, seeds = fig.data
+    names = ["toy | naive | concat | 3 ep", "toy | better | concat | 3 ep"]
+    assert [t.replace("<br>", " ") for t in fig.layout.yaxis.ticktext] == names
+    assert list(means.y) == [0, 1] and sorted(seeds.y) == [0, 0, 0, 1, 1, 1]
     row = _row(cmp.summary, strategy="naive", metric="acc_fused")
     assert means.error_x.array[0] == pytest.approx(row["mean_ci_upper"] - row["mean"])
-    assert len(seeds.x) == 6 and diffs.x[0] == pytest.approx(0.05)
-    assert len(figures_for_result("comparison", loaded)) == 4
-    with pytest.raises(ValueError, match="no_metric"):
-        comparison_figure(cmp, "no_metric")
+    assert len(seeds.x) == 6
+    diffs = paired_figure(loaded, metric="acc_fused")
+    assert diffs.data[0].x[0] == pytest.approx(0.05)
+    assert diffs.layout.yaxis.ticktext[0] == "toy | better | concat | 3 ep<br>− toy | naive | concat | 3 ep"
+    figs = figures_for_result("comparison", loaded)
+    assert len(figs) == 2 * len(loaded.metrics())  # per metric: the means, the paired differences
+    assert figs[0].layout.title.text == "acc_fused: mean over seeds per configuration"
+    for builder in (configurations_figure, paired_figure):
+        with pytest.raises(ValueError, match="no_metric"):
+            builder(cmp, metric="no_metric")
 
 
 def test_cli_sweep_then_compare(tmp_path, capsys):
@@ -127,3 +135,17 @@ def test_cli_sweep_then_compare(tmp_path, capsys):
     # an unknown strategy fails its cells, the command reports it and exits non-zero
     assert main([*argv, "--strategy", "nope"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_comparison_panel_offers_every_figure_of_the_comparison(runs):
+    from widgets.panels.base import ResultPanel
+    from widgets.panels.compare import comparison_panel
+
+    cmp = compare(runs, baseline="naive")
+    panel = comparison_panel(cmp)
+    table, figures = panel.children
+    assert "toy | better | concat | 3 ep" in table.value and isinstance(figures, ResultPanel)
+    titles = list(figures.selector.options)
+    assert len(titles) == 2 * len(cmp.metrics()) and "Paired difference of acc_fused (B − A)" in titles
+    figures.selector.value = "Paired difference of acc_fused (B − A)"
+    assert figures.figure.data[0].x[0] == pytest.approx(0.05)  # the selected figure, not the first

@@ -253,7 +253,8 @@ def test_hostile_configuration_names_show_literally_in_the_figure_json() -> None
     """plotly decodes &lt; &gt; &amp; but not &quot;: a quote must reach it as a quote, a tag never as a tag."""
     from plotly.io import to_json
 
-    from widgets.figures.runs_table import seed_curves_figure, wrap_label
+    from widgets.figures.compare import configurations_figure
+    from widgets.figures.runs_table import seed_curves_figure
     from widgets.panels.view import figure_spec
 
     hostile = 'lr="0.1" <img src=x onerror="window.__pwned=1">'
@@ -265,4 +266,9 @@ def test_hostile_configuration_names_show_literally_in_the_figure_json() -> None
     assert shown == 'lr="0.1" &lt;img src=x onerror="window.__pwned=1"&gt; (2 seeds)'
     text = to_json(spec)
     assert "&quot;" not in text and "&#x27;" not in text and "<img" not in text
-    assert wrap_label('a "b" <i>') == 'a "b" &lt;i&gt;'
+    # wrapped names on an axis: each line escaped, the breaks kept
+    cmp = compare_runs(runs, {"a0": hostile * 2, "a1": hostile * 2, "b0": "B"})
+    ticks = configurations_figure(cmp, metric="final_heldout_acc").layout.yaxis.ticktext
+    lines = [line for t in ticks for line in t.split("<br>")]
+    assert len(lines) > len(ticks) and not any("<" in line or ">" in line for line in lines)
+    assert "".join(lines).replace(" ", "").startswith('lr="0.1"&lt;imgsrc=xonerror=')

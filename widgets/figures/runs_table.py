@@ -1,47 +1,25 @@
-"""Figures of the runs table and of runs compared (:mod:`workbench.analyses.runs_table`).
+"""Figures of the runs table and of runs' histories (:mod:`workbench.analyses.runs_table`).
 
 - :func:`seed_curves_figure`: a history column per epoch, mean over the seeds of each configuration
   with its t-interval as a band;
-- :func:`configurations_figure` and :func:`paired_figure`: a comparison's mean and interval per
-  configuration (seeds as dots) and its paired differences, each on its own axis, with configuration
-  names wrapped onto several lines so long names never overlap the plot or each other;
 - :func:`scalars_figure`: chosen numeric history columns of one run, one panel per column with its own
   y-axis (losses, accuracies and strategy-recorded coefficients have different scales).
 
-Every text from a run (configuration names, run ids, column names) is escaped
-(:mod:`widgets.text`); wrapped names are escaped line by line, then joined with ``<br>``.
+A comparison's means and paired differences are drawn by :mod:`widgets.figures.compare`. Every text
+from a run (configuration names, run ids, column names) is escaped (:func:`widgets.text.escaped_figure`).
 """
 
 from __future__ import annotations
-
-import textwrap
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from widgets.figures.error_bars import interval_error_bars
 from widgets.figures.result import table_figure
-from widgets.text import add_caption, escape_figure, escape_plotly
+from widgets.text import add_caption, escaped_figure
 
-LABEL_WIDTH = 34  # characters per line of a configuration name on an axis
 _PALETTE = qualitative.Plotly
-
-
-def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
-    """``text`` escaped and wrapped onto lines of at most ``width`` characters, joined by ``<br>``
-    (plotly's line break), breaking after the commas between ``name=value`` pairs where it can.
-
-    Examples
-    --------
-    >>> wrap_label("lr=0.01, optimizer=sgd, strategy=ogm_ge", 24)
-    'lr=0.01, optimizer=sgd,<br>strategy=ogm_ge'
-    >>> wrap_label("<b>x</b>")
-    '&lt;b&gt;x&lt;/b&gt;'
-    """
-    lines = textwrap.wrap(str(text), width, break_long_words=True, break_on_hyphens=False) or [""]
-    return "<br>".join(escape_plotly(line) for line in lines)
 
 
 def _rgba(color: str, alpha: float) -> str:
@@ -50,6 +28,7 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
+@escaped_figure
 def seed_curves_figure(curves: pd.DataFrame, *, metric: str, level: float = 0.95) -> go.Figure:
     """Mean of ``metric`` over seeds per epoch, one line per configuration, with its ``level`` t-interval band.
 
@@ -112,7 +91,6 @@ def seed_curves_figure(curves: pd.DataFrame, *, metric: str, level: float = 0.95
         legend={"orientation": "h", "y": -0.25},
         height=420,
     )
-    escape_figure(fig)
     add_caption(
         fig,
         f"{metric} after each epoch (from the runs' histories), averaged over the seeds of each "
@@ -124,148 +102,7 @@ def seed_curves_figure(curves: pd.DataFrame, *, metric: str, level: float = 0.95
     return fig
 
 
-def _row_labels(frame: pd.DataFrame, column: str) -> tuple[list[int], list[str]]:
-    names = list(dict.fromkeys(frame[column]))
-    return list(range(len(names))), names
-
-
-def _ticks(fig: go.Figure, labels: list[str], n_lines: int) -> None:
-    """Configuration names on the y-axis, wrapped and escaped per line (set after escape_figure)."""
-    fig.update_yaxes(
-        tickmode="array",
-        tickvals=list(range(len(labels))),
-        ticktext=labels,
-        automargin=True,
-        autorange="reversed",
-        range=None,
-    )
-    fig.update_layout(height=max(300, (22 * n_lines + 30) * max(1, len(labels)) + 160))
-
-
-def configurations_figure(comparison, *, metric: str = "acc_fused") -> go.Figure:
-    """Mean of ``metric`` per configuration with its t-interval (diamonds and bars) and each seed (dots).
-
-    Examples
-    --------
-    >>> fig = configurations_figure(cmp, metric="final_train_loss")   # doctest: +SKIP
-    """
-    if metric not in set(comparison.summary["metric"]):
-        raise ValueError(
-            f"metric {metric!r} not in the comparison; available: {comparison.metrics()}"
-        )
-    summary = comparison.summary[comparison.summary["metric"] == metric]
-    runs = comparison.runs[comparison.runs["metric"] == metric]
-    rows, names = _row_labels(summary, "config")
-    where = dict(zip(names, rows, strict=True))
-    level = f"{comparison.level:.0%}"
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=summary["mean"],
-            y=summary["config"].map(where),
-            mode="markers",
-            name=f"mean, {level} CI",
-            marker={"size": 11, "symbol": "diamond", "color": _PALETTE[0]},
-            error_x=interval_error_bars(summary, "mean", fill=0.0),
-            customdata=summary[["n", "sd"]],
-            hovertemplate="mean %{x:.4f}<br>n %{customdata[0]}, sd %{customdata[1]:.4f}<extra></extra>",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=runs["value"],
-            y=runs["config"].map(where),
-            mode="markers",
-            name="one seed",
-            marker={"size": 7, "opacity": 0.55, "color": _PALETTE[1]},
-            text=runs["seed"].astype(str),
-            hovertemplate="seed %{text}: %{x:.4f}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        template="plotly_white",
-        title=f"{metric}: mean over seeds per configuration",
-        xaxis_title=metric,
-        legend={"orientation": "h", "y": -0.2},
-    )
-    escape_figure(fig)
-    wrapped = [wrap_label(n) for n in names]
-    _ticks(fig, wrapped, max(w.count("<br>") + 1 for w in wrapped) if wrapped else 1)
-    add_caption(
-        fig,
-        f"{metric} of each configuration: diamond and bar, the mean over its seeds with the {level} "
-        "Student-t interval (none with one seed); dots, the individual seeds. Configurations are named "
-        f"by the settings that differ between the chosen runs. {_direction(metric)}",
-    )
-    return fig
-
-
-def _direction(metric: str) -> str:
-    if "loss" in metric:
-        return "Lower is better."
-    if "acc" in metric:
-        return "Higher is better."
-    return "Which way is better depends on the metric."
-
-
-def paired_figure(comparison, *, metric: str = "acc_fused") -> go.Figure:
-    """Paired differences B − A of ``metric`` on the seeds two configurations share, with their t-interval.
-
-    Each row is named ``B`` over ``− A`` on separate, wrapped lines, so long names stay readable.
-
-    Examples
-    --------
-    >>> fig = paired_figure(cmp, metric="acc_fused")   # doctest: +SKIP
-    """
-    paired = comparison.paired[comparison.paired["metric"] == metric]
-    level = f"{comparison.level:.0%}"
-    fig = go.Figure()
-    labels = [
-        f"{wrap_label(b)}<br><b>−</b> {wrap_label(a)}"
-        for a, b in zip(paired["config_a"], paired["config_b"], strict=True)
-    ]
-    fig.add_trace(
-        go.Scatter(
-            x=paired["mean_diff"],
-            y=list(range(len(paired))),
-            mode="markers",
-            name=f"mean paired difference, {level} CI",
-            marker={"size": 11, "color": _PALETTE[2]},
-            error_x=interval_error_bars(paired, "mean_diff", fill=0.0),
-            customdata=paired[["n", "seeds", "p_value"]],
-            hovertemplate="%{x:+.4f}<br>n %{customdata[0]} (seeds %{customdata[1]}), "
-            "p %{customdata[2]:.3g}<extra></extra>",
-        )
-    )
-    fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    fig.update_layout(
-        template="plotly_white",
-        title=f"Paired difference of {metric} (B − A)",
-        xaxis_title=f"Δ {metric}",
-        legend={"orientation": "h", "y": -0.2},
-        showlegend=True,
-    )
-    escape_figure(fig)
-    _ticks(fig, labels, max((lab.count("<br>") + 1 for lab in labels), default=1))
-    if paired.empty:
-        fig.add_annotation(
-            text="no two configurations of one dataset share a seed",
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
-            showarrow=False,
-        )
-    add_caption(
-        fig,
-        f"Each row: configuration B (upper lines) minus configuration A (after −) in {metric}, on the "
-        f"seeds both have (same split and initialisation, so split-to-split variance cancels); dot and "
-        f"bar: the mean difference and its {level} Student-t interval. > 0: B scores higher. "
-        f"An interval that includes 0 (dotted line) shows no difference. {_direction(metric)}",
-    )
-    return fig
-
-
+@escaped_figure
 def scalars_figure(
     history: pd.DataFrame, columns: list[str], *, title: str = "Recorded scalars"
 ) -> go.Figure:
@@ -309,7 +146,6 @@ def scalars_figure(
         height=170 * max(1, len(columns)) + 120,
     )
     fig.update_xaxes(title_text="epoch", row=max(1, len(columns)), col=1)
-    escape_figure(fig)
     add_caption(
         fig,
         "Each panel: one column of the run's per-epoch history, on its own y-axis. Losses (lower is "

@@ -1,7 +1,8 @@
-"""JupyterLab panel for a :class:`workbench.analyses.compare.Comparison`: its summary table and figure.
+"""JupyterLab panel for a :class:`workbench.analyses.compare.Comparison`: its summary table and figures.
 
-The table is the result's ``summary`` as escaped HTML; the figure is
-:func:`widgets.figures.compare.comparison_figure`. The panel computes nothing.
+The table is the result's ``summary`` as escaped HTML; below it, a selector over the comparison's
+figures (:func:`widgets.figures.compare.report_figures`: per metric, the configurations' means and
+their paired differences). The panel computes nothing.
 
 Example
 -------
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from widgets.figures.compare import comparison_figure
-from widgets.panels.view import FigureView, PanelBox
+from widgets.panels.base import ResultPanel
+from widgets.panels.view import PanelBox
 
 
 def comparison_panel(result) -> PanelBox:
-    """The per-configuration summary (escaped HTML table) above the comparison figure."""
+    """The per-configuration summary (escaped HTML table) above the comparison's figures, one at a time."""
     table = w.HTML(result.summary.to_html(escape=True, index=False, float_format=lambda v: f"{v:.4g}"))
-    return PanelBox([table, FigureView(comparison_figure(result))])
+    return PanelBox([table, ResultPanel(result, "comparison")])
