@@ -85,7 +85,7 @@ def configurations_figure(comparison, *, metric: str = "acc_fused") -> go.Figure
         x=runs["value"], y=runs["config"].map(row), mode="markers", name="one seed",
         marker={"size": 7, "opacity": 0.55, "color": _PALETTE[1]}, text=runs["seed"].astype(str),
         hovertemplate="seed %{text}: %{x:.4f}<extra></extra>"))
-    fig.update_layout(template="plotly_white", title=f"{metric}: mean over seeds per configuration",
+    fig.update_layout(title=f"{metric}: mean over seeds per configuration",
                       xaxis_title=metric, legend={"orientation": "h", "y": -0.2})
     _ticks(fig, [wrap_label(n) for n in names])
     add_caption(fig, f"{metric} of each configuration: diamond and bar, the mean over its seeds with the {level} "
@@ -117,7 +117,7 @@ def paired_figure(comparison, *, metric: str = "acc_fused") -> go.Figure:
         hovertemplate="%{x:+.4f}<br>n %{customdata[0]} (seeds %{customdata[1]}), p %{customdata[2]:.3g}"
                       "<extra></extra>"))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    fig.update_layout(template="plotly_white", title=f"Paired difference of {metric} (B − A)",
+    fig.update_layout(title=f"Paired difference of {metric} (B − A)",
                       xaxis_title=f"Δ {metric}", legend={"orientation": "h", "y": -0.2}, showlegend=True)
     _ticks(fig, labels)
     if paired.empty:

@@ -54,7 +54,7 @@ def group_metric_figure(result, metric: str = "accuracy", attribute: str | None 
         fig.add_hline(y=float(overall.loc[metric, "value"]), line_dash="dash", annotation_text="overall")
     attr = attribute or result.attributes[0]
     fig.update_layout(title=f"{metric} by {attr} ({result.params['level']:.0%} bootstrap CI)",
-                      yaxis_title=metric, template="plotly_white")
+                      yaxis_title=metric)
     add_caption(fig, f"{metric} of the fused model within each group of {attr} ({direction(metric)}); error bars: "
                      f"{result.params['level']:.0%} percentile bootstrap interval, resampling within the group. "
                      "Grey bars: groups too small or with one class (flagged, left out of the disparities); "
@@ -71,7 +71,7 @@ def disparity_figure(result, attribute: str | None = None) -> go.Figure:
                                error_x=_errors(part), marker=dict(size=10, color=OK_COLOR)))
     excluded = part["excluded"].iloc[0] if len(part) else ""
     note = f" (excluded: {excluded})" if excluded else ""
-    fig.update_layout(title=f"Disparities over {attr}{note}", xaxis_title="value", template="plotly_white")
+    fig.update_layout(title=f"Disparities over {attr}{note}", xaxis_title="value")
     add_caption(fig, disparity_caption(result, attr))
     return fig
 
@@ -96,7 +96,7 @@ def modality_by_group_figure(result, metric: str = "accuracy", attribute: str | 
     for m, sub in part.groupby("modality", sort=False):
         fig.add_bar(name=m, x=sub["group"], y=sub["value"], error_y=_errors(sub))
     fig.update_layout(barmode="group", title=f"Unimodal {metric} by {attr}", yaxis_title=metric,
-                      template="plotly_white", legend_title_text="modality")
+                      legend_title_text="modality")
     meaning = {"accuracy": "share classified correctly by the modality's own head (higher is better)",
                "p_true": "mean probability the modality's head gives the true class (higher is better)",
                "gap": "mean p_true of the modality minus the mean p_true of the others (> 0: the modality is "

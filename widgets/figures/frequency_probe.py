@@ -42,7 +42,7 @@ def scatter_figure(result, mode: int = 1) -> go.Figure:
     hi = float(np.nanmax(part[["truth_hz", "predicted_hz"]].to_numpy()))
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="prediction = truth",
                              line={"dash": "dot", "color": "black"}))
-    fig.update_layout(template="plotly_white", title=f"Modal frequency {mode}: probe prediction vs the physics",
+    fig.update_layout(title=f"Modal frequency {mode}: probe prediction vs the physics",
                       xaxis={"type": "log", "title": "true frequency (Hz, modal analysis)"},
                       yaxis={"type": "log", "title": "predicted frequency (Hz)"})
     n = int(part["object"].nunique())
@@ -62,7 +62,7 @@ def r2_figure(result) -> go.Figure:
         fig.add_trace(go.Bar(x=sub["features"], y=sub["value"], name=f"mode {mode}",
                              error_y={"type": "data", "symmetric": False, "array": sub["value_ci_upper"] - sub["value"],
                                       "arrayminus": sub["value"] - sub["value_ci_lower"]}))
-    fig.update_layout(template="plotly_white", barmode="group", yaxis_range=[min(0.0, float(s["value"].min())), 1],
+    fig.update_layout(barmode="group", yaxis_range=[min(0.0, float(s["value"].min())), 1],
                       title="How much of log f each feature set explains (R^2 on test objects; higher is better)",
                       xaxis_title="features", yaxis_title="R^2 of log frequency")
     n, level = int(s["n_test"].max()), float(s["level"].iloc[0])

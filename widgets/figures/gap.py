@@ -53,7 +53,7 @@ def gap_histogram_figure(result, pair: str | None = None, epoch: int | None = No
                              name="posterior P(imbalanced)", line={"color": "black", "dash": "dot"}),
                   secondary_y=True)
     who = "" if label is None else f", class {label}"
-    fig.update_layout(title=f"Modality gap {pair}, epoch {epoch}{who} (n={len(g)})", template="plotly_white",
+    fig.update_layout(title=f"Modality gap {pair}, epoch {epoch}{who} (n={len(g)})",
                       xaxis_title="gap (p_true difference)", bargap=0.02)
     fig.update_yaxes(title_text="density", secondary_y=False)
     fig.update_yaxes(title_text="posterior", range=[0, 1.02], secondary_y=True)
@@ -85,7 +85,7 @@ def gmm_params_figure(result, pair: str | None = None) -> go.Figure:
                       row=1, col=2)
     fig.add_trace(go.Scatter(x=summ["epoch"], y=summ["share_imbalanced"], name="share with posterior > 0.5",
                              line={"color": "black"}), row=1, col=2)
-    fig.update_layout(title=f"GMM fit of the gap {pair} over epochs", template="plotly_white")
+    fig.update_layout(title=f"GMM fit of the gap {pair} over epochs")
     fig.update_xaxes(title_text="epoch")
     add_caption(fig, gmm_params_caption(result, pair))
     return fig
@@ -113,7 +113,7 @@ def unimodal_accuracy_figure(result) -> go.Figure:
         fig.add_trace(go.Scatter(x=part["epoch"], y=part["accuracy"], name=m, mode="lines+markers",
                                  error_y={"type": "data", "array": part["accuracy_ci_upper"] - part["accuracy"],
                                           "arrayminus": part["accuracy"] - part["accuracy_ci_lower"]}))
-    fig.update_layout(title="Unimodal accuracy", template="plotly_white", xaxis_title="epoch",
+    fig.update_layout(title="Unimodal accuracy", xaxis_title="epoch",
                       yaxis_title="accuracy", yaxis_range=[0, 1.02])
     add_caption(fig, "Share of samples each modality's own unimodal head classifies correctly, per epoch "
                      f"(higher is better); error bars: {result.level:.0%} Wilson intervals.")
@@ -130,7 +130,7 @@ def benchmark_figure(result, dataset: str | None = None) -> go.Figure:
         name = "fused" if kind == "fused" else f"probe {model}"
         fig.add_trace(go.Bar(x=part["method"], y=part["mean"], name=name, error_y={"type": "data", "array": part["sd"]}))
     fig.update_layout(barmode="group", title=f"Balancing benchmark on {dataset} (mean ± sd over seeds)",
-                      template="plotly_white", yaxis_title="test accuracy", yaxis_range=[0, 1.05])
+                      yaxis_title="test accuracy", yaxis_range=[0, 1.05])
     add_caption(fig, "Test accuracy per balancing method (higher is better): the fused model and a linear probe "
                      "on each modality's features; bars: mean over seeds, error bars: ± one standard deviation "
                      "over seeds (spread, not a confidence interval).")

@@ -68,7 +68,7 @@ def hypnogram_figure(result, night=None) -> go.Figure:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{m} missing",
                                      marker={"symbol": "square", "size": 12, "color": color, "opacity": 0.4}))
     row = result.nights.set_index("night").loc[part["night"].iloc[0]]
-    fig.update_layout(template="plotly_white", title=f"Hypnogram of night {part['night'].iloc[0]}: "
+    fig.update_layout(title=f"Hypnogram of night {part['night'].iloc[0]}: "
                       f"accuracy {row['accuracy']:.2f} [{row['accuracy_ci_lower']:.2f}, {row['accuracy_ci_upper']:.2f}],"
                       f" kappa {row['kappa']:.2f}",
                       xaxis_title="time since the first epoch (hours)", yaxis_title="sleep stage",
@@ -91,7 +91,7 @@ def nights_figure(result) -> go.Figure:
                                error_y={"type": "data", "symmetric": False,
                                         "array": n["accuracy_ci_upper"] - n["accuracy"],
                                         "arrayminus": n["accuracy"] - n["accuracy_ci_lower"]}))
-    fig.update_layout(template="plotly_white", title="Epoch accuracy per night (higher is better)",
+    fig.update_layout(title="Epoch accuracy per night (higher is better)",
                       xaxis_title="night", yaxis_title="accuracy", yaxis_range=[0, 1])
     missing = ", ".join(f"{m} {n[f'missing_{m}'].mean():.0%}" for m in result.modalities)
     return add_caption(fig, [f"Share of a night's scored epochs staged correctly; bars: {result.level:.0%} Wilson "

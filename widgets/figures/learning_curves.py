@@ -155,7 +155,7 @@ def learning_curve_figure(result, *, metric: str = "accuracy", top: int = 3) -> 
     fig.update_layout(title=f"Learning curves per coalition: {label} vs n",
                       xaxis={"type": "log", "title": "training samples n", "tickvals": sizes,
                              "ticktext": [f"{v:g}" for v in sizes]},
-                      yaxis={"title": label}, template="plotly_white", height=620)
+                      yaxis={"title": label}, height=620)
     add_caption(fig, caption)
     return fig
 
@@ -200,7 +200,7 @@ def connection_figure(result) -> go.Figure:
     for col in (1, 2):
         fig.update_xaxes(title_text="target modality" if col == 1 else "modality", row=1, col=col)
         fig.update_yaxes(title_text="source modality" if col == 1 else None, autorange="reversed", row=1, col=col)
-    fig.update_layout(title="Connection and heterogeneity per pair of modalities", template="plotly_white",
+    fig.update_layout(title="Connection and heterogeneity per pair of modalities",
                       height=320 + 60 * len(names))
     add_caption(fig, connection_caption(result))
     return fig

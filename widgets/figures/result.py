@@ -27,7 +27,7 @@ def table_figure(frame: pd.DataFrame, *, title: str = "Table", max_rows: int = M
     cells = [part[c].map(lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)) for c in part.columns]
     fig = go.Figure(go.Table(header={"values": [str(c) for c in part.columns]}, cells={"values": cells}))
     shown = f" (first {max_rows} of {len(frame)} rows)" if len(frame) > max_rows else ""
-    fig.update_layout(title=title + shown, template="plotly_white")
+    fig.update_layout(title=title + shown)
     return fig
 
 

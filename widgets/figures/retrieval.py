@@ -78,7 +78,7 @@ def embedding_map_figure(points: pd.DataFrame, *, color: str = "modality", max_l
                                    name=f"{color} {key}", customdata=np.c_[part["sample"], part["modality"]],
                                    hovertemplate="item %{customdata[0]} (%{customdata[1]})<extra></extra>"))
     n = points["sample"].nunique()
-    fig.update_layout(template="plotly_white", title="Embedding map: the shared sphere, first two principal axes",
+    fig.update_layout(title="Embedding map: the shared sphere, first two principal axes",
                       xaxis_title="PC 1", yaxis_title="PC 2", height=520, legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
     return add_caption(fig, [f"{n} items, every modality projected by one PCA of all unit "
                                             "embeddings; lines join an item's embeddings across modalities "
@@ -98,7 +98,7 @@ def probes_figure(probes: pd.DataFrame) -> go.Figure:
             error_x={"type": "data", "symmetric": False, "array": sub["accuracy_ci_upper"] - sub["accuracy"],
                      "arrayminus": sub["accuracy"] - sub["accuracy_ci_lower"]}))
     level = float(probes["level"].iloc[0])
-    fig.update_layout(template="plotly_white", title="Linear probes: label accuracy from each embedding",
+    fig.update_layout(title="Linear probes: label accuracy from each embedding",
                       xaxis_title="test accuracy (higher is better)", xaxis_range=[0, 1.02],
                       height=160 + 26 * len(part), legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
     return add_caption(fig, [f"Logistic regression fitted on the training split's embeddings, "
@@ -119,7 +119,7 @@ def gains_figure(gains: pd.DataFrame) -> go.Figure:
                  "arrayminus": part["gain"] - part["gain_ci_lower"]}))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     metric, level = str(gains["metric"].iloc[0]), float(gains["level"].iloc[0])
-    fig.update_layout(template="plotly_white", title=f"Fused pair against its best member: {metric} gain",
+    fig.update_layout(title=f"Fused pair against its best member: {metric} gain",
                       xaxis_title=f"{metric} of the fused pair minus the better single modality (right: fusing helps)",
                       height=180 + 30 * len(part))
     return add_caption(fig, [f"Same queries and gallery; {level:.0%} paired bootstrap interval over "
@@ -142,7 +142,7 @@ def xor_curve_figure(result) -> go.Figure:
     fig.add_trace(go.Scatter(x=grid, y=grid + (1 - grid) / 2**result.d, mode="lines", name="Bayes oracle",
                              line={"dash": "dash", "color": "black"}))
     fig.add_hline(y=1 / 2**result.d, line_dash="dot", line_color="grey", annotation_text="chance 1/2^d")
-    fig.update_layout(template="plotly_white", title=f"XOR retrieval (d = {result.d}): 2->1 top-1 against p",
+    fig.update_layout(title=f"XOR retrieval (d = {result.d}): 2->1 top-1 against p",
                       xaxis_title="p (share of samples with c = a xor b)", yaxis_title="top-1 accuracy (higher is better)",
                       yaxis_range=[0, 1.05], legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
     return add_caption(fig, [xor_caption(result)])

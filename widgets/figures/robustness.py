@@ -36,7 +36,7 @@ def curves_figure(curves: pd.DataFrame, *, perturbation: str = "missing", metric
         fig.add_trace(go.Scatter(x=x, y=sub["value"], mode="lines+markers", name=str(modality)))
     label = METRIC_LABELS.get(metric, metric)
     title, xtitle = curve_axis_titles(perturbation, label)
-    fig.update_layout(template="plotly_white", title=title, xaxis_title=xtitle, yaxis_title=f"{label} (higher is better)",
+    fig.update_layout(title=title, xaxis_title=xtitle, yaxis_title=f"{label} (higher is better)",
                       legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
     if perturbation == "noise":
         fig.update_xaxes(autorange="reversed")
@@ -77,7 +77,7 @@ def patterns_figure(patterns: pd.DataFrame) -> go.Figure:
     rows, metrics, values, text = patterns_table(patterns)
     fig = go.Figure(go.Heatmap(z=values, x=metrics, y=rows, zmin=0, zmax=1, colorscale="Viridis",
                                text=text, texttemplate="%{text}", colorbar={"title": "score"}))
-    fig.update_layout(template="plotly_white", title="The one model on every presence pattern (higher is better)",
+    fig.update_layout(title="The one model on every presence pattern (higher is better)",
                       xaxis_title="metric", yaxis_title="modalities present", height=max(320, 24 * len(rows) + 160),
                       yaxis={"autorange": "reversed"})
     return add_caption(fig, [patterns_caption(patterns)])
@@ -111,7 +111,7 @@ def subsets_figure(subsets: pd.DataFrame) -> go.Figure:
                  "arrayminus": (part["difference"] - part["difference_ci_lower"]).fillna(0)}, name="difference"))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     level, seeds = float(subsets["level"].iloc[0]), int(subsets["n_seeds"].max())
-    fig.update_layout(template="plotly_white", title="One model for every subset vs a model per subset",
+    fig.update_layout(title="One model for every subset vs a model per subset",
                       xaxis_title="test accuracy difference (right: the one model is better)",
                       yaxis_title="modalities present", height=max(300, 26 * len(part) + 160))
     return add_caption(fig, [f"Paired over {seeds} seeds (same split per seed); bars: {level:.0%} "

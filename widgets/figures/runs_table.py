@@ -84,7 +84,6 @@ def seed_curves_figure(curves: pd.DataFrame, *, metric: str, level: float = 0.95
                 )
             )
     fig.update_layout(
-        template="plotly_white",
         title=f"{metric} per epoch, mean over seeds",
         xaxis_title="epoch",
         yaxis_title=metric,
@@ -140,7 +139,6 @@ def scalars_figure(
             col=1,
         )
     fig.update_layout(
-        template="plotly_white",
         title=title,
         showlegend=False,
         height=170 * max(1, len(columns)) + 120,

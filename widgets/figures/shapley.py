@@ -55,7 +55,7 @@ def forest_figure(modalities: pd.DataFrame, *, title: str | None = None,
     ))
     legend_key(fig, f"conformal interval ({1 - alpha:.0%})", "#9bb7d4")
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    fig.update_layout(template="plotly_white", title=title or "Shapley value per modality: intervals",
+    fig.update_layout(title=title or "Shapley value per modality: intervals",
                       xaxis_title=f"Shapley value ({value_label}, nats)", legend={"orientation": "h", "y": -0.2})
     add_caption(fig, f"Each modality's Shapley value: its share of the {value_label} (nats) the model gets from "
                      f"all modalities together; > 0: the modality helps, and larger is better. Dot and thick bar: "
@@ -89,7 +89,7 @@ def sample_forest_figure(values: pd.DataFrame, sample: int, *, title: str | None
     fig.add_trace(go.Scatter(x=part["phi"], y=np.arange(len(part)), mode="markers", name="Shapley value",
                              marker={"size": 10, "color": "#1f4e79", "symbol": "diamond"}))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    fig.update_layout(template="plotly_white", title=title or f"Test sample {sample} (label {part['y'].iloc[0]})",
+    fig.update_layout(title=title or f"Test sample {sample} (label {part['y'].iloc[0]})",
                       yaxis={"tickvals": list(range(len(part))), "ticktext": list(part["modality"])},
                       xaxis_title="Shapley value (nats)", legend={"orientation": "h", "y": -0.2})
     add_caption(fig, "One test sample's Shapley value per modality (diamond; log-loss reduction in nats, > 0: the "
@@ -109,7 +109,7 @@ def coalition_heatmap(coalitions: pd.DataFrame, modalities: list[str], *, split:
     fig = go.Figure(go.Heatmap(
         z=z, x=modalities, y=part["coalition"], colorscale="Viridis", colorbar={"title": metric},
         hovertemplate="%{y}<br>" + escape_plotly(metric) + " %{z:.3f}<extra></extra>"))
-    fig.update_layout(template="plotly_white", title=f"Coalition {metric} ({split} split)",
+    fig.update_layout(title=f"Coalition {metric} ({split} split)",
                       height=max(350, 14 * len(part) + 120), yaxis={"tickfont": {"size": 9}})
     what = ("mean log-loss reduction over the empty coalition (the class prior), in nats; higher is better"
             if metric == "value" else metric)
@@ -127,7 +127,7 @@ def selection_figure(selection: pd.DataFrame, *, title: str | None = None) -> go
             x=part["q"], y=part["accuracy"], mode="lines+markers", name=str(rule),
             error_y={"type": "data", "symmetric": False, "array": part["accuracy_ci_upper"] - part["accuracy"],
                      "arrayminus": part["accuracy"] - part["accuracy_ci_lower"]}))
-    fig.update_layout(template="plotly_white", title=title or "Accuracy of the selected modalities",
+    fig.update_layout(title=title or "Accuracy of the selected modalities",
                       xaxis_title="modalities used (q)", yaxis_title="test accuracy")
     add_caption(fig, "Test accuracy (higher is better) when each sample uses only the q modalities a rule "
                      "selects for it; error bars: Wilson intervals. A rule whose curve reaches the all-modality "

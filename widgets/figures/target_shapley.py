@@ -47,7 +47,6 @@ def value_figure(result) -> go.Figure:
         )
     fig.add_hline(y=0, line_dash="dot", line_color="grey")
     fig.update_layout(
-        template="plotly_white",
         barmode="group",
         xaxis_title="modality",
         yaxis_title="mean Shapley value (log-loss reduction, nats)",
@@ -73,7 +72,6 @@ def share_figure(result) -> go.Figure:
     for modality, sub in t.groupby("modality", sort=False):
         fig.add_trace(go.Bar(x=sub["target"], y=sub["share"], name=str(modality)))
     fig.update_layout(
-        template="plotly_white",
         barmode="stack",
         xaxis_title="target",
         yaxis_title="share of the total Shapley value",

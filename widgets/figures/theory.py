@@ -42,7 +42,7 @@ def excess_risk_figure(result, eps: float | None = None, sigma_y: float | None =
     fig.update_layout(title=f"Excess risk vs n (eps={eps}, sigma_y={sigma_y}, x-only share={x_only}); "
                             f"bands: {result.level:.0%} CI over seeds; lower is better",
                       xaxis={"type": "log", "title": "training samples n"},
-                      yaxis={"type": "log", "title": "excess risk E(f(x) - E[z|x])^2"}, template="plotly_white")
+                      yaxis={"type": "log", "title": "excess risk E(f(x) - E[z|x])^2"})
     add_caption(fig, [excess_risk_caption(result, s)])
     return fig
 
@@ -77,8 +77,7 @@ def ratio_figure(result, eps: float | None = None, sigma_y: float | None = None,
                                  mode="lines", name="sqrt(n) reference", line={"dash": "dot", "color": "black"}))
     fig.update_layout(title=f"UNI/MM ratio (geometric mean over seeds, {result.level:.0%} CI; eps={eps}, "
                             f"sigma_y={sigma_y}); above 1: multimodal ahead",
-                      xaxis={"type": "log", "title": "training samples n"}, yaxis={"type": "log", "title": "ratio"},
-                      template="plotly_white")
+                      xaxis={"type": "log", "title": "training samples n"}, yaxis={"type": "log", "title": "ratio"})
     add_caption(fig, [ratio_caption(result)])
     return fig
 
@@ -107,7 +106,7 @@ def advantage_heatmap(result, n: int | None = None, uni: str = "uni_mlp", x_only
                                colorbar={"title": "log10 ratio"}))
     fig.update_layout(title=f"Multimodal advantage log10({uni} / mm) at n={n}; red-blue centred at 0 (no advantage)",
                       xaxis_title="eps (heterogeneity: small = richer unimodal class)",
-                      yaxis_title="sigma_y (connection noise)", template="plotly_white")
+                      yaxis_title="sigma_y (connection noise)")
     add_caption(fig, [advantage_caption(uni, n)])
     return fig
 

@@ -33,7 +33,7 @@ def sensitivity_figure(result, name: str) -> go.Figure:
                  "arrayminus": t["mean"] - t["seed_min"]},
         customdata=t[["number", "n_seeds"]], name="trial",
         hovertemplate="trial %{customdata[0]}: %{x} -> %{y:.4f} (%{customdata[1]} seeds)<extra></extra>"))
-    fig.update_layout(template="plotly_white", title=f"{result.metric} against {name}", xaxis_title=name,
+    fig.update_layout(title=f"{result.metric} against {name}", xaxis_title=name,
                       yaxis_title=f"validation {result.metric}",
                       annotations=[{"text": caption(result, name), "xref": "paper", "yref": "paper", "x": 0,
                                     "y": -0.28, "showarrow": False}])

@@ -293,3 +293,9 @@ class PanelBox(StaticFallback, w.VBox):
     >>> sorted(PanelBox([FigureView(go.Figure())])._repr_mimebundle_())  # doctest: +NORMALIZE_WHITESPACE
     ['application/vnd.jupyter.widget-view+json', 'text/html', 'text/plain']
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        # before anything of the panel is built (its results read, its figures made): the page evaluates
+        # plotly.js while the kernel works, instead of after the panel's first figure
+        plotly_loader()
+        return super().__new__(cls, *args, **kwargs)

@@ -261,7 +261,7 @@ def test_run_report_of_a_payload_run_is_escaped(payload_root: Path, tmp_path: Pa
     html = render_run_report(run, tmp_path / "report.html").read_text()
     assert "<img src=x" not in html and "<script>window.__xss" not in html
     # shown as text (nbconvert re-serialises the HTML, so quotes come back unescaped inside text)
-    assert "dataset <b>&lt;img src=x onerror=" in html and "strategy <b>&lt;img src=x onerror=" in html
+    assert "<b>dataset</b> &lt;img src=x onerror=" in html and "<b>strategy</b> &lt;img src=x onerror=" in html
     assert "<h3>&lt;img src=x onerror=" in html  # the payload result's heading
 
 
