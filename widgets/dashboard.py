@@ -640,10 +640,12 @@ class Dashboard:
             for c in columns
             if c not in losses and not c.endswith("_acc") and "_acc_" not in c and c != "seconds"
         ]
+        shown = list(self.scalar_select.value)
         self.scalar_select.param.update(
             options={escape(c): c for c in columns}, value=losses + strategy[:4] or columns[:1]
         )
-        self.redraw_scalars()
+        if list(self.scalar_select.value) == shown:  # else its watcher has just drawn them (once is enough)
+            self.redraw_scalars()
         tabs = [self._result_tab(name, result) for name, result in results.items()]
         self.tabs[:] = [self.overview, *tabs, self.compare]
         self.tabs.active = 0

@@ -478,6 +478,21 @@ def test_scalars_view_draws_the_chosen_history_columns(compare_root: Path) -> No
     dash.scalar_select.value = ["heldout_acc_weak"]
     (trace,) = dash.scalars_plot.object.data
     assert list(trace.y) == pytest.approx(history["heldout_acc_weak"].tolist())
+    # another run: its default columns drawn once (the selector's watcher or the explicit redraw, not both)
+    import widgets.dashboard as dashboard
+
+    built = []
+    real = dashboard.scalars_figure
+    dashboard.scalars_figure = lambda *a, **k: built.append(1) or real(*a, **k)
+    try:
+        other = next(v for v in dash.run_select.options if v != dash.run_select.value)
+        dash.run_select.value = other
+        dash.run_select.value = next(v for v in dash.run_select.options if v != other)
+    finally:
+        dashboard.scalars_figure = real
+    assert len(built) == 2 and dash.scalar_select.value == ["train_loss", "heldout_loss"]
+    other_history = load_run(compare_root / dash.run_select.value).history
+    assert list(dash.scalars_plot.object.data[0].y) == pytest.approx(other_history["train_loss"].tolist())
 
 
 def test_hostile_names_are_shown_as_text(tmp_path: Path, runs_root: Path) -> None:
