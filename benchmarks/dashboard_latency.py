@@ -127,7 +127,8 @@ def summarize(raw: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     table["target"] = table["measure"].map(targets)
-    table["met"] = table["median"] < table["target"]
+    # a row without a target (a part of another row, e.g. the first panel's tabs shown) meets nothing
+    table["met"] = (table["median"] < table["target"]).where(table["target"].notna(), "-")
     return table
 
 
