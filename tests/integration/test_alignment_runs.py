@@ -60,3 +60,15 @@ def test_cli_trains_an_alignment_run(tmp_path: Path, capsys, monkeypatch):
     assert code == 0
     out = capsys.readouterr().out
     assert "a+c->b" in out
+
+
+def test_html_report_of_an_alignment_run_heads_its_scores_in_retrieval_terms(saved, tmp_path):
+    from widgets.summary import run_takeaways_html
+    from workbench.cli.report import render_run_report
+
+    root, run = saved
+    loaded = load_run(run.path)
+    html = render_run_report(loaded.path, tmp_path / "report.html").read_text()
+    assert "Top-1 retrieval accuracy (R@1) by model: 1-&gt;1, 2-&gt;1" in html
+    assert run_takeaways_html(loaded) in html
+    assert "<h3>retrieval</h3>" in html and "<h3>shapley_b</h3>" in html and "Traceback" not in html
