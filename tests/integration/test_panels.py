@@ -122,11 +122,15 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     root = str(Path(__file__).resolve().parents[2])  # the kernel imports this checkout's packages
     monkeypatch.setenv("PYTHONPATH", root + (":" + __import__("os").environ["PYTHONPATH"]
                                               if __import__("os").environ.get("PYTHONPATH") else ""))
-    nb = new_notebook(cells=[new_code_cell(f"from workbench import load_run\nload_run({str(run_path)!r})")])
+    imports = "import widgets.figures.run\nimport widgets.panels.view as view\nprint('loader:', view._LOADER is not None)"
+    nb = new_notebook(cells=[new_code_cell(imports),
+                             new_code_cell(f"from workbench import load_run\nload_run({str(run_path)!r})")])
     NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     saved = tmp_path / "saved.ipynb"
     nbformat.write(nb, saved)
-    outputs = nbformat.read(saved, as_version=4).cells[0].outputs
+    # importing the UI in a kernel put plotly.js on the page before any panel (preload_plotlyjs)
+    assert nbformat.read(saved, as_version=4).cells[0].outputs[0]["text"].strip() == "loader: True"
+    outputs = nbformat.read(saved, as_version=4).cells[1].outputs
     data = [o["data"] for o in outputs if "data" in o]
     assert any(WIDGET_MIME in d for d in data)  # the live panel
     html = "".join(d.get("text/html", "") for d in data)
@@ -139,3 +143,5 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     # the HTML report of that notebook draws the static copies (no widget manager there)
     page = notebook_to_html(saved, tmp_path / "saved.html").read_text()
     assert page.count("Plotly.newPlot") >= 2 and "Training history" in page and WIDGET_MIME not in page
+    # ... and carries no dead widget state: plotly.js once, inlined for the static copies
+    assert "widget-state+json" not in page and page.count("plotly.js (cartesian") == 1

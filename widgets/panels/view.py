@@ -177,6 +177,25 @@ def plotly_loader():
     return _LOADER
 
 
+def preload_plotlyjs(shell: Any) -> bool:
+    """Create :func:`plotly_loader`'s model now when ``shell`` runs in a Jupyter kernel; True if it did.
+
+    Called when :mod:`widgets` is imported: the page then evaluates plotly.js (~0.35 s of a
+    JupyterLab page's main thread for the 1.3 MB build) during the import cell instead of at the
+    first panel, which otherwise waits for it. A plain Python process (a script, the CLI, the
+    served dashboard) has no kernel and creates nothing.
+
+    Examples
+    --------
+    >>> preload_plotlyjs(None)
+    False
+    """
+    if getattr(shell, "kernel", None) is None:
+        return False
+    plotly_loader()
+    return True
+
+
 class FigureView(w.Output):
     """One figure on the page; :meth:`show` replaces it (the browser draws the new one from scratch).
 

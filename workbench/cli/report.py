@@ -124,12 +124,17 @@ def _prefer_static_copies(nb) -> None:
 
     A page without a kernel has no widget models, and the widget manager's script would come from a
     CDN (removed, see ``_REMOTE_SCRIPT``), so a widget view draws nothing there; its HTML draws.
+    When no widget view is left, the notebook's saved widget state goes too.
     """
+    views_left = False
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if WIDGET_VIEW in data and "text/html" in data:
                 del data[WIDGET_VIEW]
+            views_left = views_left or WIDGET_VIEW in data
+    if not views_left:  # the saved widget state (plotly.js in the loader's model, ~1.3 MB) would be dead weight
+        nb.metadata.pop("widgets", None)
 
 
 def render_notebook(notebook: str | Path, html: str | Path, parameters: dict | None = None, *,
