@@ -865,7 +865,15 @@ def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
 
 def _warm_up(root: Path) -> None:
     """Build one page before listening, so the first visitor does not pay the imports
-    (plotly express, pyarrow, the figure modules) and first-figure costs."""
+    (plotly express, pyarrow, the figure modules) and first-figure costs.
+
+    Panel's plotly pane checks ``isinstance(obj, go.FigureWidget)`` when a session's first figure is
+    sent; that name's lazy import (``plotly.basewidget`` -> nbformat -> jsonschema, which builds an
+    RFC 3987 grammar) took 1.7 s idle and up to 7 s on a busy machine, on the server's event loop,
+    so the first visitor's figures waited for it. A page built outside a server sends no figure, so
+    the import is done here.
+    """
+    _ = go.FigureWidget
     try:
         create_app(root)
     except Exception:  # noqa: BLE001 - a broken runs folder is reported in the page, not at start-up

@@ -638,3 +638,24 @@ def test_busy_port_is_one_line_and_closed_sockets_are_quiet(capsys) -> None:
         _QuietClosedSockets().filter(closed) is False
         and _QuietClosedSockets().filter(other) is True
     )
+
+
+def test_warm_up_leaves_no_import_for_the_first_sessions_figures(runs_root: Path) -> None:
+    """The served page's first figures imported plotly.basewidget -> nbformat -> jsonschema on the
+    server's event loop (1.7-7 s; the cold first page took 5-9 s): ``serve`` warms that up before listening."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys; from pathlib import Path; import plotly.graph_objects as go, panel as pn\n"
+        "from widgets.dashboard import _warm_up\n"
+        f"_warm_up(Path({str(runs_root)!r}))\n"
+        "before = set(sys.modules)\n"
+        "pn.pane.Plotly(go.Figure(go.Bar(y=[1]))).get_root()  # what a session does with each figure\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                     os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not {"nbformat", "jsonschema", "IPython"} & set(imported), imported
