@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from widgets.dashboard import Dashboard
 from widgets.panels.base import ResultPanel, RunPanel
 from workbench.cli.main import main
-from workbench.cli.report import execute_notebook, notebook_to_html
+from workbench.cli.report import PLOTLY_MIME, execute_notebook, notebook_to_html
 from workbench.store.results import Result
 from workbench.training.train import train
 
@@ -245,6 +245,32 @@ def test_report_hides_or_folds_code(tmp_path: Path) -> None:
     shown = notebook_to_html(executed, tmp_path / "shown.html", hide_code=False).read_text()
     assert parse(hidden).details == 0 and "pio.renderers" not in hidden
     assert parse(shown).details >= 2 and "renderers" in shown
+
+
+def test_report_draws_figures_shown_as_plotly_bundles(tmp_path: Path) -> None:
+    """A figure shown with plotly's default kernel renderer is only a plotly mime bundle, which
+    nbconvert's HTML cannot draw: the report adds an HTML copy, plotly.js inlined once."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    hostile = "</script><img src=x onerror=\"window.__pwned=1\">"
+    figures = [go.Figure(go.Bar(y=[1, 2]), layout={"title": hostile}), go.Figure(go.Scatter(y=[3, 1]))]
+    nb = new_notebook(cells=[new_code_cell("fig")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={PLOTLY_MIME: json.loads(pio.to_json(f))})
+                           for f in figures]
+    path = tmp_path / "bundles.ipynb"
+    nbformat.write(nb, path)
+    page = notebook_to_html(path, tmp_path / "bundles.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 2 and page.count("Plotly.newPlot(") >= 2
+    assert len(re.findall(r"\* plotly\.js v\d", page)) == 1  # the full build, once
+    assert "<img" not in page and "\\u003cimg src=x" in page  # the title stays data
+    # a page whose earlier output already carries plotly.js gets no second copy
+    nb.cells.insert(0, new_code_cell("shown"))
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": pio.to_html(figures[1], include_plotlyjs=True, full_html=False)})]
+    nbformat.write(nb, path)
+    page = notebook_to_html(path, tmp_path / "bundles.html").read_text()
+    assert page.count('class="plotly-graph-div"') == 3 and len(re.findall(r"\* plotly\.js v\d", page)) == 1
 
 
 def test_report_command_errors_clearly(tmp_path: Path, capsys) -> None:

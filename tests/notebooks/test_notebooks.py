@@ -1,20 +1,39 @@
 """Every notebook in notebooks/ runs under papermill with its small default parameters.
 
-Each notebook asserts its key results in its last cell, so a regression fails here.
+Each notebook asserts its key results in its last cell, so a regression fails here. The executed
+copy is rendered by ``workbench report``'s writer into ``test-artifacts/notebooks/NAME.html``, the
+notebook's HTML twin (CI keeps it; the notebooks themselves are stored without outputs).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from workbench.cli.report import execute_notebook
+from workbench.cli.report import PLOTLY_MIME, execute_notebook, notebook_to_html
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+TWINS = REPO / "test-artifacts" / "notebooks"
+FIGURE_DIV = re.compile(r"""class=["'](?:plotly-graph-div|workbench-plot)["']""")
+
+
+def _figures_shown(executed: Path) -> int:
+    """How many plotly figures the executed notebook's outputs hold: the HTML ones (figures, panels'
+    static copies) and the plotly mime bundles (figures shown with plotly's default kernel renderer)."""
+    nb = nbformat.read(executed, as_version=4)
+    outputs = [o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])]
+    return sum(len(FIGURE_DIV.findall(str(d.get("text/html", "")))) or int(PLOTLY_MIME in d) for d in outputs)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(notebook: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
-    execute_notebook(notebook, tmp_path / notebook.name, cwd=notebook.parent)
+    executed = execute_notebook(notebook, tmp_path / notebook.name, cwd=notebook.parent)
+    twin = notebook_to_html(executed, TWINS / f"{notebook.stem}.html", hide_code=False)
+    page = twin.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", page)  # opens offline
+    assert len(FIGURE_DIV.findall(page)) >= _figures_shown(executed) > 0  # every figure of the notebook is there

@@ -102,6 +102,7 @@ def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool 
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    _draw_plotly_bundles(nb)
     _prefer_static_copies(nb)
     exporter = HTMLExporter(template_name="lab", template_file="workbench_offline.html.j2",
                             extra_loaders=[DictLoader({"workbench_offline.html.j2": _OFFLINE_TEMPLATE})])
@@ -117,6 +118,29 @@ def notebook_to_html(executed: str | Path, html: str | Path, *, hide_code: bool 
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+_FULL_PLOTLYJS = re.compile(r"\* plotly\.js v\d")  # the full build's licence header (the cartesian one names itself)
+
+
+def _draw_plotly_bundles(nb) -> None:
+    """Give each output that is only a plotly mime bundle (a figure shown with plotly's default
+    renderer in a kernel) an HTML copy that draws it, so the report shows it: nbconvert's HTML has no
+    renderer for that mime type. The full plotly.js is inlined once, in the first such copy, unless
+    an earlier output of the page already carries it.
+    """
+    import plotly.io as pio
+
+    has_plotlyjs = False
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_MIME in data and "text/html" not in data:
+                spec = dict(data[PLOTLY_MIME])
+                config = spec.pop("config", None)
+                data["text/html"] = pio.to_html(spec, config=config, include_plotlyjs=not has_plotlyjs,
+                                                full_html=False, validate=False, default_height="525px")
+                has_plotlyjs = True
+            has_plotlyjs = has_plotlyjs or bool(_FULL_PLOTLYJS.search(str(data.get("text/html", ""))))
 
 
 def _prefer_static_copies(nb) -> None:
