@@ -20,7 +20,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from widgets.dashboard import Dashboard
 from widgets.panels.base import ResultPanel, RunPanel
 from workbench.cli.main import main
-from workbench.cli.report import PLOTLY_MIME, execute_notebook, notebook_to_html
+from workbench.cli.report import PLOTLY_MIME, WIDGET_VIEW, execute_notebook, notebook_to_html
 from workbench.store.results import Result
 from workbench.training.train import train
 
@@ -271,6 +271,21 @@ def test_report_draws_figures_shown_as_plotly_bundles(tmp_path: Path) -> None:
     nbformat.write(nb, path)
     page = notebook_to_html(path, tmp_path / "bundles.html").read_text()
     assert page.count('class="plotly-graph-div"') == 3 and len(re.findall(r"\* plotly\.js v\d", page)) == 1
+
+
+def test_report_keeps_static_copies_and_leaves_out_live_widgets(tmp_path: Path) -> None:
+    view = {"version_major": 2, "version_minor": 0, "model_id": "abc"}
+    nb = new_notebook(cells=[new_code_cell("panel"), new_code_cell("loop")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={
+        WIDGET_VIEW: view, "text/html": "<p>the panel's static copy</p>", "text/plain": "RunPanel(...)"})]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={
+        WIDGET_VIEW: view, "text/plain": "train mfeat:   0%|          | 0/30"})]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}}
+    path = tmp_path / "widgets.ipynb"
+    nbformat.write(nb, path)
+    page = notebook_to_html(path, tmp_path / "widgets.html").read_text()
+    assert "the panel's static copy" in page
+    assert "0%|" not in page and WIDGET_VIEW not in page and "widget-state" not in page
 
 
 def test_report_command_errors_clearly(tmp_path: Path, capsys) -> None:

@@ -13,11 +13,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workbench.cli.report import PLOTLY_MIME, execute_notebook, notebook_to_html
+from workbench.cli.report import PLOTLY_MIME, WIDGET_VIEW, execute_notebook, notebook_to_html
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 TWINS = REPO / "test-artifacts" / "notebooks"
+PROGRESS = re.compile(r"\d+%\|")  # tqdm's text line, e.g. "train mfeat:   0%|          | 0/30"
 FIGURE_DIV = re.compile(r"""class=["'](?:plotly-graph-div|workbench-plot)["']""")
 
 
@@ -33,6 +34,10 @@ def _figures_shown(executed: Path) -> int:
 def test_notebook_executes(notebook: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     executed = execute_notebook(notebook, tmp_path / notebook.name, cwd=notebook.parent)
+    shown = [o.get("data", {}) for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
+    # every widget the notebook shows carries a static copy, which a saved notebook and the twin draw
+    # (tqdm's progress bars aside: the twin leaves them out)
+    assert all("text/html" in d for d in shown if WIDGET_VIEW in d and not PROGRESS.search(d.get("text/plain", "")))
     twin = notebook_to_html(executed, TWINS / f"{notebook.stem}.html", hide_code=False)
     page = twin.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", page)  # opens offline

@@ -144,21 +144,25 @@ def _draw_plotly_bundles(nb) -> None:
 
 
 def _prefer_static_copies(nb) -> None:
-    """Drop the widget view of outputs that also carry HTML (the panels' static copies of their figures).
+    """Keep only what a page without a kernel can draw: a widget's static copy, never its live view.
 
     A page without a kernel has no widget models, and the widget manager's script would come from a
-    CDN (removed, see ``_REMOTE_SCRIPT``), so a widget view draws nothing there; its HTML draws.
-    When no widget view is left, the notebook's saved widget state goes too.
+    CDN (removed, see ``_REMOTE_SCRIPT``), so a widget view draws nothing there. An output that also
+    carries HTML (a panel's static copy of its figures) keeps the HTML; one that is only a widget
+    (a tqdm progress bar, a bare control) is left out, as is the notebook's saved widget state (the
+    loader's plotly.js among it, ~1.3 MB of dead weight).
     """
-    views_left = False
     for cell in nb.cells:
+        kept = []
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if WIDGET_VIEW in data and "text/html" in data:
-                del data[WIDGET_VIEW]
-            views_left = views_left or WIDGET_VIEW in data
-    if not views_left:  # the saved widget state (plotly.js in the loader's model, ~1.3 MB) would be dead weight
-        nb.metadata.pop("widgets", None)
+            if WIDGET_VIEW in data and "text/html" not in data:
+                continue
+            data.pop(WIDGET_VIEW, None)
+            kept.append(output)
+        if "outputs" in cell:
+            cell.outputs = kept
+    nb.metadata.pop("widgets", None)
 
 
 def render_notebook(notebook: str | Path, html: str | Path, parameters: dict | None = None, *,
