@@ -35,10 +35,11 @@ DRAWN_JS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).fil
 
 
 @contextmanager
-def jupyterlab(root: str | Path, *, pythonpath: str | Path = REPO) -> Iterator[str]:
+def jupyterlab(root: str | Path, *, pythonpath: str | Path = REPO, args: tuple[str, ...] = ()) -> Iterator[str]:
     """JupyterLab over ``root`` on a free loopback port; yields its URL. Its log is ``root/jupyterlab.log``.
 
-    Kernels get ``pythonpath`` first on ``PYTHONPATH`` (this checkout by default).
+    Kernels get ``pythonpath`` first on ``PYTHONPATH`` (this checkout by default); ``args`` go to
+    ``jupyter lab`` as they are (e.g. a traitlets option).
     """
     root = Path(root)
     port = browser.free_port()
@@ -48,7 +49,7 @@ def jupyterlab(root: str | Path, *, pythonpath: str | Path = REPO) -> Iterator[s
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
          f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *args],
         env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         browser.wait_for_http(f"http://127.0.0.1:{port}/api/status", timeout=90)

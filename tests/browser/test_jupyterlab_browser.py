@@ -125,3 +125,71 @@ def test_panel_figures_switch_correctly_in_jupyterlab(tmp_path: Path) -> None:
     (ARTIFACTS / "jupyterlab_latency.json").write_text(json.dumps(times, indent=1))
     print("jupyterlab latency:", json.dumps(times))
     assert times["panel_appears_s"] < 10 and max(times["figure_switch_s"]) < 5  # loose: a shared 2-core CI box
+
+
+def _saved(path: Path, cell: int, n: int) -> bool:
+    try:  # JupyterLab may be writing the file
+        return len(nbformat.read(path, as_version=4).cells[cell].outputs) >= n
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _static_copy_shown(page, want: set[str]) -> None:
+    """Wait until the static copy is visible with exactly ``want``'s figures drawn, the widget's error line hidden."""
+    browser.wait_until(lambda: {d["title"] for d in drawn(page)} == want, 60, poll=0.05)
+    assert page.locator(".workbench-static-panel").first.is_visible()
+    dead = page.locator(".jp-OutputArea-output").filter(has_text=re.compile("Error displaying widget|Loading widget"))
+    assert not any(dead.nth(i).is_visible() for i in range(dead.count()))
+
+
+def test_saved_notebook_reopened_shows_the_static_figures(tmp_path: Path) -> None:
+    """Run a panel, save, reopen with a fresh kernel and with none: the static copy takes the panel's place."""
+    shutil.copytree(FIXTURE, tmp_path / "run")
+    notebook = tmp_path / "panel.ipynb"
+    nb = new_notebook(cells=[new_code_cell("import workbench, widgets.panels.base"),
+                             new_code_cell("from workbench import load_run\nload_run('run')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, notebook)
+    from widgets.panels.base import RunPanel
+    from widgets.panels.view import views
+
+    want = {v.figure.layout.title.text for v in views(RunPanel(load_run(tmp_path / "run"))) if v.figure is not None}
+    assert len(want) >= 4  # the overview's two and the result tabs' first figures
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with jupyterlab(tmp_path) as url, browser.chromium(width=1400, height=1100) as page:
+        open_notebook(page, url, notebook.name)
+        run_cell(page, 0)
+        wait_prompt(page, 0, 1)
+        run_cell(page, 1)
+        browser.wait_until(lambda: len(drawn(page)) >= 2, 60, poll=0.05)
+        page.wait_for_timeout(1000)  # the copy's script has decided by now
+        assert page.locator(".workbench-static-panel").count() == 1
+        assert not page.locator(".workbench-static-panel").first.is_visible()  # hidden behind the live panel
+        assert {d["title"] for d in drawn(page)} == {"Training history", "Accuracy on the test split"}
+        page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").first.click()
+        browser.wait_until(lambda: _saved(notebook, 1, 2), 30)
+
+    # reopened: JupyterLab starts a fresh kernel, which has no model for the saved widget view
+    with jupyterlab(tmp_path) as url, browser.chromium(width=1400, height=1100) as page:
+        page.goto(f"{url}/lab/tree/{notebook.name}")
+        _static_copy_shown(page, want)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab_reopened.png"))
+
+    # reopened where no kernel can start ("No Kernel"): the widget stays on "Loading widget..."
+    no_kernels = ("--KernelSpecManager.allowed_kernelspecs=['none-here']",)
+    with jupyterlab(tmp_path, args=no_kernels) as url, browser.chromium(width=1400, height=1100) as page:
+        page.goto(f"{url}/lab/tree/{notebook.name}")
+        _static_copy_shown(page, want)  # also behind JupyterLab's "Select Kernel" dialog
+        dialog = page.locator(".jp-Dialog button").filter(has_text=re.compile("^No Kernel$"))
+        if dialog.count():
+            dialog.first.click()
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab_reopened_no_kernel.png"))
+
+    # the HTML report of the saved notebook: the copy, drawn; no widget output
+    from workbench.cli.report import notebook_to_html
+
+    report = notebook_to_html(notebook, tmp_path / "panel.html")
+    with browser.chromium(width=1400, height=1100) as page:
+        page.goto(report.as_uri())
+        browser.wait_until(lambda: {d["title"] for d in drawn(page)} == want, 60, poll=0.05)

@@ -17,6 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from widgets.panels.base import ResultPanel, RunPanel
 from widgets.panels.view import (
+    _PLOTLYJS_SENT,
     PLOTLY_MIME,
     FigureView,
     figure_bundle,
@@ -96,13 +97,26 @@ def test_figure_html_is_inert_and_plotlyjs_comes_once_per_kernel() -> None:
     assert set(second.bundle()) == {PLOTLY_MIME, "text/plain"}  # not cartesian: the mime extension draws it
 
 
-def test_panel_bundle_carries_a_static_copy(run_path: Path) -> None:
+def test_showing_a_panel_writes_the_live_widget_then_its_static_copy(run_path: Path) -> None:
+    """JupyterLab draws an output's widget view whenever it has one, so the static copy of the
+    figures is an output of its own after the widget's, hidden until the live panel is missing."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
     panel = RunPanel(load_run(run_path))
-    bundle = panel._repr_mimebundle_()
-    assert WIDGET_MIME in bundle and "text/html" in bundle
-    html = bundle["text/html"]
-    assert html.count("Plotly.newPlot") == 2 and "Training history" in html
-    assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing fetched: plotly.js is inline or already on the page
+    with capture_output() as shown:
+        panel._ipython_display_()
+    live, copy = (o.data for o in shown.outputs)
+    assert WIDGET_MIME in live and "text/html" not in live and live["text/plain"].startswith("RunPanel: a live panel")
+    html = copy["text/html"]
+    figures = [v.figure for v in views(panel) if v.figure is not None]
+    assert html.count("<div class='workbench-figure'>") == len(figures) >= 2 and "Training history" in html
+    # hidden until its script finds no live view of this panel (its model's class) on the page
+    assert html.startswith(f"<div class='workbench-static-panel' data-panel='{panel.model_id}' style='display:none'>")
+    assert f"workbench-panel-{panel.model_id}" in panel._dom_classes
+    assert "class='workbench-plotlyjs'" in html or "cartesian" in _PLOTLYJS_SENT  # plotly.js, inert, once a kernel
+    assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing fetched
 
 
 def test_run_takeaways_quote_the_runs_numbers(run_path: Path) -> None:
@@ -132,9 +146,9 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     assert nbformat.read(saved, as_version=4).cells[0].outputs[0]["text"].strip() == "loader: True"
     outputs = nbformat.read(saved, as_version=4).cells[1].outputs
     data = [o["data"] for o in outputs if "data" in o]
-    assert any(WIDGET_MIME in d for d in data)  # the live panel
-    html = "".join(d.get("text/html", "") for d in data)
-    assert html.count("Plotly.newPlot") == 2 and "Training history" in html and "window.Plotly" in html
+    assert WIDGET_MIME in data[0] and "text/html" not in data[0]  # the live panel, then its static copy
+    html = data[1]["text/html"]
+    assert html.count("Plotly.newPlot") >= 2 and "Training history" in html and "workbench-plotlyjs" in html
     # the widget state saved with the notebook holds the figures as HTML blocks, not FigureWidgets, and
     # plotly.js once (the loader model), not once per figure
     state = json.dumps(nbformat.read(saved, as_version=4).metadata.get("widgets", {}))
@@ -143,5 +157,6 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     # the HTML report of that notebook draws the static copies (no widget manager there)
     page = notebook_to_html(saved, tmp_path / "saved.html").read_text()
     assert page.count("Plotly.newPlot") >= 2 and "Training history" in page and WIDGET_MIME not in page
+    assert "RunPanel: a live panel" not in page  # the widget output left out
     # ... and carries no dead widget state: plotly.js once, inlined for the static copies
     assert "widget-state+json" not in page and page.count("plotly.js (cartesian") == 1

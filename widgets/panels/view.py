@@ -20,12 +20,18 @@ with traces the cartesian build cannot draw (3-D, maps) still goes out as a plot
 (``application/vnd.plotly.v1+json``) for that extension. JupyterLab trusts the outputs of an
 ``Output`` widget, which is what lets the drawing script run.
 
-Saved notebooks: a panel's own display bundle (:class:`StaticFallback`) carries, next to the
-widget view, a ``text/html`` copy of the figures it shows at that moment, so a notebook viewed
-where the widget model is gone (nbconvert, nbviewer, a saved file) still shows the figures. The
-HTML needs plotly.js; the vendored cartesian build is inlined into the first fallback a kernel
-writes and reused by the later ones on the same page (the full 4.8 MB build only when a figure
-needs a non-cartesian trace). Nothing is fetched.
+Saved notebooks: showing a panel (:class:`StaticFallback`) writes two outputs, the live widget
+and after it a ``text/html`` static copy of the figures it shows at that moment. JupyterLab draws
+an output's widget view whenever the output has one, and a saved notebook reopened has no widget
+model behind it ("Error displaying widget: model not found"; "Loading widget..." with no kernel), so
+a copy inside the widget's own bundle would never be drawn there. The copy starts hidden, stays
+hidden while the live panel shows, and otherwise shows itself in the panel's place, hiding the
+widget's error line (:func:`static_html`); an HTML report (``workbench report``) keeps the copy and
+leaves the widget output out. The copy needs plotly.js: the vendored cartesian build goes, as inert
+text, into the first copy a kernel writes (the full 4.8 MB build only when a figure needs a
+non-cartesian trace) and runs only when a copy is shown on a page without plotly.js. Nothing is
+fetched. An untrusted notebook (JupyterLab sanitizes its HTML, so no script runs) shows the copy's
+note saying so, not the figures.
 
 Example
 -------
@@ -256,7 +262,11 @@ def views(widget: w.Widget) -> list[FigureView]:
 
 
 def _plotlyjs_for(figures: list[go.Figure]) -> str:
-    """The ``<script>`` that defines plotly.js, the first time this kernel needs that build; else ''."""
+    """plotly.js as inert text for a static copy, the first time this kernel needs that build; else ''.
+
+    Inert (``type='text/plain'``): a live page, which has the loader's plotly.js, never parses it;
+    a static copy that is shown runs it (:data:`_STATIC_JS`) unless the page has plotly.js already.
+    """
     build = "full" if any(unsupported_traces(f, "cartesian") for f in figures) else "cartesian"
     if build in _PLOTLYJS_SENT or "full" in _PLOTLYJS_SENT or not figures:
         return ""
@@ -268,39 +278,94 @@ def _plotlyjs_for(figures: list[go.Figure]) -> str:
 
         source, build = get_plotlyjs(), "full"
     _PLOTLYJS_SENT.add(build)
-    # guarded: a page that already has plotly.js (a report, a second copy) keeps its own
-    return f"<script type='text/javascript'>if (typeof window.Plotly === 'undefined') {{\n{source}\n}}</script>"
+    return f"<script type='text/plain' class='workbench-plotlyjs' data-build='{build}'>{source}</script>"
+
+
+# A static copy is its own output, after the live panel's; it starts hidden and shows itself where
+# that panel cannot be drawn. Live means the panel's own view (its DOM class names its model) is on
+# the page, whatever the front end; JupyterLab reopened on a saved notebook instead says "Error
+# displaying widget: model not found" in the output before the copy (or stays on "Loading
+# widget..." without a kernel), and an HTML report has no widget output at all. Shown, it runs the
+# page's inert plotly.js (the full build where there is one) unless plotly.js is defined, draws the
+# figures waiting for it (each draws once visible) and hides JupyterLab's error line.
+_STATIC_JS = """(function (s) {
+  var copy = s.parentElement, panel = copy.dataset.panel, start = Date.now();
+  var output = copy.closest('.jp-OutputArea-child'), widget = output && output.previousElementSibling;
+  function state() {
+    if (document.querySelector('.workbench-panel-' + panel)) return 'live';
+    var text = widget ? widget.textContent : '';
+    if (/Error displaying widget/.test(text)) return 'dead-widget';
+    if (Date.now() - start < 3000) return 'wait';
+    return /Loading widget/.test(text) ? 'dead-widget' : 'dead';
+  }
+  function show(hideWidget) {
+    if (!window.Plotly) {
+      var src = null;
+      document.querySelectorAll('script.workbench-plotlyjs').forEach(function (el) {
+        if (!src || el.dataset.build === 'full') src = el;
+      });
+      if (src) { var js = document.createElement('script'); js.textContent = src.textContent; document.head.appendChild(js); }
+    }
+    var waiting = window.__workbenchPlotlyWaiting || [];
+    window.__workbenchPlotlyWaiting = [];
+    waiting.forEach(function (draw) { draw(); });
+    if (hideWidget) widget.style.display = 'none';
+    copy.querySelectorAll('.workbench-untrusted').forEach(function (el) { el.remove(); });
+    copy.style.display = '';
+  }
+  var timer = setInterval(function () {
+    var now = state();
+    if (now === 'wait') return;
+    clearInterval(timer);
+    if (now !== 'live') show(now === 'dead-widget');
+  }, 100);
+})(document.currentScript);"""
+
+STATIC_NOTE = ("Static copy of this panel's figures as they were shown; its controls need the kernel "
+               "(run the cell again).")
+# shown only where the copy's script cannot run (JupyterLab sanitizes an untrusted notebook's HTML)
+UNTRUSTED_NOTE = "No figures below? They need this notebook's scripts: trust the notebook (command: Trust Notebook)."
 
 
 def static_html(widget: w.Widget) -> str:
-    """The figures ``widget`` shows now, as HTML (plotly.js inlined into the first copy of a kernel).
+    """The figures ``widget`` shows now, as a self-revealing static copy (see :data:`_STATIC_JS`).
+
+    plotly.js goes, inert, into the first copy of a kernel. Each figure is a :func:`figure_html`
+    block, drawn once the copy is shown.
 
     Examples
     --------
     >>> import plotly.graph_objects as go
-    >>> static_html(PanelBox([FigureView(go.Figure(go.Bar(y=[1])))])).count("Plotly.newPlot")
+    >>> static_html(PanelBox([FigureView(go.Figure(go.Bar(y=[1])))])).count("workbench-plot'")
     1
     """
     figures = [v.figure for v in views(widget) if v.figure is not None]
-    parts = [_plotlyjs_for(figures)]
-    parts += [pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False})
-              for fig in figures]
-    return "<div class='workbench-static-panel'>" + "".join(parts) + "</div>"
+    parts = [_plotlyjs_for(figures), f"<p class='workbench-static-note'><i>{html.escape(STATIC_NOTE)}</i> "
+             f"<span class='workbench-untrusted'>{html.escape(UNTRUSTED_NOTE)}</span></p>"]
+    parts += [figure_html(fig) for fig in figures]
+    return (f"<div class='workbench-static-panel' data-panel='{widget.model_id}' style='display:none'>"
+            + "".join(parts) + f"<script>{_STATIC_JS}</script></div>")
 
 
 class StaticFallback:
-    """Mixin for a panel widget: its display bundle adds a ``text/html`` copy of its figures.
+    """Mixin for a panel widget: shown, it outputs the live widget, then a static copy of its figures.
 
-    A front end with the widget manager draws the live widget view; one without (a saved notebook
-    rendered by nbconvert or nbviewer) falls back to the HTML.
+    JupyterLab draws the widget view of an output whenever it has one, and a saved notebook reopened
+    has no widget model behind it ("Error displaying widget: model not found"): a ``text/html``
+    copy *inside* the widget's bundle is never drawn there. So the copy is a second output that
+    hides itself while the live panel shows and takes its place where it cannot
+    (:func:`static_html`); ``workbench report`` keeps the copy and leaves the widget output out.
     """
 
-    def _repr_mimebundle_(self, **kwargs: Any):
-        data = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
-        if isinstance(data, tuple):  # (data, metadata)
-            data, metadata = data
-            return {**data, "text/html": static_html(self)}, metadata  # type: ignore[arg-type]
-        return {**(data or {}), "text/html": static_html(self)}  # type: ignore[arg-type]
+    def _ipython_display_(self) -> None:
+        from IPython.display import publish_display_data
+
+        data = super()._repr_mimebundle_()  # type: ignore[misc]
+        data, metadata = data if isinstance(data, tuple) else (data, {})
+        # what a front end without the widget (an untrusted notebook, a console) prints: not the widget repr
+        data["text/plain"] = f"{type(self).__name__}: a live panel; run the cell in a trusted notebook to use it"
+        publish_display_data(data, metadata)
+        publish_display_data({"text/html": static_html(self), "text/plain": STATIC_NOTE})
 
 
 class PanelBox(StaticFallback, w.VBox):
@@ -309,8 +374,8 @@ class PanelBox(StaticFallback, w.VBox):
     Examples
     --------
     >>> import plotly.graph_objects as go
-    >>> sorted(PanelBox([FigureView(go.Figure())])._repr_mimebundle_())  # doctest: +NORMALIZE_WHITESPACE
-    ['application/vnd.jupyter.widget-view+json', 'text/html', 'text/plain']
+    >>> "workbench-panel" in PanelBox([FigureView(go.Figure())])._dom_classes
+    True
     """
 
     def __new__(cls, *args: Any, **kwargs: Any):
@@ -318,3 +383,9 @@ class PanelBox(StaticFallback, w.VBox):
         # plotly.js while the kernel works, instead of after the panel's first figure
         plotly_loader()
         return super().__new__(cls, *args, **kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # the static copy's script tells that this panel's live view is on the page by its model's class
+        self.add_class("workbench-panel")
+        self.add_class(f"workbench-panel-{self.model_id}")
