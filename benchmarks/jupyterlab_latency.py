@@ -4,9 +4,12 @@ Runs JupyterLab on loopback over a temporary folder with a copy of the pre-layou
 gap and a fairness result), opens a notebook in headless Chromium, runs a warm-up cell (imports),
 then shows the run panel twice and switches every figure of its result tabs, and prints a table
 (median and max over ``--repeat`` pages). ``--checkout PATH`` measures the panels of another
-checkout (e.g. an older commit in a git worktree) with the same page and timers.
+checkout (e.g. an older commit in a git worktree) with the same page and timers; ``--run DIR``
+shows another run folder instead (e.g. the one ``workbench demo`` writes: mfeat, a gap result over
+its 21 modality pairs and a Shapley result over its 63 coalitions), switching every figure of each
+of its result tabs.
 
-    python benchmarks/jupyterlab_latency.py [--repeat 3] [--checkout /path/to/other/checkout]
+    python benchmarks/jupyterlab_latency.py [--repeat 3] [--checkout /path/to/other/checkout] [--run runs/RUN]
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ FIXTURE = REPO / "tests" / "fixtures" / "pre_layout_run"
 SHOW = "from workbench import load_run\nload_run('run')"
 
 
-def one_page(checkout: Path) -> dict[str, list[float]]:
+def one_page(checkout: Path, run: Path = FIXTURE) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        shutil.copytree(FIXTURE, root / "run")
+        shutil.copytree(run, root / "run")
+        result_tabs = sorted(p.name for p in (run / "results").iterdir()) if (run / "results").is_dir() else []
         warm = f"import sys; sys.path.insert(0, {str(checkout)!r})\nimport workbench, widgets.panels.base"
         nb = new_notebook(cells=[new_code_cell(warm), new_code_cell(SHOW), new_code_cell(SHOW)])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -57,7 +61,7 @@ def one_page(checkout: Path) -> dict[str, list[float]]:
                 browser.wait_until(lambda n=n_plots: len(drawn(page)) >= n, 120, poll=0.005)
                 out[key].append(time.perf_counter() - t)
             panel = page.locator(".jp-OutputArea").nth(1)  # the first panel's output
-            for name in ("fairness", "gap"):
+            for name in result_tabs:
                 panel.locator(".widget-tab .lm-TabBar-tab").filter(has_text=re.compile(f"^{name}$")).click()
                 select = panel.locator(".widget-dropdown select >> visible=true")
                 titles = [o.strip().replace("\xa0", " ") for o in select.locator("option").all_text_contents()]
@@ -75,12 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--checkout", type=Path, default=REPO, help="checkout whose panels are measured")
+    parser.add_argument("--run", type=Path, default=FIXTURE, help="run folder shown (default: the pre-layout fixture)")
     args = parser.parse_args()
     rows: dict[str, list[float]] = {}
     for _ in range(args.repeat):
-        for key, values in one_page(args.checkout.resolve()).items():
+        for key, values in one_page(args.checkout.resolve(), args.run.resolve()).items():
             rows.setdefault(key, []).extend(values)
-    print(f"JupyterLab panels of {args.checkout.resolve()} ({args.repeat} pages)\n")
+    print(f"JupyterLab panels of {args.checkout.resolve()}, run {args.run.name} ({args.repeat} pages)\n")
     print("| measure | median | max | n |\n|---|---|---|---|")
     for key, values in rows.items():
         print(f"| {key} | {statistics.median(values):.2f} s | {max(values):.2f} s | {len(values)} |")

@@ -213,13 +213,18 @@ class ResultTab(pn.Column):
             self.view[:] = [view]
 
 
-class GapTab(ResultTab):
-    """A gap result: its figures, and a pair selector over every pair it holds (each pair of modalities
-    and each modality against the rest) that re-draws the histogram and the GMM fit of that pair."""
+class GapTab(pn.Column):
+    """A gap result: a pair selector over every pair it holds (each pair of modalities and each
+    modality against the rest) that re-draws the histogram and the GMM fit of that pair, and the
+    unimodal accuracy over epochs. Drawn on demand: the report's all-pairs figures
+    (:func:`widgets.figures.gap.report_figures`) take about a second to build for mfeat's 21 pairs."""
 
     def __init__(self, name: str, result):
-        super().__init__(name, result)
-        from widgets.figures.gap import gap_histogram_figure, gmm_params_figure
+        from widgets.figures.gap import (
+            gap_histogram_figure,
+            gmm_params_figure,
+            unimodal_accuracy_figure,
+        )
 
         pairs = [str(p) for p in result.pairs]
         self._pair_figures = lambda pair: [
@@ -233,7 +238,8 @@ class GapTab(ResultTab):
             *[figure_view(f) for f in self._pair_figures(pairs[0])], sizing_mode="stretch_width"
         )
         self.pair_select.param.watch(lambda e: self.show_pair(e.new), "value")
-        self.extend([self.pair_select, self.pair_view])
+        unimodal = [figure_view(unimodal_accuracy_figure(result))] if len(result.unimodal) else []
+        super().__init__(self.pair_select, self.pair_view, *unimodal, sizing_mode="stretch_width", name=name)
 
     def show_pair(self, pair: str) -> None:
         self.pair_view[:] = [figure_view(f) for f in self._pair_figures(pair)]
@@ -839,7 +845,8 @@ def create_app(runs_dir: str | Path | None = None) -> pn.viewable.Viewable:
     location = pn.state.location  # the session's, captured here: start() runs on a pool thread
 
     def start() -> None:
-        dashboard.start()
+        with pn.io.hold():  # the run's figures, summary and result tabs reach the page together
+            dashboard.start()
         if location is None:
             return
         dashboard.apply_query({k: str(v) for k, v in (location.query_params or {}).items()})

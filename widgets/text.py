@@ -111,6 +111,11 @@ def escape_figure(fig: go.Figure) -> go.Figure:
             axis.ticktext = [_escape_lines(v) if isinstance(v, str) else v for v in axis.ticktext]
         if axis.categoryarray is not None:
             axis.categoryarray = _escape_array(axis.categoryarray)
+    for menu in layout.updatemenus or ():  # a dropdown's labels, and the titles and annotations it puts back
+        for button in menu.buttons or ():
+            button.label = escape_plotly(button.label) if button.label else button.label
+            if button.args and len(button.args) > 1 and isinstance(button.args[1], dict):
+                button.args = [button.args[0], _escaped_relayout(button.args[1]), *button.args[2:]]
     for trace in fig.data:
         props = trace._props
         for prop in _TRACE_TEXT + _TRACE_CATEGORIES:
@@ -125,6 +130,19 @@ def escape_figure(fig: go.Figure) -> go.Figure:
         if "colorbar" in props:
             _escape_title(trace.colorbar)
     return fig
+
+
+def _escaped_relayout(update: dict) -> dict:
+    """A menu button's layout update with its title and annotation texts escaped (captions line by line)."""
+    out = dict(update)
+    for key in ("title.text", "title"):
+        if isinstance(out.get(key), str):
+            out[key] = escape_plotly(out[key])
+    if isinstance(out.get("annotations"), list):
+        out["annotations"] = [{**a, "text": (_escape_lines if a.get("name") == CAPTION_NAME else escape_plotly)(a["text"])}
+                              if isinstance(a, dict) and isinstance(a.get("text"), str) else a
+                              for a in out["annotations"]]
+    return out
 
 
 CAPTION_NAME = "caption"

@@ -126,12 +126,13 @@ def test_dashboard_in_browser(runs_root: Path, page, monkeypatch) -> None:
     with browser.dashboard_thread(runs_root) as url:
         browser.open_dashboard(page, url)
         page.screenshot(path=str(ARTIFACTS / "dashboard_overview.png"))
-        assert [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == [
+        # the result tabs come with the run's figures (one hold); wait for them rather than race the page
+        browser.wait_until(lambda: [t.strip() for t in page.locator(".bk-tab").all_inner_texts()] == [
             "overview",
             "scores",
             "toy",
             "compare runs",
-        ]
+        ], 30)
 
         # the epoch slider zooms the learning curves
         before = browser.wait_until(lambda: browser.history_plot(page))

@@ -26,6 +26,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from widgets import browser
+from widgets.figures.gap import gap_histogram_figure, gmm_params_figure, unimodal_accuracy_figure
 from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure
 from widgets.lab_browser import drawn, jupyterlab, open_notebook, run_cell, wait_prompt
@@ -72,8 +73,10 @@ def test_panel_figures_switch_correctly_in_jupyterlab(tmp_path: Path) -> None:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "panel.ipynb")
     run = load_run(tmp_path / "run")
-    figures = {name: result_figures(name, res) for name, res in load_run_results(run).items()}
-    assert set(figures) == {"gap", "fairness"} and all(len(f) == 3 for f in figures.values())
+    results = load_run_results(run)
+    # a result tab offers its registered figures in one selector; the gap tab is the gap panel
+    figures = {name: result_figures(name, res) for name, res in results.items() if name != "gap"}
+    assert set(figures) == {"fairness"} and len(figures["fairness"]) == 3
     times: dict[str, float | list[float]] = {"figure_switch_s": []}
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -110,6 +113,25 @@ def test_panel_figures_switch_correctly_in_jupyterlab(tmp_path: Path) -> None:
                 shown = [d for d in drawn(page) if d["title"] == want["title"]]
                 assert len(drawn(page)) == 1 and len(shown) == 1, (name, i, drawn(page))
                 assert {k: got[k] for k in want} == want, (name, i)
+        # the gap tab: the selected pair's histogram (one per class on request), its GMM fit, unimodal accuracy
+        gap = results["gap"]
+        pair, epoch = gap.pairs[0], gap.last_epoch()
+        page.locator(".widget-tab .lm-TabBar-tab").filter(has_text=re.compile("^gap$")).click()
+        shown = [gap_histogram_figure(gap, pair, epoch), gmm_params_figure(gap, pair), unimodal_accuracy_figure(gap)]
+        for fig in shown:
+            want = expected(fig)
+            got = wait_drawn(page, want)
+            assert {k: got[k] for k in want} == want
+        classes = page.locator(".widget-dropdown select >> visible=true").filter(has_text="all classes")
+        labels = [o.strip().replace("\xa0", " ") for o in classes.locator("option").all_text_contents()]
+        for i in [*range(1, len(labels)), 0]:
+            label = None if i == 0 else int(labels[i].removeprefix("class "))
+            want = expected(gap_histogram_figure(gap, pair, epoch, label=label))
+            t = time.perf_counter()
+            classes.select_option(index=i)
+            got = wait_drawn(page, want)
+            times["figure_switch_s"].append(time.perf_counter() - t)
+            assert {k: got[k] for k in want} == want, (label, got)
         page.screenshot(path=str(tmp_path / "switched.png"))
 
         page.locator(".widget-tab .lm-TabBar-tab").filter(has_text=re.compile("^overview$")).click()

@@ -34,10 +34,13 @@ def _figures_shown(executed: Path) -> int:
 def test_notebook_executes(notebook: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WORKBENCH_RUNS", str(tmp_path / "runs"))
     executed = execute_notebook(notebook, tmp_path / notebook.name, cwd=notebook.parent)
-    shown = [o.get("data", {}) for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", [])]
-    # every widget the notebook shows carries a static copy, which a saved notebook and the twin draw
-    # (tqdm's progress bars aside: the twin leaves them out)
-    assert all("text/html" in d for d in shown if WIDGET_VIEW in d and not PROGRESS.search(d.get("text/plain", "")))
+    # every widget the notebook shows is followed by its static copy, which a saved notebook and the twin
+    # draw (tqdm's progress bars aside: the twin leaves them out)
+    for cell in nbformat.read(executed, as_version=4).cells:
+        shown = [o.get("data", {}) for o in cell.get("outputs", [])]
+        for data, after in zip(shown, [*shown[1:], {}], strict=False):  # an output and the one after it
+            if WIDGET_VIEW in data and not PROGRESS.search(data.get("text/plain", "")):
+                assert "workbench-static-panel" in after.get("text/html", ""), data.get("text/plain")
     twin = notebook_to_html(executed, TWINS / f"{notebook.stem}.html", hide_code=False)
     page = twin.read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", page)  # opens offline

@@ -137,10 +137,56 @@ def benchmark_figure(result, dataset: str | None = None) -> go.Figure:
     return fig
 
 
+def _one_pair_at_a_time(figures: dict[str, go.Figure]) -> go.Figure:
+    """The figures of every pair in one figure whose dropdown shows one pair at a time.
+
+    The menu is plotly's own (``updatemenus``), so it works wherever the figure is drawn: the
+    HTML report and a saved notebook's static copy as well as the live panels. Each entry shows
+    that pair's traces and puts back its title and annotations (caption, subplot titles).
+    """
+    pairs = list(figures)
+    fig = go.Figure(figures[pairs[0]])
+    if len(pairs) == 1:
+        return fig
+    spans, data = [], []
+    for pair in pairs:
+        spans.append((len(data), len(data) + len(figures[pair].data)))
+        data += [trace.to_plotly_json() for trace in figures[pair].data]
+    fig.data = []
+    fig.add_traces(data)
+    buttons = []
+    for pair, (start, stop) in zip(pairs, spans, strict=True):
+        layout = figures[pair].layout
+        buttons.append({"label": pair, "method": "update", "args": [
+            {"visible": [start <= i < stop for i in range(len(data))]},
+            {"title.text": layout.title.text, "annotations": [a.to_plotly_json() for a in layout.annotations]}]})
+    for i, trace in enumerate(fig.data):
+        trace.visible = spans[0][0] <= i < spans[0][1]
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "showactive": True, "active": 0,
+                                    "x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom", "pad": {"b": 28}}])
+    return fig
+
+
+@escaped_figure
+def gap_histogram_by_pair_figure(result, epoch: int | None = None) -> go.Figure:
+    """:func:`gap_histogram_figure` of every pair the result holds (each pair of modalities and each
+    modality against the rest), one pair shown at a time by the figure's own dropdown."""
+    return _one_pair_at_a_time({str(p): gap_histogram_figure(result, p, epoch) for p in result.pairs})
+
+
+@escaped_figure
+def gmm_params_by_pair_figure(result) -> go.Figure:
+    """:func:`gmm_params_figure` of every pair the result holds, one pair at a time (its dropdown)."""
+    return _one_pair_at_a_time({str(p): gmm_params_figure(result, p) for p in result.pairs})
+
+
 def report_figures(result) -> list[go.Figure]:
-    """Figures the HTML report shows for a saved ``gap`` result."""
-    figs = [gap_histogram_figure(result, pair) for pair in result.pairs[:3]]
-    figs.append(gmm_params_figure(result))
+    """Figures the HTML report, the run panel and the dashboard show for a saved ``gap`` result:
+    the histogram and the GMM fit of every pair (a pair selector in each figure) and the unimodal
+    accuracy over epochs."""
+    if not len(result.pairs):
+        return [unimodal_accuracy_figure(result)] if len(result.unimodal) else []
+    figs = [gap_histogram_by_pair_figure(result), gmm_params_by_pair_figure(result)]
     if len(result.unimodal):
         figs.append(unimodal_accuracy_figure(result))
     return figs

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 from widgets.figures.result import result_figures
 from widgets.figures.run import accuracy_figure, history_figure, show_epochs
+from widgets.panels.gap import gap_panel
 from widgets.panels.view import FigureView, PanelBox
 from widgets.summary import (
     base_rate,
@@ -28,6 +29,7 @@ from widgets.summary import (
     run_takeaways_html,
 )
 from widgets.text import escape
+from workbench.analyses.gap import GapResult
 from workbench.store.runs import Run
 
 
@@ -67,7 +69,8 @@ class ResultPanel(PanelBox):
 
 class RunPanel(PanelBox):
     """A run: summary, learning curves (epoch-range slider), accuracy per modality (split selector),
-    and one tab per saved analysis."""
+    and one tab per saved analysis (a gap result's tab is :func:`widgets.panels.gap.gap_panel`:
+    pair, epoch and class selectors; any other result's is a :class:`ResultPanel`)."""
 
     def __init__(self, run: Run):
         self.run = run
@@ -108,5 +111,9 @@ class RunPanel(PanelBox):
     def _result_tab(name: str, result) -> w.Widget:
         if isinstance(result, str):
             return w.HTML(f"<p style='color:#b00'>{escape(result)}</p>")
+        if isinstance(result, GapResult) and len(result.pairs):
+            # a pair selector over every pair (and each modality against the rest), drawn on demand:
+            # the report's all-pairs figures take ~1 s to build for mfeat's 21 pairs
+            return gap_panel(result)
         return ResultPanel(result, name)
 
