@@ -215,3 +215,28 @@ def test_saved_notebook_reopened_shows_the_static_figures(tmp_path: Path) -> Non
     with browser.chromium(width=1400, height=1100) as page:
         page.goto(report.as_uri())
         browser.wait_until(lambda: {d["title"] for d in drawn(page)} == want, 60, poll=0.05)
+
+
+def test_static_copy_draws_with_the_pages_plotlyjs_and_says_when_there_is_none(tmp_path: Path, monkeypatch) -> None:
+    """plotly.js rides in a kernel's first static copy; a later copy on a page without it says so."""
+    import plotly.graph_objects as go
+
+    from widgets.panels import view
+    from widgets.panels.view import FigureView, PanelBox, static_html
+
+    monkeypatch.setattr(view, "_PLOTLYJS_SENT", set())  # as in a fresh kernel
+
+    first = static_html(PanelBox([FigureView(go.Figure(go.Bar(y=[1, 2]), layout={"title": "first"}))]))
+    later = static_html(PanelBox([FigureView(go.Figure(go.Scatter(y=[3, 1]), layout={"title": "later"}))]))
+    assert "class='workbench-plotlyjs'" not in later  # once per kernel
+    for name, body, drawn_titles, note in (("both", first + later, {"first", "later"}, False),
+                                           ("later", later, set(), True)):
+        page_file = tmp_path / f"{name}.html"
+        page_file.write_text(f"<html><body>{body}</body></html>", encoding="utf-8")
+        with browser.chromium() as page:
+            page.goto(page_file.as_uri())
+            browser.wait_until(lambda: page.locator(".workbench-static-panel").last.is_visible(), 30)
+            if drawn_titles:
+                browser.wait_until(lambda t=drawn_titles: {d["title"] for d in drawn(page)} == t, 30)
+            assert page.locator(".workbench-no-plotlyjs").last.is_visible() is note
+            assert not page.locator(".workbench-untrusted").count()  # the script ran: the trust hint is gone

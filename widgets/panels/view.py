@@ -305,6 +305,8 @@ _STATIC_JS = """(function (s) {
         if (!src || el.dataset.build === 'full') src = el;
       });
       if (src) { var js = document.createElement('script'); js.textContent = src.textContent; document.head.appendChild(js); }
+      // the output that carried plotly.js (the kernel's first copy) is gone: say why nothing draws
+      else copy.querySelectorAll('.workbench-no-plotlyjs').forEach(function (el) { el.style.display = ''; });
     }
     var waiting = window.__workbenchPlotlyWaiting || [];
     window.__workbenchPlotlyWaiting = [];
@@ -323,6 +325,8 @@ _STATIC_JS = """(function (s) {
 
 STATIC_NOTE = ("Static copy of this panel's figures as they were shown; its controls need the kernel "
                "(run the cell again).")
+NO_PLOTLYJS_NOTE = ("plotly.js is not on this page (it was saved with the kernel's first panel output, "
+                    "since cleared): run the cell again to draw these figures.")
 # shown only where the copy's script cannot run (JupyterLab sanitizes an untrusted notebook's HTML)
 UNTRUSTED_NOTE = "No figures below? They need this notebook's scripts: trust the notebook (command: Trust Notebook)."
 
@@ -341,7 +345,8 @@ def static_html(widget: w.Widget) -> str:
     """
     figures = [v.figure for v in views(widget) if v.figure is not None]
     parts = [_plotlyjs_for(figures), f"<p class='workbench-static-note'><i>{html.escape(STATIC_NOTE)}</i> "
-             f"<span class='workbench-untrusted'>{html.escape(UNTRUSTED_NOTE)}</span></p>"]
+             f"<span class='workbench-untrusted'>{html.escape(UNTRUSTED_NOTE)}</span></p>",
+             f"<p class='workbench-no-plotlyjs' style='display:none'><b>{html.escape(NO_PLOTLYJS_NOTE)}</b></p>"]
     parts += [figure_html(fig) for fig in figures]
     return (f"<div class='workbench-static-panel' data-panel='{widget.model_id}' style='display:none'>"
             + "".join(parts) + f"<script>{_STATIC_JS}</script></div>")
