@@ -142,7 +142,7 @@ def test_saved_notebook_keeps_the_figures(run_path: Path, tmp_path: Path, monkey
     NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     saved = tmp_path / "saved.ipynb"
     nbformat.write(nb, saved)
-    # importing the UI in a kernel put plotly.js on the page before any panel (preload_plotlyjs)
+    # importing the UI in a kernel put plotly.js on the page before any panel (widgets/__init__.py)
     assert nbformat.read(saved, as_version=4).cells[0].outputs[0]["text"].strip() == "loader: True"
     outputs = nbformat.read(saved, as_version=4).cells[1].outputs
     data = [o["data"] for o in outputs if "data" in o]

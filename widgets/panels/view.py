@@ -156,7 +156,8 @@ def plotly_loader():
     model's module when the model is *created* (its ``comm_open``), so plotly.js is evaluated while
     the kernel is still building the rest of the panel, and a page reopened on a live kernel gets it
     again with the kernel's other models. It defines ``window.Plotly`` unless the page already has
-    one (a report, a static copy), then draws the figures that were waiting for it.
+    one (a report, a static copy), then draws the figures that were waiting for it. Importing
+    :mod:`widgets` in a kernel creates it (see that package's docstring).
     """
     global _LOADER
     if _LOADER is None:
@@ -181,25 +182,6 @@ def plotly_loader():
 
         _LOADER = PlotlyLoader()
     return _LOADER
-
-
-def preload_plotlyjs(shell: Any) -> bool:
-    """Create :func:`plotly_loader`'s model now when ``shell`` runs in a Jupyter kernel; True if it did.
-
-    Called when :mod:`widgets` is imported: the page then evaluates plotly.js (~0.35 s of a
-    JupyterLab page's main thread for the 1.3 MB build) during the import cell instead of at the
-    first panel, which otherwise waits for it. A plain Python process (a script, the CLI, the
-    served dashboard) has no kernel and creates nothing.
-
-    Examples
-    --------
-    >>> preload_plotlyjs(None)
-    False
-    """
-    if getattr(shell, "kernel", None) is None:
-        return False
-    plotly_loader()
-    return True
 
 
 class FigureView(w.Output):
