@@ -145,23 +145,21 @@ def _one_pair_at_a_time(figures: dict[str, go.Figure]) -> go.Figure:
     that pair's traces and puts back its title and annotations (caption, subplot titles).
     """
     pairs = list(figures)
-    fig = go.Figure(figures[pairs[0]])
     if len(pairs) == 1:
-        return fig
+        return figures[pairs[0]]
     spans, data = [], []
     for pair in pairs:
         spans.append((len(data), len(data) + len(figures[pair].data)))
         data += [trace.to_plotly_json() for trace in figures[pair].data]
-    fig.data = []
-    fig.add_traces(data)
+    for i, trace in enumerate(data):
+        trace["visible"] = spans[0][0] <= i < spans[0][1]  # the first pair to begin with
+    fig = go.Figure(data=data, layout=figures[pairs[0]].layout)
     buttons = []
     for pair, (start, stop) in zip(pairs, spans, strict=True):
         layout = figures[pair].layout
         buttons.append({"label": pair, "method": "update", "args": [
             {"visible": [start <= i < stop for i in range(len(data))]},
             {"title.text": layout.title.text, "annotations": [a.to_plotly_json() for a in layout.annotations]}]})
-    for i, trace in enumerate(fig.data):
-        trace.visible = spans[0][0] <= i < spans[0][1]
     fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "showactive": True, "active": 0,
                                     "x": 1.0, "xanchor": "right", "y": 1.0, "yanchor": "bottom", "pad": {"b": 28}}])
     return fig
